@@ -1,0 +1,168 @@
+// Convolution backward, through the same blocked GEMM as the forward pass:
+//   grad patches = W_g^T * grad_Y_g, scattered back into grad_X (col2im);
+//   grad W_g    += grad_Y_g * patches(X_g)^T, summed over the batch;
+//   grad bias    = grad_Y summed over batch and pixels.
+// Patch matrices are produced a tile of output pixels at a time, so the scratch memory stays
+// around 4 MiB per thread whatever the image size.
+#include <omp.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "../core/parallel.hpp"
+#include "patches.hpp"
+#include "pyconvx/conv.hpp"
+#include "pyconvx/runtime.hpp"
+
+namespace pyconvx {
+namespace {
+
+using namespace detail;
+
+// Output pixels per patch tile: a tile of reduction x cols floats stays near 4 MiB (half an L3
+// slice per core here), and a tile is never narrower than four register tiles.
+int64_t patch_tile_cols(const GemmKernel& kernel, const Conv2dProblem& pr) {
+  const int64_t budget = int64_t{1} << 20;
+  const int64_t cols = std::max<int64_t>(4 * kernel.nr, budget / pr.reduction());
+  return std::min(round_up(cols, kernel.nr), round_up(pr.p * pr.q, kernel.nr));
+}
+
+void grad_bias(const Conv2dProblem& pr, const float* gy, float* gb) {
+  const int64_t K = pr.k(), pq = pr.p * pr.q, N = pr.x.n;
+#pragma omp parallel for schedule(static) num_threads(get_num_threads())
+  for (int64_t k = 0; k < K; ++k) {
+    double sum = 0.0;  // N * P * Q terms: accumulate in double
+    for (int64_t n = 0; n < N; ++n) {
+      const float* row = gy + (n * K + k) * pq;
+      for (int64_t i = 0; i < pq; ++i) sum += row[i];
+    }
+    gb[k] = static_cast<float>(sum);
+  }
+}
+
+void grad_input(const Conv2dProblem& pr, const float* gy, const float* weight, float* gx) {
+  const GemmKernel& kernel = active_gemm_kernel();
+  const int threads = get_num_threads();
+  const int64_t G = pr.params.groups, Kg = pr.k_per_group(), Cg = pr.c_per_group(), red = pr.reduction();
+  const int64_t plane = pr.x.h * pr.x.w, pq = pr.p * pr.q, rs = pr.r() * pr.s();
+  const int64_t tile = patch_tile_cols(kernel, pr);
+  std::fill(gx, gx + pr.x.numel(), 0.0f);
+
+  const int64_t a_size = packed_a_size(kernel, red, Kg);
+  AlignedBuffer packed(a_size * G);
+  std::vector<PackedA> wt(static_cast<size_t>(G));
+  for (int64_t g = 0; g < G; ++g)  // W_g^T: red x Kg
+    wt[g] = pack_a(kernel, MatrixView{weight + g * Kg * red, 1, red}, red, Kg, packed.data() + g * a_size);
+
+  const int64_t images = pr.x.n * G;
+  auto source = [&](int64_t n, int64_t g) { return MatrixPanelSource(MatrixView{gy + (n * pr.k() + g * Kg) * pq, pq, 1}); };
+  auto image_of = [&](int64_t n, int64_t g) { return gx + (n * pr.x.c + g * Cg) * plane; };
+
+  if (images >= threads) {  // enough images: one per thread at a time, each scattering into its own
+    ParallelExceptions errors;
+#pragma omp parallel for schedule(dynamic) num_threads(threads)
+    for (int64_t t = 0; t < images; ++t) {
+      errors.capture([&] {
+        const int64_t n = t / G, g = t % G;
+        float* cols = thread_scratch(1, red * tile);
+        for (int64_t c0 = 0; c0 < pq; c0 += tile) {
+          const int64_t c1 = std::min(pq, c0 + tile);
+          gemm_blocked(kernel, wt[g], source(n, g), 0, red, c0, c1, cols, tile, false, Epilogue{});
+          col2im_rows(pr, cols, tile, 0, Cg, c0, c1, image_of(n, g));
+        }
+      });
+    }
+    errors.rethrow();
+    return;
+  }
+  // Few images: the threads share each GEMM, then scatter disjoint channels.
+  AlignedBuffer cols(red * tile);
+  for (int64_t t = 0; t < images; ++t) {
+    const int64_t n = t / G, g = t % G;
+    for (int64_t c0 = 0; c0 < pq; c0 += tile) {
+      const int64_t c1 = std::min(pq, c0 + tile);
+      gemm_parallel(kernel, wt[g], source(n, g), c0, c1, cols.data(), tile, false, Epilogue{}, threads);
+#pragma omp parallel for schedule(static) num_threads(threads)
+      for (int64_t c = 0; c < Cg; ++c) col2im_rows(pr, cols.data() + c * rs * tile, tile, c, c + 1, c0, c1, image_of(n, g));
+    }
+  }
+}
+
+// grad W_g (Kg x red) += grad_Y tile (Kg x cols) * patch tile^T (cols x red).
+void accumulate_weight_tile(const GemmKernel& kernel, const Conv2dProblem& pr, const float* gy_group,
+                            const float* patches, int64_t tile, int64_t c0, int64_t c1, float* gw_group, int threads) {
+  const int64_t Kg = pr.k_per_group(), red = pr.reduction(), pq = pr.p * pr.q;
+  float* a_buf = thread_scratch(2, packed_a_size(kernel, Kg, c1 - c0));
+  const PackedA a = pack_a(kernel, MatrixView{gy_group + c0, pq, 1}, Kg, c1 - c0, a_buf);
+  const MatrixPanelSource b(MatrixView{patches, 1, tile});
+  if (threads == 1)
+    gemm_blocked(kernel, a, b, 0, Kg, 0, red, gw_group, red, true, Epilogue{});
+  else
+    gemm_parallel(kernel, a, b, 0, red, gw_group, red, true, Epilogue{}, threads);
+}
+
+void grad_weight(const Conv2dProblem& pr, const float* gy, const float* x, float* gw) {
+  const GemmKernel& kernel = active_gemm_kernel();
+  const int threads = get_num_threads();
+  const int64_t G = pr.params.groups, Kg = pr.k_per_group(), Cg = pr.c_per_group(), red = pr.reduction();
+  const int64_t plane = pr.x.h * pr.x.w, pq = pr.p * pr.q, rs = pr.r() * pr.s(), w_size = pr.weight.numel();
+  const int64_t tile = patch_tile_cols(kernel, pr);
+  const int64_t images = pr.x.n * G;
+  std::fill(gw, gw + w_size, 0.0f);
+
+  if (images >= threads) {
+    // Each thread sums its images into a private copy of grad W; the copies are added at the end.
+    // A static schedule fixes which images each thread sums, so results repeat run to run.
+    AlignedBuffer partial(w_size * threads);
+    std::fill(partial.data(), partial.data() + w_size * threads, 0.0f);
+    ParallelExceptions errors;
+#pragma omp parallel num_threads(threads)
+    {
+      float* mine = partial.data() + w_size * omp_get_thread_num();
+#pragma omp for schedule(static)
+      for (int64_t t = 0; t < images; ++t) {
+        errors.capture([&] {
+          const int64_t n = t / G, g = t % G;
+          float* patches = thread_scratch(1, red * tile);
+          for (int64_t c0 = 0; c0 < pq; c0 += tile) {
+            const int64_t c1 = std::min(pq, c0 + tile);
+            im2col_rows(pr, x + (n * pr.x.c + g * Cg) * plane, 0, Cg, c0, c1, patches, tile);
+            accumulate_weight_tile(kernel, pr, gy + (n * pr.k() + g * Kg) * pq, patches, tile, c0, c1,
+                                   mine + g * Kg * red, 1);
+          }
+        });
+      }
+    }
+    errors.rethrow();
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int64_t i = 0; i < w_size; ++i) {
+      float sum = 0.0f;
+      for (int th = 0; th < threads; ++th) sum += partial.data()[th * w_size + i];
+      gw[i] = sum;
+    }
+    return;
+  }
+  AlignedBuffer patches(red * tile);
+  for (int64_t t = 0; t < images; ++t) {
+    const int64_t n = t / G, g = t % G;
+    const float* image = x + (n * pr.x.c + g * Cg) * plane;
+    for (int64_t c0 = 0; c0 < pq; c0 += tile) {
+      const int64_t c1 = std::min(pq, c0 + tile);
+#pragma omp parallel for schedule(static) num_threads(threads)
+      for (int64_t c = 0; c < Cg; ++c) im2col_rows(pr, image, c, c + 1, c0, c1, patches.data() + c * rs * tile, tile);
+      accumulate_weight_tile(kernel, pr, gy + (n * pr.k() + g * Kg) * pq, patches.data(), tile, c0, c1,
+                             gw + g * Kg * red, threads);
+    }
+  }
+}
+
+}  // namespace
+
+void conv2d_backward(const Conv2dProblem& pr, const float* grad_y, const float* x, const float* weight, float* grad_x,
+                     float* grad_weight_out, float* grad_bias_out) {
+  if (grad_bias_out) grad_bias(pr, grad_y, grad_bias_out);
+  if (grad_x) grad_input(pr, grad_y, weight, grad_x);
+  if (grad_weight_out) grad_weight(pr, grad_y, x, grad_weight_out);
+}
+
+}  // namespace pyconvx

@@ -1,0 +1,32 @@
+// The run-time dispatch table: one GemmKernel per instruction set, chosen once at start-up.
+#pragma once
+
+#include <cstdint>
+
+namespace pyconvx::detail {
+
+// C[MR x NR] = (accumulate ? C : 0) + A_sliver * B_sliver, where the A sliver holds kc columns of
+// MR values and the B sliver kc rows of NR values (both packed, 64-byte aligned).
+using SgemmUkernel = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate);
+
+struct GemmKernel {
+  const char* isa;
+  int mr, nr;              // register tile
+  int64_t kc, mc, nc;      // cache blocks (see the ISA's translation unit for the arithmetic)
+  SgemmUkernel ukernel;
+  // Runs `iters` rounds of independent FMA chains; returns a value that depends on all of them so
+  // that the compiler keeps the work. Each round is flops_per_iter floating-point operations.
+  float (*fma_probe)(int64_t iters);
+  int64_t fma_probe_flops_per_iter;
+};
+
+const GemmKernel& active_gemm_kernel();
+
+// Per-ISA tables, defined in ukernel_<isa>.cpp (the x86 ones only on x86-64 builds).
+const GemmKernel& gemm_kernel_generic();
+#if defined(PYCONVX_HAVE_X86_KERNELS)
+const GemmKernel& gemm_kernel_avx2();
+const GemmKernel& gemm_kernel_avx512();
+#endif
+
+}  // namespace pyconvx::detail

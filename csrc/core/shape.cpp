@@ -1,0 +1,156 @@
+#include "pyconvx/shape.hpp"
+
+#include <limits>
+#include <sstream>
+#include <stdexcept>
+
+namespace pyconvx {
+
+namespace {
+
+constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+
+[[noreturn]] void fail(const std::string& message) { throw std::invalid_argument(message); }
+
+std::string pair(int64_t a, int64_t b) {
+  std::ostringstream s;
+  s << "(" << a << ", " << b << ")";
+  return s.str();
+}
+
+}  // namespace
+
+int64_t checked_mul(int64_t a, int64_t b, const char* what) {
+  if (a < 0 || b < 0) fail(std::string(what) + ": negative size");
+  if (a != 0 && b > kMax / a) {
+    std::ostringstream s;
+    s << what << ": size " << a << " * " << b << " overflows 64-bit arithmetic";
+    fail(s.str());
+  }
+  return a * b;
+}
+
+int64_t checked_add(int64_t a, int64_t b, const char* what) {
+  if (a < 0 || b < 0) fail(std::string(what) + ": negative size");
+  if (b > kMax - a) {
+    std::ostringstream s;
+    s << what << ": size " << a << " + " << b << " overflows 64-bit arithmetic";
+    fail(s.str());
+  }
+  return a + b;
+}
+
+int64_t Shape4::numel() const {
+  return checked_mul(checked_mul(checked_mul(n, c, "element count"), h, "element count"), w, "element count");
+}
+
+std::string Shape4::str() const {
+  std::ostringstream s;
+  s << "(" << n << ", " << c << ", " << h << ", " << w << ")";
+  return s.str();
+}
+
+Shape4 make_shape4(const int64_t* dims, int ndim, const char* name) {
+  if (ndim != 4) {
+    std::ostringstream s;
+    s << name << " must be 4-D (N, C, H, W), got " << ndim << "-D";
+    fail(s.str());
+  }
+  for (int i = 0; i < 4; ++i)
+    if (dims[i] < 0) fail(std::string(name) + " has a negative dimension");
+  Shape4 shape{dims[0], dims[1], dims[2], dims[3]};
+  shape.numel();  // rejects element counts that overflow
+  return shape;
+}
+
+void check_shape(const Shape4& got, const Shape4& expected, const char* name, const char* op) {
+  if (got.n != expected.n || got.c != expected.c || got.h != expected.h || got.w != expected.w)
+    fail(std::string(op) + ": " + name + " must have shape " + expected.str() + ", got " + got.str());
+}
+
+int64_t conv_output_size(int64_t n, int64_t f, int64_t pad_before, int64_t pad_after, int64_t stride,
+                         int64_t dilation) {
+  const int64_t padded = checked_add(checked_add(n, pad_before, "padded size"), pad_after, "padded size");
+  const int64_t span = checked_add(checked_mul(dilation, f - 1, "dilated kernel size"), 1, "dilated kernel size");
+  if (span > padded) return 0;
+  return (padded - span) / stride + 1;
+}
+
+Conv2dProblem make_conv2d_problem(const Shape4& x, const Shape4& weight, const Conv2dParams& pr, const char* op) {
+  const std::string o(op);
+  if (pr.stride_h < 1 || pr.stride_w < 1) fail(o + ": stride must be >= 1, got stride=" + pair(pr.stride_h, pr.stride_w));
+  if (pr.dilation_h < 1 || pr.dilation_w < 1)
+    fail(o + ": dilation must be >= 1, got dilation=" + pair(pr.dilation_h, pr.dilation_w));
+  if (pr.pad_top < 0 || pr.pad_bottom < 0 || pr.pad_left < 0 || pr.pad_right < 0) {
+    std::ostringstream s;
+    s << o << ": padding must be >= 0, got padding (top, bottom, left, right)=(" << pr.pad_top << ", "
+      << pr.pad_bottom << ", " << pr.pad_left << ", " << pr.pad_right << ")";
+    fail(s.str());
+  }
+  if (pr.groups < 1) fail(o + ": groups must be >= 1, got groups=" + std::to_string(pr.groups));
+  if (x.c < 1) fail(o + ": x must have at least one channel, got x shape " + x.str());
+  if (weight.n < 1 || weight.h < 1 || weight.w < 1 || weight.c < 1)
+    fail(o + ": weight dimensions must be >= 1, got weight shape " + weight.str());
+  if (x.c % pr.groups != 0 || weight.n % pr.groups != 0) {
+    std::ostringstream s;
+    s << o << ": groups=" << pr.groups << " must divide both the input channels C=" << x.c
+      << " and the output channels K=" << weight.n;
+    fail(s.str());
+  }
+  if (weight.c * pr.groups != x.c) {
+    std::ostringstream s;
+    s << o << ": weight expects " << weight.c << " input channels per group (x groups=" << pr.groups
+      << " = " << weight.c * pr.groups << " channels) but x has C=" << x.c << " channels; x shape "
+      << x.str() << ", weight shape " << weight.str();
+    fail(s.str());
+  }
+  Conv2dProblem p;
+  p.x = x;
+  p.weight = weight;
+  p.params = pr;
+  p.p = conv_output_size(x.h, weight.h, pr.pad_top, pr.pad_bottom, pr.stride_h, pr.dilation_h);
+  p.q = conv_output_size(x.w, weight.w, pr.pad_left, pr.pad_right, pr.stride_w, pr.dilation_w);
+  if (p.p < 1 || p.q < 1) {
+    std::ostringstream s;
+    s << o << ": kernel size " << pair(weight.h, weight.w) << " with dilation "
+      << pair(pr.dilation_h, pr.dilation_w) << " is larger than the padded input "
+      << pair(x.h + pr.pad_top + pr.pad_bottom, x.w + pr.pad_left + pr.pad_right);
+    fail(s.str());
+  }
+  p.y().numel();  // the output must be addressable
+  checked_mul(checked_mul(p.reduction(), p.p, "patch matrix size"), p.q, "patch matrix size");
+  return p;
+}
+
+int64_t pool_output_size(int64_t n, int64_t k, int64_t pad, int64_t stride, bool ceil_mode) {
+  const int64_t span = checked_add(n, checked_mul(2, pad, "padded size"), "padded size") - k;
+  if (span < 0) return 0;
+  int64_t out = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
+  // torch: in ceil mode the last window must start inside the input or its left padding.
+  if (ceil_mode && (out - 1) * stride >= n + pad) --out;
+  return out;
+}
+
+Pool2dProblem make_pool2d_problem(const Shape4& x, const Pool2dParams& pr, const char* op) {
+  const std::string o(op);
+  if (pr.kernel_h < 1 || pr.kernel_w < 1)
+    fail(o + ": kernel_size must be >= 1, got kernel_size=" + pair(pr.kernel_h, pr.kernel_w));
+  if (pr.stride_h < 1 || pr.stride_w < 1) fail(o + ": stride must be >= 1, got stride=" + pair(pr.stride_h, pr.stride_w));
+  if (pr.pad_h < 0 || pr.pad_w < 0) fail(o + ": padding must be >= 0, got padding=" + pair(pr.pad_h, pr.pad_w));
+  if (pr.pad_h > pr.kernel_h / 2 || pr.pad_w > pr.kernel_w / 2)
+    fail(o + ": padding must be at most half the kernel size, got padding=" + pair(pr.pad_h, pr.pad_w) +
+         " with kernel_size=" + pair(pr.kernel_h, pr.kernel_w));
+  if (x.c < 1 || x.h < 1 || x.w < 1) fail(o + ": x must have non-empty C, H and W, got x shape " + x.str());
+  Pool2dProblem p;
+  p.x = x;
+  p.params = pr;
+  p.p = pool_output_size(x.h, pr.kernel_h, pr.pad_h, pr.stride_h, pr.ceil_mode);
+  p.q = pool_output_size(x.w, pr.kernel_w, pr.pad_w, pr.stride_w, pr.ceil_mode);
+  if (p.p < 1 || p.q < 1)
+    fail(o + ": kernel_size " + pair(pr.kernel_h, pr.kernel_w) + " is larger than the padded input " +
+         pair(x.h + 2 * pr.pad_h, x.w + 2 * pr.pad_w));
+  p.y().numel();
+  return p;
+}
+
+}  // namespace pyconvx

@@ -1,0 +1,52 @@
+// The process-wide thread count, and the FMA peak probe that runs on those threads.
+#include <omp.h>
+
+#include <atomic>
+#include <chrono>
+#include <stdexcept>
+#include <string>
+
+#include "dispatch.hpp"
+#include "pyconvx/runtime.hpp"
+
+namespace pyconvx {
+namespace {
+std::atomic<int> g_num_threads{0};  // 0: not set, use OpenMP's default
+}
+
+void set_num_threads(int n) {
+  if (n < 1) throw std::invalid_argument("set_num_threads: n must be >= 1, got n=" + std::to_string(n));
+  g_num_threads.store(n, std::memory_order_relaxed);
+}
+
+int get_num_threads() {
+  const int n = g_num_threads.load(std::memory_order_relaxed);
+  return n > 0 ? n : omp_get_max_threads();
+}
+
+double measure_peak_gflops(double seconds) {
+  if (!(seconds > 0.0) || seconds > 60.0)
+    throw std::invalid_argument("measure_peak_gflops: seconds must be in (0, 60], got " + std::to_string(seconds));
+  const detail::GemmKernel& kernel = detail::active_gemm_kernel();
+  const int threads = get_num_threads();
+  const int64_t chunk = 1 << 14;
+  std::atomic<int64_t> rounds{0};
+  float sink = 0.0f;
+  using clock = std::chrono::steady_clock;
+  const auto start = clock::now();
+#pragma omp parallel num_threads(threads) reduction(+ : sink)
+  {
+    int64_t mine = 0;
+    while (std::chrono::duration<double>(clock::now() - start).count() < seconds) {
+      sink += kernel.fma_probe(chunk);
+      ++mine;
+    }
+    rounds += mine;
+  }
+  const double elapsed = std::chrono::duration<double>(clock::now() - start).count();
+  volatile float keep = sink;  // the probe's result must be observable
+  (void)keep;
+  return static_cast<double>(rounds.load()) * chunk * kernel.fma_probe_flops_per_iter / elapsed * 1e-9;
+}
+
+}  // namespace pyconvx

@@ -1,0 +1,36 @@
+// Aligned scratch memory (internal).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace pyconvx::detail {
+
+// A 64-byte-aligned float array owned by its creator.
+class AlignedBuffer {
+ public:
+  AlignedBuffer() = default;
+  explicit AlignedBuffer(int64_t count) { resize(count); }
+  ~AlignedBuffer();
+  AlignedBuffer(const AlignedBuffer&) = delete;
+  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+  // Grows (never shrinks) to hold `count` floats; contents are not preserved.
+  void resize(int64_t count);
+  float* data() const { return data_; }
+  int64_t size() const { return size_; }
+
+ private:
+  float* data_ = nullptr;
+  int64_t size_ = 0;
+};
+
+// Per-thread scratch that lives as long as the thread, so the packing buffers of the OpenMP pool's
+// threads are allocated once rather than on every call. Slot 0 holds B panels (gemm_blocked), slot
+// 1 patch tiles and slot 2 packed A tiles (the convolution backward pass); a caller must not hold
+// two views of the same slot.
+float* thread_scratch(int slot, int64_t count);
+
+inline int64_t round_up(int64_t value, int64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+}  // namespace pyconvx::detail

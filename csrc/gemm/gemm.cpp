@@ -1,0 +1,170 @@
+// The blocked SGEMM driver and the public sgemm().
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "../core/parallel.hpp"
+#include "gemm_driver.hpp"
+#include "pyconvx/gemm.hpp"
+#include "pyconvx/runtime.hpp"
+#include "pyconvx/shape.hpp"
+
+namespace pyconvx {
+namespace detail {
+
+int64_t packed_a_size(const GemmKernel& kernel, int64_t m, int64_t k) { return round_up(m, kernel.mr) * k; }
+
+PackedA pack_a(const GemmKernel& kernel, MatrixView a, int64_t m, int64_t k, float* dst) {
+  const int mr = kernel.mr;
+  PackedA packed{dst, m, k, round_up(m, mr)};
+  for (int64_t k0 = 0; k0 < k; k0 += kernel.kc) {
+    const int64_t kc = std::min(kernel.kc, k - k0);
+    for (int64_t i0 = 0; i0 < m; i0 += mr) {
+      float* out = dst + k0 * packed.m_padded + i0 * kc;
+      const int64_t rows = std::min<int64_t>(mr, m - i0);
+      for (int64_t p = 0; p < kc; ++p) {
+        const float* col = a.data + i0 * a.rs + (k0 + p) * a.cs;
+        int64_t i = 0;
+        for (; i < rows; ++i) out[i] = col[i * a.rs];
+        for (; i < mr; ++i) out[i] = 0.0f;
+        out += mr;
+      }
+    }
+  }
+  return packed;
+}
+
+void MatrixPanelSource::pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr, float* dst) const {
+  for (int64_t j0 = 0; j0 < nc; j0 += nr) {
+    const int64_t cols = std::min<int64_t>(nr, nc - j0);
+    const float* src = b_.data + k0 * b_.rs + (n0 + j0) * b_.cs;
+    for (int64_t p = 0; p < kc; ++p) {
+      const float* row = src + p * b_.rs;
+      int64_t j = 0;
+      if (b_.cs == 1) {
+        std::memcpy(dst, row, static_cast<size_t>(cols) * sizeof(float));
+        j = cols;
+      } else {
+        for (; j < cols; ++j) dst[j] = row[j * b_.cs];
+      }
+      for (; j < nr; ++j) dst[j] = 0.0f;
+      dst += nr;
+    }
+  }
+}
+
+namespace {
+
+void apply_epilogue(const Epilogue& e, float* c, int64_t ldc, int64_t row0, int64_t rows, int64_t cols) {
+  for (int64_t i = 0; i < rows; ++i) {
+    float* ci = c + i * ldc;
+    const float add = e.bias ? e.bias[row0 + i] : 0.0f;
+    if (e.relu) {
+      for (int64_t j = 0; j < cols; ++j) ci[j] = std::max(ci[j] + add, 0.0f);
+    } else {
+      for (int64_t j = 0; j < cols; ++j) ci[j] += add;
+    }
+  }
+}
+
+}  // namespace
+
+void gemm_blocked(const GemmKernel& kernel, const PackedA& a, const BPanelSource& b, int64_t m_begin, int64_t m_end,
+                  int64_t n_begin, int64_t n_end, float* c, int64_t ldc, bool accumulate, const Epilogue& epilogue) {
+  const int mr = kernel.mr, nr = kernel.nr;
+  const int64_t k = a.k;
+  if (m_begin >= m_end || n_begin >= n_end) return;
+  if (k == 0) {  // an empty reduction: C is zero (or unchanged) before the epilogue
+    for (int64_t i = m_begin; i < m_end; ++i)
+      if (!accumulate) std::fill(c + i * ldc, c + i * ldc + (n_end - n_begin), 0.0f);
+    if (epilogue.active()) apply_epilogue(epilogue, c + m_begin * ldc, ldc, m_begin, m_end - m_begin, n_end - n_begin);
+    return;
+  }
+  const int64_t panel_cols = std::min(kernel.nc, round_up(n_end - n_begin, nr));
+  float* b_panel = thread_scratch(0, std::min(kernel.kc, k) * panel_cols);
+  alignas(64) float edge[32 * 32];  // one register tile, for tiles that overhang C
+
+  for (int64_t jc = n_begin; jc < n_end; jc += kernel.nc) {
+    const int64_t nc = std::min(kernel.nc, n_end - jc);
+    for (int64_t pc = 0; pc < k; pc += kernel.kc) {
+      const int64_t kc = std::min(kernel.kc, k - pc);
+      const bool acc = accumulate || pc > 0;
+      const bool last = pc + kc == k;
+      b.pack(pc, kc, jc, nc, nr, b_panel);
+      for (int64_t ic = m_begin; ic < m_end; ic += kernel.mc) {
+        const int64_t ic_end = std::min(ic + kernel.mc, m_end);
+        for (int64_t jr = 0; jr < nc; jr += nr) {
+          const int64_t cols = std::min<int64_t>(nr, nc - jr);
+          const float* b_sliver = b_panel + jr * kc;
+          for (int64_t ir = ic; ir < ic_end; ir += mr) {
+            const int64_t rows = std::min<int64_t>(mr, ic_end - ir);
+            float* ct = c + ir * ldc + (jc - n_begin) + jr;
+            const float* a_sliver = a.sliver(pc, kc, ir);
+            if (rows == mr && cols == nr) {
+              kernel.ukernel(kc, a_sliver, b_sliver, ct, ldc, acc);
+            } else {
+              kernel.ukernel(kc, a_sliver, b_sliver, edge, nr, false);
+              for (int64_t i = 0; i < rows; ++i)
+                for (int64_t j = 0; j < cols; ++j) ct[i * ldc + j] = (acc ? ct[i * ldc + j] : 0.0f) + edge[i * nr + j];
+            }
+            if (last && epilogue.active()) apply_epilogue(epilogue, ct, ldc, ir, rows, cols);
+          }
+        }
+      }
+    }
+  }
+}
+
+void gemm_parallel(const GemmKernel& kernel, const PackedA& a, const BPanelSource& b, int64_t n_begin, int64_t n_end,
+                   float* c, int64_t ldc, bool accumulate, const Epilogue& epilogue, int threads) {
+  const int64_t n = n_end - n_begin, m = a.m;
+  if (n <= 0 || m <= 0) return;
+  // Columns first: each thread then packs its own part of B and no two threads write the same
+  // cache line of C except at a boundary. Rows take the threads that columns cannot keep busy
+  // (at least four register tiles of columns per thread).
+  int tn = threads;
+  while (tn > 1 && ceil_div(n, kernel.nr) < 4 * tn) --tn;
+  while (threads % tn != 0) --tn;
+  int tm = std::max<int64_t>(1, std::min<int64_t>(threads / tn, ceil_div(m, kernel.mr)));
+  if (tm * tn == 1) {
+    gemm_blocked(kernel, a, b, 0, m, n_begin, n_end, c, ldc, accumulate, epilogue);
+    return;
+  }
+  ParallelExceptions errors;
+#pragma omp parallel num_threads(tm * tn)
+  errors.capture([&] {
+    const int id = omp_get_thread_num();
+    int64_t m0, m1, j0, j1;
+    split_range(m, kernel.mr, tm, id / tn, &m0, &m1);
+    split_range(n, kernel.nr, tn, id % tn, &j0, &j1);
+    gemm_blocked(kernel, a, b, m0, m1, n_begin + j0, n_begin + j1, c + j0, ldc, accumulate, epilogue);
+  });
+  errors.rethrow();
+}
+
+}  // namespace detail
+
+void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+           int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+  if (m < 0 || n < 0 || k < 0)
+    throw std::invalid_argument("sgemm: sizes must be >= 0, got m=" + std::to_string(m) + ", n=" + std::to_string(n) +
+                                ", k=" + std::to_string(k));
+  const int64_t a_cols = trans_a ? m : k, b_cols = trans_b ? k : n;
+  if (lda < std::max<int64_t>(1, a_cols) || ldb < std::max<int64_t>(1, b_cols) || ldc < std::max<int64_t>(1, n))
+    throw std::invalid_argument("sgemm: leading dimensions too small: lda=" + std::to_string(lda) +
+                                ", ldb=" + std::to_string(ldb) + ", ldc=" + std::to_string(ldc));
+  checked_mul(m, n, "sgemm output");
+  if (m == 0 || n == 0) return;
+  const detail::GemmKernel& kernel = detail::active_gemm_kernel();
+  detail::AlignedBuffer packed(detail::packed_a_size(kernel, m, k));
+  const detail::MatrixView av = trans_a ? detail::MatrixView{a, 1, lda} : detail::MatrixView{a, lda, 1};
+  const detail::MatrixView bv = trans_b ? detail::MatrixView{b, 1, ldb} : detail::MatrixView{b, ldb, 1};
+  const detail::PackedA pa = detail::pack_a(kernel, av, m, k, packed.data());
+  detail::gemm_parallel(kernel, pa, detail::MatrixPanelSource(bv), 0, n, c, ldc, accumulate, detail::Epilogue{},
+                        get_num_threads());
+}
+
+}  // namespace pyconvx

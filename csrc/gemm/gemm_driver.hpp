@@ -1,0 +1,71 @@
+// The blocked SGEMM driver shared by sgemm() and the convolutions (internal).
+//
+// Goto/BLIS structure: loop over NC-wide column panels of B, KC-deep slices of the reduction,
+// MC-tall blocks of A, then NR x MR register tiles. A is packed once for the whole call (it is
+// the convolution weight, reused by every image); B panels are packed per thread by a
+// BPanelSource, which lets a convolution pack patches straight from the image (implicit GEMM)
+// instead of materialising an im2col matrix.
+#pragma once
+
+#include <cstdint>
+
+#include "../core/dispatch.hpp"
+#include "../core/workspace.hpp"
+
+namespace pyconvx::detail {
+
+// Element (i, j) of a strided matrix is data[i * rs + j * cs].
+struct MatrixView {
+  const float* data;
+  int64_t rs, cs;
+};
+
+// A packed for the whole call: for each KC slice [k0, k0 + kc) a region of m_padded * kc floats
+// starting at k0 * m_padded, holding MR-row slivers of kc columns x MR values.
+struct PackedA {
+  const float* data = nullptr;
+  int64_t m = 0, k = 0, m_padded = 0;
+  const float* sliver(int64_t k0, int64_t kc, int64_t i0) const { return data + k0 * m_padded + i0 * kc; }
+};
+
+int64_t packed_a_size(const GemmKernel& kernel, int64_t m, int64_t k);
+// Packs the m x k matrix `a` into `dst` (packed_a_size floats, 64-byte aligned).
+PackedA pack_a(const GemmKernel& kernel, MatrixView a, int64_t m, int64_t k, float* dst);
+
+// Supplies B one panel at a time: rows [k0, k0 + kc) x columns [n0, n0 + nc) packed as
+// ceil(nc / nr) slivers of kc rows x nr values, zero-padded past the last column.
+class BPanelSource {
+ public:
+  virtual ~BPanelSource() = default;
+  virtual void pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr, float* dst) const = 0;
+};
+
+// B given as a (strided) matrix.
+class MatrixPanelSource final : public BPanelSource {
+ public:
+  explicit MatrixPanelSource(MatrixView b) : b_(b) {}
+  void pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr, float* dst) const override;
+
+ private:
+  MatrixView b_;
+};
+
+// What happens to each finished tile of C: add a per-row bias, then clamp at zero.
+struct Epilogue {
+  const float* bias = nullptr;  // indexed by the row of C
+  bool relu = false;
+  bool active() const { return bias != nullptr || relu; }
+};
+
+// Computes rows [m_begin, m_end) x columns [n_begin, n_end) of C = A * B (+ C when accumulate) on
+// the calling thread. `c` points at C(0, n_begin): C(i, j) is c[i * ldc + (j - n_begin)].
+// m_begin must be a multiple of the kernel's MR.
+void gemm_blocked(const GemmKernel& kernel, const PackedA& a, const BPanelSource& b, int64_t m_begin, int64_t m_end,
+                  int64_t n_begin, int64_t n_end, float* c, int64_t ldc, bool accumulate, const Epilogue& epilogue);
+
+// The same over all rows and columns [n_begin, n_end), split over `threads` OpenMP threads in a
+// grid chosen from the shape (columns first: each thread then packs a disjoint part of B).
+void gemm_parallel(const GemmKernel& kernel, const PackedA& a, const BPanelSource& b, int64_t n_begin, int64_t n_end,
+                   float* c, int64_t ldc, bool accumulate, const Epilogue& epilogue, int threads);
+
+}  // namespace pyconvx::detail

@@ -1,0 +1,22 @@
+// Portable micro-kernel, compiled with the compiler's baseline flags only (SSE2 on x86-64), so it
+// runs on any CPU the wheel can be installed on.
+//
+// 4 x 8 tile of 4-float vectors: 8 accumulators + 2 B vectors + 1 broadcast fit in 16 registers.
+// Blocks as for AVX2 with half the tile width: B sliver 256*8*4 = 8 KiB in L1, A block 128 x 256.
+#include "../core/dispatch.hpp"
+#include "ukernel_impl.hpp"
+
+namespace pyconvx::detail {
+
+void sgemm_ukernel_generic_4x8(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
+  sgemm_ukernel_tile<4, 4, 2>(kc, a, b, c, ldc, accumulate);
+}
+
+static float fma_probe_generic(int64_t iters) { return fma_probe_loop<4, 8>(iters); }
+
+const GemmKernel& gemm_kernel_generic() {
+  static const GemmKernel kernel{"generic", 4, 8, 256, 128, 1024, sgemm_ukernel_generic_4x8, fma_probe_generic, 8 * 4 * 2};
+  return kernel;
+}
+
+}  // namespace pyconvx::detail

@@ -1,0 +1,32 @@
+// Two-dimensional convolution (cross-correlation, as in deep learning), forward and backward.
+#pragma once
+
+#include <cstdint>
+
+#include "pyconvx/shape.hpp"
+
+namespace pyconvx {
+
+// y = act(conv(x, weight) + bias). x is NCHW, weight is K x C/groups x R x S, bias has K values
+// or is null, y is N x K x P x Q (see make_conv2d_problem for P and Q). Validates everything and
+// throws std::invalid_argument naming the parameter. The algorithm (implicit GEMM, or a plain
+// GEMM on the image for 1x1 stride-1 unpadded layers) is chosen from the shape.
+void conv2d_forward(const Conv2dProblem& problem, const float* x, const float* weight, const float* bias,
+                    float* y, Activation activation = Activation::none);
+
+// Gradients of y = conv(x, weight) + bias given grad_y (N x K x P x Q). Each output pointer may be
+// null to skip that gradient. grad_x has x's shape, grad_weight weight's, grad_bias K values.
+void conv2d_backward(const Conv2dProblem& problem, const float* grad_y, const float* x, const float* weight,
+                     float* grad_x, float* grad_weight, float* grad_bias);
+
+// The patch matrix of x, as torch.nn.functional.unfold: cols is N x (C*R*S) x (P*Q) where the
+// problem's weight shape gives R and S (its K and C/groups must be 1 and C: use
+// make_im2col_problem).
+Conv2dProblem make_im2col_problem(const Shape4& x, int64_t r, int64_t s, const Conv2dParams& params,
+                                  const char* op = "im2col");
+void im2col(const Conv2dProblem& problem, const float* x, float* cols);
+
+// The adjoint of im2col (torch's fold): x = sum of the patches in cols put back in place.
+void col2im(const Conv2dProblem& problem, const float* cols, float* x);
+
+}  // namespace pyconvx

@@ -1,0 +1,8 @@
+// pyconvx: CPU convolution, pooling and GEMM kernels. Include this one header.
+#pragma once
+
+#include "pyconvx/conv.hpp"
+#include "pyconvx/gemm.hpp"
+#include "pyconvx/pool.hpp"
+#include "pyconvx/runtime.hpp"
+#include "pyconvx/shape.hpp"

@@ -1,0 +1,29 @@
+// Process-wide settings: the thread count and the instruction set the kernels run on.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace pyconvx {
+
+// Threads used by every kernel. Defaults to OpenMP's default (OMP_NUM_THREADS or the core count).
+// Throws std::invalid_argument when n < 1. Safe to call while other threads run kernels: a kernel
+// reads the count once when it starts.
+void set_num_threads(int n);
+int get_num_threads();
+
+struct CpuInfo {
+  std::string active;                  // "avx512", "avx2" or "generic"
+  std::vector<std::string> supported;  // the paths this CPU and build can run, best first
+  std::string forced;                  // the PYCONVX_ISA value read at start-up ("" when unset)
+  std::string note;                    // why a forced path was not taken, else ""
+};
+
+// The dispatch decision, made once (thread-safely) on first use from cpuid and PYCONVX_ISA.
+const CpuInfo& cpu_info();
+
+// Measures the FMA throughput (GFLOP/s) the active path reaches with the current thread count,
+// running for about `seconds`: the machine's practical ceiling for the benchmarks' "% of peak".
+double measure_peak_gflops(double seconds);
+
+}  // namespace pyconvx

@@ -1,0 +1,93 @@
+// Average pooling (windowed and global), forward and backward, parallel over planes.
+#include <omp.h>
+
+#include <stdexcept>
+#include <string>
+
+#include "pyconvx/pool.hpp"
+#include "pyconvx/runtime.hpp"
+#include "window.hpp"
+
+namespace pyconvx {
+namespace {
+
+using detail::Window;
+
+inline float divisor(const Pool2dParams& k, const Window& r, const Window& c) {
+  return k.count_include_pad ? static_cast<float>(r.padded * c.padded)
+                             : static_cast<float>((r.end - r.begin) * (c.end - c.begin));
+}
+
+}  // namespace
+
+void avg_pool2d_forward(const Pool2dProblem& pr, const float* x, float* y) {
+  const Pool2dParams& k = pr.params;
+  const auto rows = detail::pool_windows(pr.p, k.stride_h, k.pad_h, k.kernel_h, pr.x.h);
+  const auto cols = detail::pool_windows(pr.q, k.stride_w, k.pad_w, k.kernel_w, pr.x.w);
+  const int64_t planes = pr.x.n * pr.x.c, W = pr.x.w, in_plane = pr.x.h * W, out_plane = pr.p * pr.q;
+#pragma omp parallel for schedule(static) num_threads(get_num_threads())
+  for (int64_t t = 0; t < planes; ++t) {
+    const float* xp = x + t * in_plane;
+    float* yp = y + t * out_plane;
+    for (int64_t p = 0; p < pr.p; ++p)
+      for (int64_t q = 0; q < pr.q; ++q) {
+        const Window &wr = rows[p], &wc = cols[q];
+        float sum = 0.0f;
+        for (int64_t ih = wr.begin; ih < wr.end; ++ih)
+          for (int64_t iw = wc.begin; iw < wc.end; ++iw) sum += xp[ih * W + iw];
+        yp[p * pr.q + q] = sum / divisor(k, wr, wc);
+      }
+  }
+}
+
+void avg_pool2d_backward(const Pool2dProblem& pr, const float* grad_y, float* grad_x) {
+  const Pool2dParams& k = pr.params;
+  const auto rows = detail::pool_windows(pr.p, k.stride_h, k.pad_h, k.kernel_h, pr.x.h);
+  const auto cols = detail::pool_windows(pr.q, k.stride_w, k.pad_w, k.kernel_w, pr.x.w);
+  const int64_t planes = pr.x.n * pr.x.c, W = pr.x.w, in_plane = pr.x.h * W, out_plane = pr.p * pr.q;
+#pragma omp parallel for schedule(static) num_threads(get_num_threads())
+  for (int64_t t = 0; t < planes; ++t) {
+    float* gx = grad_x + t * in_plane;
+    const float* gy = grad_y + t * out_plane;
+    for (int64_t i = 0; i < in_plane; ++i) gx[i] = 0.0f;
+    for (int64_t p = 0; p < pr.p; ++p)
+      for (int64_t q = 0; q < pr.q; ++q) {
+        const Window &wr = rows[p], &wc = cols[q];
+        const float g = gy[p * pr.q + q] / divisor(k, wr, wc);
+        for (int64_t ih = wr.begin; ih < wr.end; ++ih)
+          for (int64_t iw = wc.begin; iw < wc.end; ++iw) gx[ih * W + iw] += g;
+      }
+  }
+}
+
+namespace {
+void check_global(const Shape4& s, const char* op) {
+  if (s.c < 1 || s.h < 1 || s.w < 1)
+    throw std::invalid_argument(std::string(op) + ": x must have non-empty C, H and W, got x shape " + s.str());
+}
+}  // namespace
+
+void global_avg_pool2d_forward(const Shape4& s, const float* x, float* y) {
+  check_global(s, "global_avg_pool2d");
+  const int64_t planes = s.n * s.c, plane = s.h * s.w;
+#pragma omp parallel for schedule(static) num_threads(get_num_threads())
+  for (int64_t t = 0; t < planes; ++t) {
+    const float* xp = x + t * plane;
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t i = 0; i < plane; ++i) sum += xp[i];
+    y[t] = plane > 0 ? sum / static_cast<float>(plane) : 0.0f;
+  }
+}
+
+void global_avg_pool2d_backward(const Shape4& s, const float* grad_y, float* grad_x) {
+  check_global(s, "global_avg_pool2d_backward");
+  const int64_t planes = s.n * s.c, plane = s.h * s.w;
+#pragma omp parallel for schedule(static) num_threads(get_num_threads())
+  for (int64_t t = 0; t < planes; ++t) {
+    const float g = grad_y[t] / static_cast<float>(plane);
+    for (int64_t i = 0; i < plane; ++i) grad_x[t * plane + i] = g;
+  }
+}
+
+}  // namespace pyconvx

@@ -1,0 +1,94 @@
+// Max pooling, forward and backward, parallel over (image, channel) planes.
+#include <omp.h>
+
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+#include "pyconvx/pool.hpp"
+#include "pyconvx/runtime.hpp"
+#include "window.hpp"
+
+namespace pyconvx {
+namespace {
+
+using detail::Window;
+
+// Scans one plane's windows in row-major order, keeping the first maximum and letting NaN win
+// (torch's rule: a later NaN replaces an earlier one, so its index is the last NaN's).
+template <bool kIndices>
+void max_plane(const Pool2dProblem& pr, const std::vector<Window>& rows, const std::vector<Window>& cols,
+               const float* x, float* y, int64_t* idx) {
+  const int64_t W = pr.x.w;
+  for (int64_t p = 0; p < pr.p; ++p) {
+    const Window wr = rows[p];
+    for (int64_t q = 0; q < pr.q; ++q) {
+      const Window wc = cols[q];
+      float best = -std::numeric_limits<float>::infinity();
+      int64_t where = wr.begin * W + wc.begin;
+      for (int64_t ih = wr.begin; ih < wr.end; ++ih) {
+        const float* row = x + ih * W;
+        for (int64_t iw = wc.begin; iw < wc.end; ++iw) {
+          const float v = row[iw];
+          if (v > best || std::isnan(v)) {
+            best = v;
+            if (kIndices) where = ih * W + iw;
+          }
+        }
+      }
+      y[p * pr.q + q] = best;
+      if (kIndices) idx[p * pr.q + q] = where;
+    }
+  }
+}
+
+}  // namespace
+
+void max_pool2d_forward(const Pool2dProblem& pr, const float* x, float* y, int64_t* indices) {
+  const Pool2dParams& k = pr.params;
+  const auto rows = detail::pool_windows(pr.p, k.stride_h, k.pad_h, k.kernel_h, pr.x.h);
+  const auto cols = detail::pool_windows(pr.q, k.stride_w, k.pad_w, k.kernel_w, pr.x.w);
+  const int64_t planes = pr.x.n * pr.x.c, in_plane = pr.x.h * pr.x.w, out_plane = pr.p * pr.q;
+#pragma omp parallel for schedule(static) num_threads(get_num_threads())
+  for (int64_t t = 0; t < planes; ++t) {
+    if (indices)
+      max_plane<true>(pr, rows, cols, x + t * in_plane, y + t * out_plane, indices + t * out_plane);
+    else
+      max_plane<false>(pr, rows, cols, x + t * in_plane, y + t * out_plane, nullptr);
+  }
+}
+
+void max_pool2d_backward(const Pool2dProblem& pr, const float* grad_y, const float* x, const int64_t* indices,
+                         float* grad_x) {
+  const int64_t planes = pr.x.n * pr.x.c, in_plane = pr.x.h * pr.x.w, out_plane = pr.p * pr.q;
+  if (indices) {  // indices come from the caller: an out-of-range one must not write out of bounds
+    for (int64_t i = 0; i < planes * out_plane; ++i)
+      if (indices[i] < 0 || indices[i] >= in_plane)
+        throw std::invalid_argument("max_pool2d_backward: indices must lie in [0, H*W=" + std::to_string(in_plane) +
+                                    "), got " + std::to_string(indices[i]) + " at flat position " + std::to_string(i));
+  }
+  const Pool2dParams& k = pr.params;
+  const auto rows = detail::pool_windows(pr.p, k.stride_h, k.pad_h, k.kernel_h, pr.x.h);
+  const auto cols = detail::pool_windows(pr.q, k.stride_w, k.pad_w, k.kernel_w, pr.x.w);
+#pragma omp parallel num_threads(get_num_threads())
+  {
+    std::vector<float> values;
+    std::vector<int64_t> found;
+    if (!indices) {
+      values.resize(static_cast<size_t>(out_plane));
+      found.resize(static_cast<size_t>(out_plane));
+    }
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < planes; ++t) {
+      float* gx = grad_x + t * in_plane;
+      const float* gy = grad_y + t * out_plane;
+      const int64_t* where = indices ? indices + t * out_plane : found.data();
+      if (!indices) max_plane<true>(pr, rows, cols, x + t * in_plane, values.data(), found.data());
+      for (int64_t i = 0; i < in_plane; ++i) gx[i] = 0.0f;
+      for (int64_t i = 0; i < out_plane; ++i) gx[where[i]] += gy[i];
+    }
+  }
+}
+
+}  // namespace pyconvx

@@ -1,0 +1,28 @@
+// Pooling windows along one axis (internal).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+namespace pyconvx::detail {
+
+// Output position o covers input [begin, end) after clipping to the image; `padded` is the
+// length torch divides by with count_include_pad: the window clipped to the padded image.
+struct Window {
+  int64_t begin, end, padded;
+};
+
+inline Window pool_window(int64_t o, int64_t stride, int64_t pad, int64_t kernel, int64_t size) {
+  const int64_t start = o * stride - pad;
+  const int64_t stop = std::min(start + kernel, size + pad);
+  return {std::max<int64_t>(start, 0), std::min(stop, size), stop - start};
+}
+
+inline std::vector<Window> pool_windows(int64_t outputs, int64_t stride, int64_t pad, int64_t kernel, int64_t size) {
+  std::vector<Window> w(static_cast<size_t>(outputs));
+  for (int64_t o = 0; o < outputs; ++o) w[o] = pool_window(o, stride, pad, kernel, size);
+  return w;
+}
+
+}  // namespace pyconvx::detail

@@ -1,0 +1,254 @@
+// The Python binding: turns arrays into shapes and pointers, allocates outputs, releases the GIL
+// around each kernel. Validation stays in the C++ API (std::invalid_argument becomes ValueError).
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <array>
+#include <optional>
+#include <vector>
+
+#include "pyconvx/pyconvx.hpp"
+
+namespace py = pybind11;
+using namespace pyconvx;
+
+namespace {
+
+using FloatArray = py::array_t<float, py::array::c_style | py::array::forcecast>;
+using IndexArray = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
+using Pair = std::array<int64_t, 2>;
+using Quad = std::array<int64_t, 4>;
+
+Shape4 shape_of(const py::array& a, const char* name) {
+  std::vector<int64_t> dims(a.shape(), a.shape() + a.ndim());
+  return make_shape4(dims.data(), static_cast<int>(a.ndim()), name);
+}
+
+Shape4 shape_from(const std::vector<int64_t>& dims, const char* name) {
+  return make_shape4(dims.data(), static_cast<int>(dims.size()), name);
+}
+
+FloatArray empty(const Shape4& s) { return FloatArray({s.n, s.c, s.h, s.w}); }
+
+float* data(FloatArray& a) { return a.mutable_data(); }
+
+Conv2dParams conv_params(Pair stride, Quad padding, Pair dilation, int64_t groups) {
+  Conv2dParams p;
+  p.stride_h = stride[0];
+  p.stride_w = stride[1];
+  p.pad_top = padding[0];
+  p.pad_bottom = padding[1];
+  p.pad_left = padding[2];
+  p.pad_right = padding[3];
+  p.dilation_h = dilation[0];
+  p.dilation_w = dilation[1];
+  p.groups = groups;
+  return p;
+}
+
+Pool2dParams pool_params(Pair kernel, Pair stride, Pair padding, bool ceil_mode, bool count_include_pad) {
+  Pool2dParams p;
+  p.kernel_h = kernel[0];
+  p.kernel_w = kernel[1];
+  p.stride_h = stride[0];
+  p.stride_w = stride[1];
+  p.pad_h = padding[0];
+  p.pad_w = padding[1];
+  p.ceil_mode = ceil_mode;
+  p.count_include_pad = count_include_pad;
+  return p;
+}
+
+FloatArray conv2d(const FloatArray& x, const FloatArray& w, std::optional<FloatArray> bias, Pair stride, Quad padding,
+                  Pair dilation, int64_t groups, bool relu) {
+  const Conv2dProblem pr =
+      make_conv2d_problem(shape_of(x, "x"), shape_of(w, "weight"), conv_params(stride, padding, dilation, groups));
+  if (bias && (bias->ndim() != 1 || bias->shape(0) != pr.k()))
+    throw std::invalid_argument("conv2d: bias must have shape (" + std::to_string(pr.k()) + ",) to match K=" +
+                                std::to_string(pr.k()) + " filters");
+  FloatArray y = empty(pr.y());
+  const float* b = bias ? bias->data() : nullptr;
+  float* out = data(y);
+  py::gil_scoped_release release;
+  conv2d_forward(pr, x.data(), w.data(), b, out, relu ? Activation::relu : Activation::none);
+  return y;
+}
+
+py::tuple conv2d_backward_py(const FloatArray& gy, const FloatArray& x, const FloatArray& w, Pair stride, Quad padding,
+                             Pair dilation, int64_t groups, bool need_x, bool need_w, bool need_b) {
+  const Conv2dProblem pr = make_conv2d_problem(shape_of(x, "x"), shape_of(w, "weight"),
+                                               conv_params(stride, padding, dilation, groups), "conv2d_backward");
+  check_shape(shape_of(gy, "grad_out"), pr.y(), "grad_out", "conv2d_backward");
+  std::optional<FloatArray> gx, gw, gb;
+  if (need_x) gx = empty(pr.x);
+  if (need_w) gw = empty(pr.weight);
+  if (need_b) gb = FloatArray({pr.k()});
+  float* px = gx ? data(*gx) : nullptr;
+  float* pw = gw ? data(*gw) : nullptr;
+  float* pb = gb ? data(*gb) : nullptr;
+  {
+    py::gil_scoped_release release;
+    conv2d_backward(pr, gy.data(), x.data(), w.data(), px, pw, pb);
+  }
+  auto or_none = [](std::optional<FloatArray>& a) -> py::object { return a ? py::object(*a) : py::none(); };
+  return py::make_tuple(or_none(gx), or_none(gw), or_none(gb));
+}
+
+FloatArray im2col_py(const FloatArray& x, Pair kernel, Pair stride, Quad padding, Pair dilation) {
+  const Conv2dProblem pr =
+      make_im2col_problem(shape_of(x, "x"), kernel[0], kernel[1], conv_params(stride, padding, dilation, 1));
+  FloatArray cols({pr.x.n, pr.reduction(), pr.p * pr.q});
+  float* out = cols.mutable_data();
+  py::gil_scoped_release release;
+  im2col(pr, x.data(), out);
+  return cols;
+}
+
+FloatArray col2im_py(const FloatArray& cols, std::vector<int64_t> x_shape, Pair kernel, Pair stride, Quad padding,
+                     Pair dilation) {
+  const Conv2dProblem pr = make_im2col_problem(shape_from(x_shape, "x_shape"), kernel[0], kernel[1],
+                                               conv_params(stride, padding, dilation, 1), "col2im");
+  if (cols.ndim() != 3 || cols.shape(0) != pr.x.n || cols.shape(1) != pr.reduction() || cols.shape(2) != pr.p * pr.q)
+    throw std::invalid_argument("col2im: cols must have shape (" + std::to_string(pr.x.n) + ", " +
+                                std::to_string(pr.reduction()) + ", " + std::to_string(pr.p * pr.q) +
+                                ") for x_shape " + pr.x.str() + " and this kernel, stride, padding and dilation");
+  FloatArray x = empty(pr.x);
+  float* out = data(x);
+  py::gil_scoped_release release;
+  col2im(pr, cols.data(), out);
+  return x;
+}
+
+py::object max_pool2d_py(const FloatArray& x, Pair kernel, Pair stride, Pair padding, bool ceil_mode,
+                         bool return_indices) {
+  const Pool2dProblem pr =
+      make_pool2d_problem(shape_of(x, "x"), pool_params(kernel, stride, padding, ceil_mode, true), "max_pool2d");
+  FloatArray y = empty(pr.y());
+  std::optional<IndexArray> idx;
+  if (return_indices) idx = IndexArray({pr.x.n, pr.x.c, pr.p, pr.q});
+  float* out = data(y);
+  int64_t* where = idx ? idx->mutable_data() : nullptr;
+  {
+    py::gil_scoped_release release;
+    max_pool2d_forward(pr, x.data(), out, where);
+  }
+  if (idx) return py::make_tuple(y, *idx);
+  return std::move(y);
+}
+
+FloatArray max_pool2d_backward_py(const FloatArray& gy, const FloatArray& x, std::optional<IndexArray> indices,
+                                  Pair kernel, Pair stride, Pair padding, bool ceil_mode) {
+  const Pool2dProblem pr = make_pool2d_problem(shape_of(x, "x"), pool_params(kernel, stride, padding, ceil_mode, true),
+                                               "max_pool2d_backward");
+  check_shape(shape_of(gy, "grad_out"), pr.y(), "grad_out", "max_pool2d_backward");
+  if (indices) check_shape(shape_of(*indices, "indices"), pr.y(), "indices", "max_pool2d_backward");
+  FloatArray gx = empty(pr.x);
+  float* out = data(gx);
+  const int64_t* where = indices ? indices->data() : nullptr;
+  py::gil_scoped_release release;
+  max_pool2d_backward(pr, gy.data(), x.data(), where, out);
+  return gx;
+}
+
+FloatArray avg_pool2d_py(const FloatArray& x, Pair kernel, Pair stride, Pair padding, bool ceil_mode,
+                         bool count_include_pad) {
+  const Pool2dProblem pr = make_pool2d_problem(
+      shape_of(x, "x"), pool_params(kernel, stride, padding, ceil_mode, count_include_pad), "avg_pool2d");
+  FloatArray y = empty(pr.y());
+  float* out = data(y);
+  py::gil_scoped_release release;
+  avg_pool2d_forward(pr, x.data(), out);
+  return y;
+}
+
+FloatArray avg_pool2d_backward_py(const FloatArray& gy, std::vector<int64_t> x_shape, Pair kernel, Pair stride,
+                                  Pair padding, bool ceil_mode, bool count_include_pad) {
+  const Pool2dProblem pr =
+      make_pool2d_problem(shape_from(x_shape, "x_shape"), pool_params(kernel, stride, padding, ceil_mode, count_include_pad),
+                          "avg_pool2d_backward");
+  check_shape(shape_of(gy, "grad_out"), pr.y(), "grad_out", "avg_pool2d_backward");
+  FloatArray gx = empty(pr.x);
+  float* out = data(gx);
+  py::gil_scoped_release release;
+  avg_pool2d_backward(pr, gy.data(), out);
+  return gx;
+}
+
+FloatArray global_avg_pool2d_py(const FloatArray& x) {
+  const Shape4 s = shape_of(x, "x");
+  FloatArray y({s.n, s.c, int64_t{1}, int64_t{1}});
+  float* out = data(y);
+  py::gil_scoped_release release;
+  global_avg_pool2d_forward(s, x.data(), out);
+  return y;
+}
+
+FloatArray global_avg_pool2d_backward_py(const FloatArray& gy, std::vector<int64_t> x_shape) {
+  const Shape4 s = shape_from(x_shape, "x_shape");
+  check_shape(shape_of(gy, "grad_out"), Shape4{s.n, s.c, 1, 1}, "grad_out", "global_avg_pool2d_backward");
+  FloatArray gx = empty(s);
+  float* out = data(gx);
+  py::gil_scoped_release release;
+  global_avg_pool2d_backward(s, gy.data(), out);
+  return gx;
+}
+
+FloatArray gemm_py(const FloatArray& a, const FloatArray& b, bool trans_a, bool trans_b) {
+  if (a.ndim() != 2 || b.ndim() != 2)
+    throw std::invalid_argument("gemm: a and b must be 2-D, got a " + std::to_string(a.ndim()) + "-D and b " +
+                                std::to_string(b.ndim()) + "-D");
+  const int64_t m = trans_a ? a.shape(1) : a.shape(0), ka = trans_a ? a.shape(0) : a.shape(1);
+  const int64_t kb = trans_b ? b.shape(1) : b.shape(0), n = trans_b ? b.shape(0) : b.shape(1);
+  if (ka != kb)
+    throw std::invalid_argument("gemm: inner dimensions differ: op(a) is " + std::to_string(m) + " x " +
+                                std::to_string(ka) + " but op(b) is " + std::to_string(kb) + " x " + std::to_string(n));
+  FloatArray c({m, n});
+  float* out = c.mutable_data();
+  const int64_t lda = std::max<int64_t>(1, a.shape(1)), ldb = std::max<int64_t>(1, b.shape(1));
+  py::gil_scoped_release release;
+  sgemm(trans_a, trans_b, m, n, ka, a.data(), lda, b.data(), ldb, out, std::max<int64_t>(1, n));
+  return c;
+}
+
+py::dict cpu_info_py() {
+  const CpuInfo& info = cpu_info();
+  py::dict d;
+  d["active"] = info.active;
+  d["supported"] = info.supported;
+  d["forced"] = info.forced.empty() ? py::object(py::none()) : py::object(py::str(info.forced));
+  d["note"] = info.note;
+  d["num_threads"] = get_num_threads();
+  return d;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "pyconvx C++ kernels (use the wrappers in pyconvx.ops)";
+  const auto no_bias = py::arg("bias") = py::none();
+  m.def("conv2d", &conv2d, py::arg("x"), py::arg("weight"), no_bias, py::arg("stride"), py::arg("padding"),
+        py::arg("dilation"), py::arg("groups"), py::arg("relu"));
+  m.def("conv2d_backward", &conv2d_backward_py, py::arg("grad_out"), py::arg("x"), py::arg("weight"), py::arg("stride"),
+        py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("need_x"), py::arg("need_w"),
+        py::arg("need_b"));
+  m.def("im2col", &im2col_py, py::arg("x"), py::arg("kernel"), py::arg("stride"), py::arg("padding"),
+        py::arg("dilation"));
+  m.def("col2im", &col2im_py, py::arg("cols"), py::arg("x_shape"), py::arg("kernel"), py::arg("stride"),
+        py::arg("padding"), py::arg("dilation"));
+  m.def("max_pool2d", &max_pool2d_py, py::arg("x"), py::arg("kernel"), py::arg("stride"), py::arg("padding"),
+        py::arg("ceil_mode"), py::arg("return_indices"));
+  m.def("max_pool2d_backward", &max_pool2d_backward_py, py::arg("grad_out"), py::arg("x"), py::arg("indices"),
+        py::arg("kernel"), py::arg("stride"), py::arg("padding"), py::arg("ceil_mode"));
+  m.def("avg_pool2d", &avg_pool2d_py, py::arg("x"), py::arg("kernel"), py::arg("stride"), py::arg("padding"),
+        py::arg("ceil_mode"), py::arg("count_include_pad"));
+  m.def("avg_pool2d_backward", &avg_pool2d_backward_py, py::arg("grad_out"), py::arg("x_shape"), py::arg("kernel"),
+        py::arg("stride"), py::arg("padding"), py::arg("ceil_mode"), py::arg("count_include_pad"));
+  m.def("global_avg_pool2d", &global_avg_pool2d_py, py::arg("x"));
+  m.def("global_avg_pool2d_backward", &global_avg_pool2d_backward_py, py::arg("grad_out"), py::arg("x_shape"));
+  m.def("gemm", &gemm_py, py::arg("a"), py::arg("b"), py::arg("trans_a"), py::arg("trans_b"));
+  m.def("set_num_threads", &set_num_threads, py::arg("n"));
+  m.def("get_num_threads", &get_num_threads);
+  m.def("cpu_info", &cpu_info_py);
+  m.def("measure_peak_gflops", &measure_peak_gflops, py::arg("seconds"), py::call_guard<py::gil_scoped_release>());
+}

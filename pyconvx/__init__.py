@@ -1,0 +1,20 @@
+"""pyconvx: fast CPU convolution, pooling and GEMM for NumPy arrays (NCHW float32).
+
+>>> import numpy as np, pyconvx
+>>> y = pyconvx.conv2d(np.random.rand(8, 3, 32, 32), np.random.rand(16, 3, 3, 3), padding="same")
+>>> y.shape
+(8, 16, 32, 32)
+"""
+import warnings as _warnings
+
+from . import filters, ops
+from ._version import __version__
+from .ops import *  # noqa: F401,F403  (the functional ops are the top-level API)
+from .ops import __all__ as _ops_all
+from .runtime import cpu_info, get_num_threads, measure_peak_gflops, set_num_threads
+
+__all__ = ["filters", "ops", "__version__", "cpu_info", "get_num_threads", "measure_peak_gflops",
+           "set_num_threads"] + list(_ops_all)
+
+if cpu_info()["note"]:
+    _warnings.warn(cpu_info()["note"], RuntimeWarning, stacklevel=2)

@@ -1,0 +1,270 @@
+"""Functional convolution, pooling and GEMM ops over NCHW float32 arrays.
+
+Each op converts its inputs (any real array-like; float64, strided, Fortran-ordered and read-only
+arrays are accepted and never written to), normalises its arguments, and makes one call into the
+C++ kernels, which validate everything and raise ValueError naming the bad parameter. Outputs are
+new C-contiguous float32 arrays. Names and semantics follow torch.nn.functional.
+"""
+import numpy as np
+
+from . import _core
+from ._args import as_float32, as_int, as_pair, as_shape4, conv_padding, kernel_hw
+
+__all__ = [
+    "conv2d",
+    "conv2d_backward",
+    "max_pool2d",
+    "max_pool2d_backward",
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "global_avg_pool2d",
+    "global_avg_pool2d_backward",
+    "im2col",
+    "col2im",
+    "conv_output_size",
+    "correlate2d",
+    "convolve2d",
+    "gemm",
+]
+
+_ACTIVATIONS = {None: False, "linear": False, "relu": True}
+
+
+def _conv_args(x, weight, stride, padding, dilation, groups, op):
+    x = as_float32(x, "x")
+    weight = as_float32(weight, "weight")
+    stride = as_pair(stride, "stride")
+    dilation = as_pair(dilation, "dilation")
+    pads = conv_padding(padding, kernel_hw(weight), stride, dilation, op)
+    return x, weight, stride, pads, dilation, as_int(groups, "groups")
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, activation=None):
+    """2-D convolution (cross-correlation) of a batch, with optional bias and fused ReLU.
+
+    Shapes: x (N, C, H, W), weight (K, C // groups, R, S), bias (K,) -> (N, K, P, Q) with
+    P = conv_output_size(H, R, pad_h, stride_h, dilation_h) and likewise Q.
+    padding is an int, a pair (pad_h, pad_w), "valid" (no padding) or "same" (output size equals
+    input size; stride 1 only; the odd extra goes to the bottom/right as in torch).
+    activation is None or "relu" (applied in the kernel, after the bias).
+
+    >>> y = conv2d(np.ones((1, 3, 8, 8)), np.ones((4, 3, 3, 3)), padding="same", activation="relu")
+    >>> y.shape
+    (1, 4, 8, 8)
+    """
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"conv2d: activation must be None or 'relu', got activation={activation!r}")
+    x, weight, stride, pads, dilation, groups = _conv_args(x, weight, stride, padding, dilation, groups, "conv2d")
+    if bias is not None:
+        bias = as_float32(bias, "bias")
+    return _core.conv2d(x, weight, bias, stride, pads, dilation, groups, _ACTIVATIONS[activation])
+
+
+def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups=1, needs=(True, True, True)):
+    """Gradients of conv2d (without its activation) with respect to x, weight and bias.
+
+    Shapes: grad_out (N, K, P, Q) as conv2d's output, x and weight as given to conv2d.
+    needs: which of (grad_x, grad_weight, grad_bias) to compute; the others come back as None.
+
+    >>> x, w = np.random.rand(2, 3, 8, 8), np.random.rand(4, 3, 3, 3)
+    >>> gx, gw, gb = conv2d_backward(np.ones((2, 4, 6, 6)), x, w)
+    >>> gx.shape, gw.shape, gb.shape
+    ((2, 3, 8, 8), (4, 3, 3, 3), (4,))
+    """
+    x, weight, stride, pads, dilation, groups = _conv_args(
+        x, weight, stride, padding, dilation, groups, "conv2d_backward"
+    )
+    need_x, need_w, need_b = (bool(n) for n in needs)
+    grad_out = as_float32(grad_out, "grad_out")
+    return _core.conv2d_backward(grad_out, x, weight, stride, pads, dilation, groups, need_x, need_w, need_b)
+
+
+def _pool_args(kernel_size, stride, padding):
+    kernel = as_pair(kernel_size, "kernel_size")
+    stride = kernel if stride is None else as_pair(stride, "stride")
+    return kernel, stride, as_pair(padding, "padding")
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, return_indices=False):
+    """Max pooling over (kernel_h, kernel_w) windows; stride defaults to the kernel size.
+
+    Shapes: x (N, C, H, W) -> (N, C, P, Q). Padding (at most half the kernel) never wins a
+    window; NaN propagates. With return_indices, also returns int64 indices (N, C, P, Q) of
+    each maximum as the flat position h * W + w in its plane, as torch does.
+
+    >>> max_pool2d(np.arange(16.0).reshape(1, 1, 4, 4), 2)[0, 0]
+    array([[ 5.,  7.],
+           [13., 15.]], dtype=float32)
+    """
+    kernel, stride, pad = _pool_args(kernel_size, stride, padding)
+    return _core.max_pool2d(as_float32(x, "x"), kernel, stride, pad, bool(ceil_mode), bool(return_indices))
+
+
+def max_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, ceil_mode=False, indices=None):
+    """Gradient of max_pool2d with respect to x: grad_out routed to each window's maximum.
+
+    Shapes: grad_out (N, C, P, Q), x (N, C, H, W) -> (N, C, H, W). When indices (from
+    max_pool2d(..., return_indices=True)) are given they are used instead of recomputing.
+    """
+    kernel, stride, pad = _pool_args(kernel_size, stride, padding)
+    if indices is not None:
+        indices = np.asarray(indices)
+        if indices.dtype.kind not in "iu":
+            raise TypeError(f"max_pool2d_backward: indices must be an integer array, got dtype {indices.dtype}")
+        indices = np.ascontiguousarray(indices, dtype=np.int64)
+    return _core.max_pool2d_backward(
+        as_float32(grad_out, "grad_out"), as_float32(x, "x"), indices, kernel, stride, pad, bool(ceil_mode)
+    )
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    """Average pooling; stride defaults to the kernel size.
+
+    Shapes: x (N, C, H, W) -> (N, C, P, Q). With count_include_pad the divisor counts the zero
+    padding inside the window (torch's default), otherwise only the input elements.
+
+    >>> avg_pool2d(np.ones((1, 1, 4, 4)), 2).shape
+    (1, 1, 2, 2)
+    """
+    kernel, stride, pad = _pool_args(kernel_size, stride, padding)
+    return _core.avg_pool2d(as_float32(x, "x"), kernel, stride, pad, bool(ceil_mode), bool(count_include_pad))
+
+
+def avg_pool2d_backward(grad_out, x_shape, kernel_size, stride=None, padding=0, ceil_mode=False,
+                        count_include_pad=True):
+    """Gradient of avg_pool2d with respect to its input, of shape x_shape (N, C, H, W)."""
+    kernel, stride, pad = _pool_args(kernel_size, stride, padding)
+    return _core.avg_pool2d_backward(
+        as_float32(grad_out, "grad_out"), as_shape4(x_shape, "x_shape"), kernel, stride, pad, bool(ceil_mode),
+        bool(count_include_pad),
+    )
+
+
+def global_avg_pool2d(x):
+    """Mean over each plane: x (N, C, H, W) -> (N, C, 1, 1).
+
+    >>> global_avg_pool2d(np.ones((2, 3, 5, 5))).shape
+    (2, 3, 1, 1)
+    """
+    return _core.global_avg_pool2d(as_float32(x, "x"))
+
+
+def global_avg_pool2d_backward(grad_out, x_shape):
+    """Gradient of global_avg_pool2d: grad_out (N, C, 1, 1) spread evenly over x_shape."""
+    return _core.global_avg_pool2d_backward(as_float32(grad_out, "grad_out"), as_shape4(x_shape, "x_shape"))
+
+
+def im2col(x, kernel_size, stride=1, padding=0, dilation=1):
+    """The patch matrix of x, as torch.nn.functional.unfold.
+
+    Shapes: x (N, C, H, W) -> (N, C * R * S, P * Q); row (c * R + r) * S + s, column p * Q + q.
+
+    >>> im2col(np.ones((1, 2, 4, 4)), 3).shape
+    (1, 18, 4)
+    """
+    kernel = as_pair(kernel_size, "kernel_size")
+    stride, dilation = as_pair(stride, "stride"), as_pair(dilation, "dilation")
+    pads = conv_padding(padding, kernel, stride, dilation, "im2col")
+    return _core.im2col(as_float32(x, "x"), kernel, stride, pads, dilation)
+
+
+def col2im(cols, x_shape, kernel_size, stride=1, padding=0, dilation=1):
+    """The adjoint of im2col (torch's fold): patches summed back into an (N, C, H, W) array.
+
+    Shapes: cols (N, C * R * S, P * Q) -> x_shape.
+    """
+    kernel = as_pair(kernel_size, "kernel_size")
+    stride, dilation = as_pair(stride, "stride"), as_pair(dilation, "dilation")
+    pads = conv_padding(padding, kernel, stride, dilation, "col2im")
+    return _core.col2im(as_float32(cols, "cols"), as_shape4(x_shape, "x_shape"), kernel, stride, pads, dilation)
+
+
+def conv_output_size(n, f, padding=0, stride=1, dilation=1):
+    """Output length of a convolution along one axis: floor((n + 2p - d(f - 1) - 1) / s) + 1.
+
+    >>> conv_output_size(6, 3)      # a 6x6 image and a 3x3 filter give 4x4
+    4
+    >>> conv_output_size(7, 3, padding=1, stride=2)
+    4
+    """
+    n, f = as_int(n, "n"), as_int(f, "f")
+    p, s, d = as_int(padding, "padding"), as_int(stride, "stride"), as_int(dilation, "dilation")
+    if n < 0 or f < 1:
+        raise ValueError(f"conv_output_size: need n >= 0 and f >= 1, got n={n}, f={f}")
+    if p < 0:
+        raise ValueError(f"conv_output_size: padding must be >= 0, got padding={p}")
+    if s < 1 or d < 1:
+        raise ValueError(f"conv_output_size: stride and dilation must be >= 1, got stride={s}, dilation={d}")
+    span = d * (f - 1) + 1
+    if span > n + 2 * p:
+        raise ValueError(f"conv_output_size: kernel span {span} is larger than the padded input {n + 2 * p}")
+    return (n + 2 * p - span) // s + 1
+
+
+def _as_image(value, name):
+    array = as_float32(value, name)
+    if array.ndim != 2 or 0 in array.shape:
+        raise ValueError(f"{name} must be a non-empty 2-D array, got shape {array.shape}")
+    return array
+
+
+def _full_correlation(image, kernel):
+    kh, kw = kernel.shape
+    return _core.conv2d(image[None, None], kernel[None, None], None, (1, 1), (kh - 1, kh - 1, kw - 1, kw - 1),
+                        (1, 1), 1, False)[0, 0]
+
+
+def _crop(full, image, kernel, mode, same_offset, op):
+    """Cuts scipy.signal's "valid" or "same" region out of a "full" result."""
+    (h, w), (kh, kw) = image.shape, kernel.shape
+    if mode == "full":
+        return full
+    if mode == "same":
+        top, left = same_offset(kh), same_offset(kw)
+        return np.ascontiguousarray(full[top:top + h, left:left + w])
+    if mode == "valid":
+        if not ((h >= kh and w >= kw) or (h <= kh and w <= kw)):
+            raise ValueError(f"{op}: in 'valid' mode one input must be at least as large as the other in every "
+                             f"dimension, got image {image.shape} and kernel {kernel.shape}")
+        top, left = min(h, kh) - 1, min(w, kw) - 1
+        return np.ascontiguousarray(full[top:top + abs(h - kh) + 1, left:left + abs(w - kw) + 1])
+    raise ValueError(f"{op}: mode must be 'valid', 'same' or 'full', got mode={mode!r}")
+
+
+def correlate2d(image, kernel, mode="valid"):
+    """Cross-correlation of one 2-D image with a 2-D kernel (no flip): what deep learning calls
+    convolution. Agrees with scipy.signal.correlate2d for mode "valid", "same" or "full".
+
+    >>> image = np.array([[10, 10, 10, 0, 0, 0]] * 6)
+    >>> correlate2d(image, filters.vertical_edge)[0]
+    array([ 0., 30., 30.,  0.], dtype=float32)
+    """
+    image, kernel = _as_image(image, "image"), _as_image(kernel, "kernel")
+    if mode not in ("valid", "same", "full"):
+        raise ValueError(f"correlate2d: mode must be 'valid', 'same' or 'full', got mode={mode!r}")
+    return _crop(_full_correlation(image, kernel), image, kernel, mode, lambda k: k // 2, "correlate2d")
+
+
+def convolve2d(image, kernel, mode="valid"):
+    """The mathematician's convolution of one 2-D image with a 2-D kernel: the kernel is flipped
+    in both axes first. Agrees with scipy.signal.convolve2d for mode "valid", "same" or "full".
+
+    >>> convolve2d(np.eye(3), np.array([[1.0, 2.0]]), mode="full").shape
+    (3, 4)
+    """
+    image, kernel = _as_image(image, "image"), _as_image(kernel, "kernel")
+    if mode not in ("valid", "same", "full"):
+        raise ValueError(f"convolve2d: mode must be 'valid', 'same' or 'full', got mode={mode!r}")
+    flipped = np.ascontiguousarray(kernel[::-1, ::-1])
+    return _crop(_full_correlation(image, flipped), image, kernel, mode, lambda k: (k - 1) // 2, "convolve2d")
+
+
+def gemm(a, b, trans_a=False, trans_b=False):
+    """Matrix product op(a) @ op(b) in float32, where op transposes when asked.
+
+    Shapes: op(a) (M, K), op(b) (K, N) -> (M, N).
+
+    >>> gemm(np.ones((2, 3)), np.ones((2, 4)), trans_a=True).shape
+    (3, 4)
+    """
+    return _core.gemm(as_float32(a, "a"), as_float32(b, "b"), bool(trans_a), bool(trans_b))

@@ -1,0 +1,32 @@
+"""Threads, the instruction-set path in use, and the machine's measured FMA peak."""
+from . import _core
+from ._args import as_int
+
+__all__ = ["cpu_info", "set_num_threads", "get_num_threads", "measure_peak_gflops"]
+
+
+def cpu_info():
+    """Which kernel path runs and what the CPU offers.
+
+    Returns a dict: "active" ("avx512", "avx2" or "generic"), "supported" (the paths this CPU
+    and build can run, best first), "forced" (the PYCONVX_ISA value read at import, or None),
+    "note" (why a forced path was not taken, else "") and "num_threads".
+    """
+    return _core.cpu_info()
+
+
+def set_num_threads(n):
+    """Sets the number of threads every kernel uses (default: OMP_NUM_THREADS or the core count)."""
+    _core.set_num_threads(as_int(n, "n"))
+
+
+def get_num_threads():
+    """The number of threads the kernels use."""
+    return _core.get_num_threads()
+
+
+def measure_peak_gflops(seconds=0.3):
+    """FMA throughput (GFLOP/s) of the active path with the current thread count, measured by
+    running independent FMA chains for about `seconds`: the practical ceiling a kernel is
+    compared with."""
+    return _core.measure_peak_gflops(float(seconds))
