@@ -29,9 +29,9 @@ void conv2d_forward(const Conv2dProblem& pr, const float* x, const float* weight
   using namespace detail;
   if (pr.x.n == 0) return;
   const GemmKernel& kernel = active_gemm_kernel();
-  const int threads = get_num_threads();
   const int64_t G = pr.params.groups, Kg = pr.k_per_group(), Cg = pr.c_per_group(), red = pr.reduction();
   const int64_t plane = pr.x.h * pr.x.w, pq = pr.p * pr.q;
+  const int threads = threads_for(pr.y().numel() * red / 4, get_num_threads());  // grain: ~1 MFLOP
 
   // The weights of each group, packed once and shared read-only by every task.
   const int64_t a_size = packed_a_size(kernel, Kg, red);

@@ -27,9 +27,14 @@ int64_t patch_tile_cols(const GemmKernel& kernel, const Conv2dProblem& pr) {
   return std::min(round_up(cols, kernel.nr), round_up(pr.p * pr.q, kernel.nr));
 }
 
+// Like the forward pass: a second thread only for at least ~1 MFLOP of work.
+int backward_threads(const Conv2dProblem& pr) {
+  return threads_for(pr.y().numel() * pr.reduction() / 4, get_num_threads());
+}
+
 void grad_bias(const Conv2dProblem& pr, const float* gy, float* gb) {
   const int64_t K = pr.k(), pq = pr.p * pr.q, N = pr.x.n;
-#pragma omp parallel for schedule(static) num_threads(get_num_threads())
+#pragma omp parallel for schedule(static) num_threads(threads_for(N * K * pq, get_num_threads()))
   for (int64_t k = 0; k < K; ++k) {
     double sum = 0.0;  // N * P * Q terms: accumulate in double
     for (int64_t n = 0; n < N; ++n) {
@@ -42,7 +47,7 @@ void grad_bias(const Conv2dProblem& pr, const float* gy, float* gb) {
 
 void grad_input(const Conv2dProblem& pr, const float* gy, const float* weight, float* gx) {
   const GemmKernel& kernel = active_gemm_kernel();
-  const int threads = get_num_threads();
+  const int threads = backward_threads(pr);
   const int64_t G = pr.params.groups, Kg = pr.k_per_group(), Cg = pr.c_per_group(), red = pr.reduction();
   const int64_t plane = pr.x.h * pr.x.w, pq = pr.p * pr.q, rs = pr.r() * pr.s();
   const int64_t tile = patch_tile_cols(kernel, pr);
@@ -103,7 +108,7 @@ void accumulate_weight_tile(const GemmKernel& kernel, const Conv2dProblem& pr, c
 
 void grad_weight(const Conv2dProblem& pr, const float* gy, const float* x, float* gw) {
   const GemmKernel& kernel = active_gemm_kernel();
-  const int threads = get_num_threads();
+  const int threads = backward_threads(pr);
   const int64_t G = pr.params.groups, Kg = pr.k_per_group(), Cg = pr.c_per_group(), red = pr.reduction();
   const int64_t plane = pr.x.h * pr.x.w, pq = pr.p * pr.q, rs = pr.r() * pr.s(), w_size = pr.weight.numel();
   const int64_t tile = patch_tile_cols(kernel, pr);

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "../core/parallel.hpp"
 #include "patches.hpp"
 #include "pyconvx/conv.hpp"
 #include "pyconvx/runtime.hpp"
@@ -110,7 +111,7 @@ void im2col(const Conv2dProblem& pr, const float* x, float* cols) {
   const int64_t C = pr.x.c, plane = pr.x.h * pr.x.w, rows = pr.reduction() * pr.params.groups, pq = pr.p * pr.q;
   const int64_t rs = pr.r() * pr.s();
   const int64_t tasks = pr.x.n * C;
-#pragma omp parallel for schedule(static) num_threads(get_num_threads())
+#pragma omp parallel for schedule(static) num_threads(detail::threads_for(pr.x.n * rows * pq, get_num_threads()))
   for (int64_t t = 0; t < tasks; ++t) {
     const int64_t n = t / C, c = t % C;
     detail::im2col_rows(pr, x + n * C * plane, c, c + 1, 0, pq, cols + (n * rows + c * rs) * pq, pq);
@@ -121,7 +122,7 @@ void col2im(const Conv2dProblem& pr, const float* cols, float* x) {
   const int64_t C = pr.x.c, plane = pr.x.h * pr.x.w, rows = pr.reduction() * pr.params.groups, pq = pr.p * pr.q;
   const int64_t rs = pr.r() * pr.s();
   const int64_t tasks = pr.x.n * C;
-#pragma omp parallel for schedule(static) num_threads(get_num_threads())
+#pragma omp parallel for schedule(static) num_threads(detail::threads_for(pr.x.n * rows * pq, get_num_threads()))
   for (int64_t t = 0; t < tasks; ++t) {
     const int64_t n = t / C, c = t % C;
     float* image = x + n * C * plane;

@@ -29,6 +29,15 @@ class ParallelExceptions {
   std::exception_ptr first_;
 };
 
+// Threads worth waking for `work` elements of streaming work: below about 128K elements per
+// thread (tens of microseconds) waking a second thread costs more than it saves, and far more
+// when the other core is busy and the woken thread must wait to be scheduled.
+inline int threads_for(int64_t work, int threads) {
+  constexpr int64_t kGrain = int64_t{1} << 17;
+  const int64_t useful = work / kGrain;
+  return static_cast<int>(useful < 1 ? 1 : (useful < threads ? useful : threads));
+}
+
 // Splits [0, count) into `parts` contiguous ranges of whole `unit`s; returns part `index`.
 inline void split_range(int64_t count, int64_t unit, int parts, int index, int64_t* begin, int64_t* end) {
   const int64_t units = (count + unit - 1) / unit;

@@ -5,7 +5,9 @@
 #include <string>
 
 #include "pyconvx/pool.hpp"
+#include "../core/parallel.hpp"
 #include "pyconvx/runtime.hpp"
+#include "separable.hpp"
 #include "window.hpp"
 
 namespace pyconvx {
@@ -24,19 +26,21 @@ void avg_pool2d_forward(const Pool2dProblem& pr, const float* x, float* y) {
   const Pool2dParams& k = pr.params;
   const auto rows = detail::pool_windows(pr.p, k.stride_h, k.pad_h, k.kernel_h, pr.x.h);
   const auto cols = detail::pool_windows(pr.q, k.stride_w, k.pad_w, k.kernel_w, pr.x.w);
-  const int64_t planes = pr.x.n * pr.x.c, W = pr.x.w, in_plane = pr.x.h * W, out_plane = pr.p * pr.q;
-#pragma omp parallel for schedule(static) num_threads(get_num_threads())
-  for (int64_t t = 0; t < planes; ++t) {
-    const float* xp = x + t * in_plane;
-    float* yp = y + t * out_plane;
-    for (int64_t p = 0; p < pr.p; ++p)
-      for (int64_t q = 0; q < pr.q; ++q) {
-        const Window &wr = rows[p], &wc = cols[q];
-        float sum = 0.0f;
-        for (int64_t ih = wr.begin; ih < wr.end; ++ih)
-          for (int64_t iw = wc.begin; iw < wc.end; ++iw) sum += xp[ih * W + iw];
-        yp[p * pr.q + q] = sum / divisor(k, wr, wc);
-      }
+  const int64_t planes = pr.x.n * pr.x.c, in_plane = pr.x.h * pr.x.w, out_plane = pr.p * pr.q;
+  // The divisor is a product of a row and a column factor, so one reciprocal table serves all planes.
+  std::vector<float> scale(static_cast<size_t>(out_plane));
+  for (int64_t p = 0; p < pr.p; ++p)
+    for (int64_t q = 0; q < pr.q; ++q) scale[p * pr.q + q] = 1.0f / divisor(k, rows[p], cols[q]);
+#pragma omp parallel num_threads(detail::threads_for(pr.x.numel(), get_num_threads()))
+  {
+    std::vector<float> rows_buf(static_cast<size_t>(pr.x.h * pr.q));
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < planes; ++t) {
+      float* yp = y + t * out_plane;
+      detail::reduce_plane<detail::Sum>(x + t * in_plane, pr.x.h, pr.x.w, rows, cols, k.kernel_w, k.stride_w, k.pad_w,
+                                        yp, rows_buf.data());
+      for (int64_t i = 0; i < out_plane; ++i) yp[i] *= scale[i];
+    }
   }
 }
 
@@ -45,7 +49,7 @@ void avg_pool2d_backward(const Pool2dProblem& pr, const float* grad_y, float* gr
   const auto rows = detail::pool_windows(pr.p, k.stride_h, k.pad_h, k.kernel_h, pr.x.h);
   const auto cols = detail::pool_windows(pr.q, k.stride_w, k.pad_w, k.kernel_w, pr.x.w);
   const int64_t planes = pr.x.n * pr.x.c, W = pr.x.w, in_plane = pr.x.h * W, out_plane = pr.p * pr.q;
-#pragma omp parallel for schedule(static) num_threads(get_num_threads())
+#pragma omp parallel for schedule(static) num_threads(detail::threads_for(pr.x.numel(), get_num_threads()))
   for (int64_t t = 0; t < planes; ++t) {
     float* gx = grad_x + t * in_plane;
     const float* gy = grad_y + t * out_plane;
@@ -70,7 +74,7 @@ void check_global(const Shape4& s, const char* op) {
 void global_avg_pool2d_forward(const Shape4& s, const float* x, float* y) {
   check_global(s, "global_avg_pool2d");
   const int64_t planes = s.n * s.c, plane = s.h * s.w;
-#pragma omp parallel for schedule(static) num_threads(get_num_threads())
+#pragma omp parallel for schedule(static) num_threads(detail::threads_for(planes * plane, get_num_threads()))
   for (int64_t t = 0; t < planes; ++t) {
     const float* xp = x + t * plane;
     float sum = 0.0f;
@@ -83,7 +87,7 @@ void global_avg_pool2d_forward(const Shape4& s, const float* x, float* y) {
 void global_avg_pool2d_backward(const Shape4& s, const float* grad_y, float* grad_x) {
   check_global(s, "global_avg_pool2d_backward");
   const int64_t planes = s.n * s.c, plane = s.h * s.w;
-#pragma omp parallel for schedule(static) num_threads(get_num_threads())
+#pragma omp parallel for schedule(static) num_threads(detail::threads_for(planes * plane, get_num_threads()))
   for (int64_t t = 0; t < planes; ++t) {
     const float g = grad_y[t] / static_cast<float>(plane);
     for (int64_t i = 0; i < plane; ++i) grad_x[t * plane + i] = g;

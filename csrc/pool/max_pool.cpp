@@ -7,7 +7,9 @@
 #include <string>
 
 #include "pyconvx/pool.hpp"
+#include "../core/parallel.hpp"
 #include "pyconvx/runtime.hpp"
+#include "separable.hpp"
 #include "window.hpp"
 
 namespace pyconvx {
@@ -15,7 +17,7 @@ namespace {
 
 using detail::Window;
 
-// Scans one plane's windows in row-major order, keeping the first maximum and letting NaN win
+// The index-returning path: scans one plane's windows in row-major order, keeping the first maximum and letting NaN win
 // (torch's rule: a later NaN replaces an earlier one, so its index is the last NaN's).
 template <bool kIndices>
 void max_plane(const Pool2dProblem& pr, const std::vector<Window>& rows, const std::vector<Window>& cols,
@@ -50,12 +52,17 @@ void max_pool2d_forward(const Pool2dProblem& pr, const float* x, float* y, int64
   const auto rows = detail::pool_windows(pr.p, k.stride_h, k.pad_h, k.kernel_h, pr.x.h);
   const auto cols = detail::pool_windows(pr.q, k.stride_w, k.pad_w, k.kernel_w, pr.x.w);
   const int64_t planes = pr.x.n * pr.x.c, in_plane = pr.x.h * pr.x.w, out_plane = pr.p * pr.q;
-#pragma omp parallel for schedule(static) num_threads(get_num_threads())
-  for (int64_t t = 0; t < planes; ++t) {
-    if (indices)
-      max_plane<true>(pr, rows, cols, x + t * in_plane, y + t * out_plane, indices + t * out_plane);
-    else
-      max_plane<false>(pr, rows, cols, x + t * in_plane, y + t * out_plane, nullptr);
+#pragma omp parallel num_threads(detail::threads_for(pr.x.numel(), get_num_threads()))
+  {
+    std::vector<float> rows_buf(indices ? 0 : static_cast<size_t>(pr.x.h * pr.q));
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < planes; ++t) {
+      if (indices)
+        max_plane<true>(pr, rows, cols, x + t * in_plane, y + t * out_plane, indices + t * out_plane);
+      else
+        detail::reduce_plane<detail::MaxNan>(x + t * in_plane, pr.x.h, pr.x.w, rows, cols, k.kernel_w, k.stride_w,
+                                             k.pad_w, y + t * out_plane, rows_buf.data());
+    }
   }
 }
 
@@ -71,7 +78,7 @@ void max_pool2d_backward(const Pool2dProblem& pr, const float* grad_y, const flo
   const Pool2dParams& k = pr.params;
   const auto rows = detail::pool_windows(pr.p, k.stride_h, k.pad_h, k.kernel_h, pr.x.h);
   const auto cols = detail::pool_windows(pr.q, k.stride_w, k.pad_w, k.kernel_w, pr.x.w);
-#pragma omp parallel num_threads(get_num_threads())
+#pragma omp parallel num_threads(detail::threads_for(pr.x.numel(), get_num_threads()))
   {
     std::vector<float> values;
     std::vector<int64_t> found;
