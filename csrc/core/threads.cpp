@@ -14,9 +14,11 @@ namespace {
 std::atomic<int> g_num_threads{0};  // 0: not set, use OpenMP's default
 }
 
-void set_num_threads(int n) {
-  if (n < 1) throw std::invalid_argument("set_num_threads: n must be >= 1, got n=" + std::to_string(n));
-  g_num_threads.store(n, std::memory_order_relaxed);
+void set_num_threads(int64_t n) {
+  if (n < 1 || n > kMaxThreads)
+    throw std::invalid_argument("set_num_threads: n must be in [1, " + std::to_string(kMaxThreads) +
+                                "], got n=" + std::to_string(n));
+  g_num_threads.store(static_cast<int>(n), std::memory_order_relaxed);
 }
 
 int get_num_threads() {

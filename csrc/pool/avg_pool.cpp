@@ -15,9 +15,10 @@ namespace {
 
 using detail::Window;
 
+// Multiplied in floating point: with windows of 2^32 the int64 product would overflow.
 inline float divisor(const Pool2dParams& k, const Window& r, const Window& c) {
-  return k.count_include_pad ? static_cast<float>(r.padded * c.padded)
-                             : static_cast<float>((r.end - r.begin) * (c.end - c.begin));
+  return k.count_include_pad ? static_cast<float>(r.padded) * static_cast<float>(c.padded)
+                             : static_cast<float>(r.end - r.begin) * static_cast<float>(c.end - c.begin);
 }
 
 }  // namespace

@@ -1,15 +1,17 @@
 // Process-wide settings: the thread count and the instruction set the kernels run on.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
 namespace pyconvx {
 
 // Threads used by every kernel. Defaults to OpenMP's default (OMP_NUM_THREADS or the core count).
-// Throws std::invalid_argument when n < 1. Safe to call while other threads run kernels: a kernel
-// reads the count once when it starts.
-void set_num_threads(int n);
+// Throws std::invalid_argument unless 1 <= n <= kMaxThreads. Safe to call while other threads run
+// kernels: a kernel reads the count once when it starts.
+constexpr int64_t kMaxThreads = 4096;
+void set_num_threads(int64_t n);
 int get_num_threads();
 
 struct CpuInfo {

@@ -1,0 +1,98 @@
+"""Shared fixtures for the pyconvx test suite."""
+
+import os
+import sys
+import zlib
+
+import numpy as np
+import pytest
+
+# Make `import reference` work however pytest is invoked.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+
+def pytest_report_header(config):
+    try:
+        import pyconvx
+
+        return f"pyconvx {pyconvx.__version__}, cpu_info: {pyconvx.cpu_info()}"
+    except Exception as exc:  # the header must never break the run
+        return f"pyconvx not importable: {exc!r}"
+
+
+@pytest.fixture
+def rng(request):
+    """A generator seeded from the test's id: reproducible, yet different for each case."""
+    return np.random.default_rng(zlib.crc32(request.node.nodeid.encode()))
+
+
+@pytest.fixture
+def restore_threads():
+    """Put the thread count back after a test that changes it."""
+    import pyconvx
+
+    before = pyconvx.get_num_threads()
+    yield before
+    pyconvx.set_num_threads(before)
+
+
+def as_variant(a, variant):
+    """The same values as `a` (an NCHW float32 array) in another memory layout or dtype.
+
+    Returns an array whose values equal `a` (float64 exactly represents float32)."""
+    a = np.asarray(a)
+    if variant == "float64":
+        return a.astype(np.float64)
+    if variant == "noncontiguous":
+        # Interleave with junk (NaN, or -12345 for ints) along axis 2 for NCHW arrays (x[:, :, ::2]), else the
+        # last axis, and return the strided view of the real values.
+        axis = 2 if a.ndim == 4 else a.ndim - 1
+        shape = list(a.shape)
+        shape[axis] *= 2
+        junk = np.nan if np.issubdtype(a.dtype, np.floating) else -12345
+        wide = np.full(shape, junk, dtype=a.dtype)
+        index = [slice(None)] * a.ndim
+        index[axis] = slice(None, None, 2)
+        wide[tuple(index)] = a
+        return wide[tuple(index)]
+    if variant == "fortran":
+        return np.asfortranarray(a)
+    if variant == "readonly":
+        out = a.copy()
+        out.flags.writeable = False
+        return out
+    if variant == "reversed":
+        # Negative strides: a reversed copy viewed backwards.
+        return np.ascontiguousarray(a[..., ::-1])[..., ::-1]
+    if variant == "unaligned":
+        # A buffer offset by one byte: the elements are not aligned to their size.
+        out = np.ndarray(a.shape, dtype=a.dtype, buffer=bytearray(a.nbytes + 1), offset=1)
+        out[...] = a
+        assert not out.flags.aligned or a.size == 0
+        return out
+    if variant == "bigendian":
+        return a.astype(a.dtype.newbyteorder(">"))
+    if variant == "list":
+        return a.tolist()
+    raise ValueError(variant)
+
+
+INPUT_VARIANTS = ["float64", "noncontiguous", "fortran", "readonly", "reversed", "unaligned", "bigendian"]
+
+
+def snapshot(a):
+    """A copy to check later that an input was not written to."""
+    return np.array(a, copy=True)
+
+
+def assert_unchanged(a, before):
+    np.testing.assert_array_equal(np.asarray(a), before, err_msg="an input array was modified")
+
+
+def assert_output_array(y, shape=None):
+    """Every pyconvx output is a C-contiguous float32 ndarray."""
+    assert isinstance(y, np.ndarray), type(y)
+    assert y.dtype == np.float32, y.dtype
+    assert y.flags.c_contiguous
+    if shape is not None:
+        assert y.shape == tuple(shape), (y.shape, shape)

@@ -1,0 +1,188 @@
+"""Every instruction-set path this CPU supports gives the same answers.
+
+Each path runs in its own process (PYCONVX_ISA is read once at start-up), computes a fixed set
+of operations on fixed seeded inputs and saves them to an .npz; the paths are then compared with
+each other and with the float64 reference.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import pyconvx
+import reference as ref
+
+ISAS = ["avx512", "avx2", "generic"]
+
+# Shapes chosen to cross the GEMM blocking boundaries and exercise remainders.
+CONV = ref.ConvCase("isa", 2, 33, 13, 11, 17, 3, 3, stride=1, padding=1, groups=1)
+CONV_GROUPED = ref.ConvCase("isa_grouped", 1, 6, 9, 8, 9, 3, 2, stride=2, padding=(1, 0), dilation=(1, 2), groups=3)
+CONV_1X1 = ref.ConvCase("isa_1x1", 1, 20, 7, 9, 13, 1, 1)
+GEMM_MKN = (129, 257, 65)
+
+CHILD = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    import pyconvx
+
+    out_path, spec = sys.argv[1], json.loads(sys.argv[2])
+    rng = np.random.default_rng(20240611)
+    info = pyconvx.cpu_info()
+    res = {"active": np.array(info["active"]), "forced": np.array(str(info["forced"]))}
+    for name, c in spec["convs"].items():
+        c["kw"] = {key: tuple(v) if isinstance(v, list) else v for key, v in c["kw"].items()}
+        x = rng.standard_normal(c["x"]).astype(np.float32)
+        w = rng.standard_normal(c["w"]).astype(np.float32)
+        b = rng.standard_normal(c["w"][0]).astype(np.float32)
+        y = pyconvx.conv2d(x, w, b, **c["kw"])
+        g = rng.standard_normal(y.shape).astype(np.float32)
+        gx, gw, gb = pyconvx.conv2d_backward(g, x, w, **c["kw"])
+        res.update({name + "_x": x, name + "_w": w, name + "_b": b, name + "_y": y, name + "_g": g,
+                    name + "_relu": pyconvx.conv2d(x, w, b, activation="relu", **c["kw"]),
+                    name + "_gx": gx, name + "_gw": gw, name + "_gb": gb})
+    m, k, n = spec["gemm"]
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    bt = rng.standard_normal((n, k)).astype(np.float32)
+    res.update(gemm_a=a, gemm_bt=bt, gemm=pyconvx.gemm(a, bt, trans_b=True),
+               gemm_tn=pyconvx.gemm(a.T.copy(), bt.T.copy(), trans_a=True))
+    px = rng.standard_normal((2, 5, 11, 10)).astype(np.float32)
+    mp, mi = pyconvx.max_pool2d(px, 3, stride=2, padding=1, ceil_mode=True, return_indices=True)
+    pg = rng.standard_normal(mp.shape).astype(np.float32)
+    res.update(pool_x=px, pool_g=pg, max=mp, max_idx=mi,
+               max_gx=pyconvx.max_pool2d_backward(pg, px, 3, stride=2, padding=1, ceil_mode=True),
+               avg=pyconvx.avg_pool2d(px, 3, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
+               avg_gx=pyconvx.avg_pool2d_backward(pg, px.shape, 3, stride=2, padding=1, ceil_mode=True,
+                                                  count_include_pad=False),
+               gap=pyconvx.global_avg_pool2d(px))
+    np.savez(out_path, **res)
+    """
+)
+
+
+def conv_spec(case):
+    return {"x": list(case.x_shape), "w": list(case.w_shape), "kw": case.kwargs()}
+
+
+SPEC = {"convs": {"conv": conv_spec(CONV), "grouped": conv_spec(CONV_GROUPED), "one": conv_spec(CONV_1X1)},
+        "gemm": list(GEMM_MKN)}
+CASES = {"conv": CONV, "grouped": CONV_GROUPED, "one": CONV_1X1}
+
+
+def supported():
+    return list(pyconvx.cpu_info()["supported"])
+
+
+@pytest.fixture(scope="module")
+def isa_results(tmp_path_factory):
+    out = {}
+    for isa in supported():
+        path = tmp_path_factory.mktemp(isa) / "out.npz"
+        env = dict(os.environ, PYCONVX_ISA=isa)
+        proc = subprocess.run([sys.executable, "-c", CHILD, str(path), json.dumps(SPEC)], env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, f"{isa} child failed:\n{proc.stderr[-3000:]}"
+        with np.load(path) as data:
+            out[isa] = {k: data[k] for k in data.files}
+    return out
+
+
+def test_cpu_info_shape():
+    info = pyconvx.cpu_info()
+    assert {"active", "supported", "forced", "num_threads"} <= set(info)
+    assert info["active"] in ISAS
+    assert info["active"] in info["supported"]
+    assert "generic" in info["supported"]
+    # "best first": the order is a subsequence of avx512, avx2, generic.
+    assert info["supported"] == [isa for isa in ISAS if isa in info["supported"]]
+    assert info["forced"] == (os.environ.get("PYCONVX_ISA") or None)
+    if info["forced"] is None:
+        assert info["active"] == info["supported"][0]
+    assert info["num_threads"] == pyconvx.get_num_threads()
+
+
+def test_every_supported_path_runs_as_forced(isa_results):
+    assert set(isa_results) == set(supported())
+    for isa, res in isa_results.items():
+        assert str(res["forced"]) == isa
+        assert str(res["active"]) == isa
+
+
+FALLBACK_CHILD = textwrap.dedent(
+    """
+    import warnings
+    import numpy as np
+    warnings.simplefilter("ignore")
+    import pyconvx
+    info = pyconvx.cpu_info()
+    y = pyconvx.conv2d(np.ones((1, 3, 5, 5)), np.ones((2, 3, 3, 3)), padding=1)
+    print(info["active"], info["forced"], float(y[0, 0, 2, 2]), float(y[0, 1, 0, 0]))
+    """
+)
+
+
+@pytest.mark.parametrize("value", [isa for isa in ISAS if isa not in supported()] + ["sse9"])
+def test_forcing_an_unavailable_path_falls_back_without_crashing(value):
+    """An ISA this CPU cannot run (or a misspelt one) must not crash with SIGILL: the process
+    either falls back to a supported path or refuses with a Python exception."""
+    env = dict(os.environ, PYCONVX_ISA=value)
+    proc = subprocess.run([sys.executable, "-c", FALLBACK_CHILD], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode >= 0, f"killed by signal {-proc.returncode}: {proc.stderr[-2000:]}"
+    if proc.returncode == 0:
+        active, forced, centre, corner = proc.stdout.split()
+        assert active in supported() and forced == value
+        assert float(centre) == 27.0 and float(corner) == 12.0
+    else:
+        assert "Error" in proc.stderr
+
+
+@pytest.mark.parametrize("name", ["conv", "grouped", "one"])
+def test_conv_paths_agree_with_each_other_and_the_reference(name, isa_results):
+    case = CASES[name]
+    base = next(iter(isa_results.values()))
+    x, w, b, g = (base[f"{name}_{s}"] for s in ("x", "w", "b", "g"))
+    want_y = ref.conv2d(x, w, b, **case.kwargs())
+    want_gx, want_gw, want_gb = ref.conv2d_backward(g, x, w, **case.kwargs())
+    for isa, res in isa_results.items():
+        # Inputs are generated identically in every process.
+        np.testing.assert_array_equal(res[f"{name}_x"], x)
+        ref.assert_close(res[f"{name}_y"], want_y, case.fwd_reduction(), f"{isa} {name} y")
+        ref.assert_close(res[f"{name}_relu"], np.maximum(want_y, 0), case.fwd_reduction(), f"{isa} relu")
+        ref.assert_close(res[f"{name}_gx"], want_gx, case.grad_x_reduction(), f"{isa} {name} gx")
+        ref.assert_close(res[f"{name}_gw"], want_gw, case.grad_w_reduction(), f"{isa} {name} gw")
+        ref.assert_close(res[f"{name}_gb"], want_gb, case.grad_w_reduction(), f"{isa} {name} gb")
+        for key, red in (("y", case.fwd_reduction()), ("gx", case.grad_x_reduction()),
+                         ("gw", case.grad_w_reduction())):
+            ref.assert_close(res[f"{name}_{key}"], base[f"{name}_{key}"], red, f"{isa} vs first path {key}")
+
+
+def test_gemm_paths_agree(isa_results):
+    base = next(iter(isa_results.values()))
+    want = ref.gemm(base["gemm_a"], base["gemm_bt"], trans_b=True)
+    k = GEMM_MKN[1]
+    for isa, res in isa_results.items():
+        ref.assert_close(res["gemm"], want, k, f"{isa} gemm NT")
+        ref.assert_close(res["gemm_tn"], want, k, f"{isa} gemm TN")
+        ref.assert_close(res["gemm"], base["gemm"], k, f"{isa} vs first path")
+
+
+def test_pool_paths_agree(isa_results):
+    base = next(iter(isa_results.values()))
+    x, g = base["pool_x"], base["pool_g"]
+    kw = dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)
+    want_max, want_idx = ref.max_pool2d(x, **kw)
+    want_avg = ref.avg_pool2d(x, count_include_pad=False, **kw)
+    for isa, res in isa_results.items():
+        np.testing.assert_array_equal(res["max"], want_max.astype(np.float32), err_msg=isa)
+        np.testing.assert_array_equal(res["max_idx"], want_idx, err_msg=isa)
+        ref.assert_close(res["max_gx"], ref.max_pool2d_backward(g, x.shape, want_idx), 9, f"{isa} max_gx")
+        ref.assert_close(res["avg"], want_avg, 9, f"{isa} avg")
+        ref.assert_close(res["avg_gx"], ref.avg_pool2d_backward(g, x.shape, count_include_pad=False, **kw), 9,
+                         f"{isa} avg_gx")
+        ref.assert_close(res["gap"], ref.global_avg_pool2d(x), 110, f"{isa} gap")

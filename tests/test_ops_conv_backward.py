@@ -1,0 +1,93 @@
+"""pyconvx.conv2d_backward against the float64 NumPy reference."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+import pyconvx
+import reference as ref
+from conftest import INPUT_VARIANTS, as_variant, assert_output_array, assert_unchanged, snapshot
+
+CASES = [pytest.param(c, id=c.id) for c in ref.CONV_CASES]
+
+
+def make_backward_inputs(case, rng):
+    x, w, _ = case.make(rng)
+    grad_out = rng.standard_normal(case.out_shape()).astype(np.float32)
+    return grad_out, x, w
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_conv2d_backward_matches_reference(case, rng):
+    # The activation of the case is irrelevant here: the backward is that of the plain conv.
+    grad_out, x, w = make_backward_inputs(case, rng)
+    gx, gw, gb = pyconvx.conv2d_backward(grad_out, x, w, **case.kwargs())
+    want_gx, want_gw, want_gb = ref.conv2d_backward(grad_out, x, w, **case.kwargs())
+    assert_output_array(gx, x.shape)
+    assert_output_array(gw, w.shape)
+    assert_output_array(gb, (case.k,))
+    ref.assert_close(gx, want_gx, case.grad_x_reduction(), f"{case.id} grad_x")
+    ref.assert_close(gw, want_gw, case.grad_w_reduction(), f"{case.id} grad_weight")
+    ref.assert_close(gb, want_gb, case.grad_w_reduction(), f"{case.id} grad_bias")
+
+
+NEEDS = [n for n in itertools.product([True, False], repeat=3)]
+
+
+@pytest.mark.parametrize("needs", NEEDS, ids=["".join("xwb"[i] if f else "-" for i, f in enumerate(n)) for n in NEEDS])
+def test_needs_selects_the_returned_gradients(needs, rng):
+    case = ref.ConvCase("needs", 2, 4, 7, 6, 6, 3, 2, stride=2, padding=1, groups=2)
+    grad_out, x, w = make_backward_inputs(case, rng)
+    full = pyconvx.conv2d_backward(grad_out, x, w, **case.kwargs())
+    part = pyconvx.conv2d_backward(grad_out, x, w, needs=needs, **case.kwargs())
+    assert isinstance(part, tuple) and len(part) == 3
+    for wanted, got, expected in zip(needs, part, full):
+        if wanted:
+            assert got is not None
+            np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+        else:
+            assert got is None
+
+
+def test_backward_is_the_adjoint_of_forward(rng):
+    """<conv(x, w) + b, g> is linear in each argument, so its gradients give it back exactly:
+    <x, grad_x> = <w, grad_w> = <conv(x, w), g> and <b, grad_b> = sum(g * b)."""
+    case = ref.ConvCase("adjoint", 2, 3, 9, 8, 4, 3, 3, stride=2, padding=(1, 2), dilation=(1, 2))
+    grad_out, x, w = make_backward_inputs(case, rng)
+    y = pyconvx.conv2d(x, w, **case.kwargs()).astype(np.float64)
+    gx, gw, gb = pyconvx.conv2d_backward(grad_out, x, w, **case.kwargs())
+    inner = float((y * grad_out).sum())
+    scale = float(np.abs(y * grad_out).sum())
+    assert abs(float((x.astype(np.float64) * gx).sum()) - inner) <= 1e-4 * scale
+    assert abs(float((w.astype(np.float64) * gw).sum()) - inner) <= 1e-4 * scale
+    np.testing.assert_allclose(gb, grad_out.sum(axis=(0, 2, 3)), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("variant", INPUT_VARIANTS)
+def test_backward_accepts_any_layout_and_leaves_inputs_alone(variant, rng):
+    case = ref.ConvCase("handling", 2, 4, 8, 7, 6, 3, 2, stride=(2, 1), padding=1, groups=2)
+    grad_out, x, w = make_backward_inputs(case, rng)
+    expected = pyconvx.conv2d_backward(grad_out, x, w, **case.kwargs())
+    args = [as_variant(a, variant) for a in (grad_out, x, w)]
+    saved = [snapshot(a) for a in args]
+    got = pyconvx.conv2d_backward(*args, **case.kwargs())
+    reductions = (case.grad_x_reduction(), case.grad_w_reduction(), case.grad_w_reduction())
+    for g, e, red in zip(got, expected, reductions):
+        assert_output_array(g, e.shape)
+        ref.assert_close(g, e, red)
+    for a, before in zip(args, saved):
+        assert_unchanged(a, before)
+
+
+def test_backward_zero_batch(rng):
+    case = ref.ConvCase("empty", 0, 3, 6, 5, 4, 3, 3, padding=1)
+    _, w, _ = case.make(rng)
+    x = np.zeros(case.x_shape, dtype=np.float32)
+    grad_out = np.zeros(case.out_shape(), dtype=np.float32)
+    gx, gw, gb = pyconvx.conv2d_backward(grad_out, x, w, padding=1)
+    assert_output_array(gx, x.shape)
+    assert_output_array(gw, w.shape)
+    assert_output_array(gb, (4,))
+    # Nothing contributes to the weight and bias gradients: they are exact zeros.
+    assert not gw.any() and not gb.any()

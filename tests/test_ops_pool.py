@@ -1,0 +1,265 @@
+"""Max, average and global average pooling (forward and backward) against the reference."""
+
+import numpy as np
+import pytest
+
+import pyconvx
+import reference as ref
+from conftest import INPUT_VARIANTS, as_variant, assert_output_array, assert_unchanged, snapshot
+
+CASES = [pytest.param(c, id=c.id) for c in ref.POOL_CASES]
+CIP = pytest.mark.parametrize("count_include_pad", [True, False], ids=["include_pad", "exclude_pad"])
+
+
+def randn(rng, shape):
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# Max pooling
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_max_pool2d_matches_reference(case, rng):
+    x = randn(rng, case.x_shape)
+    y, idx = pyconvx.max_pool2d(x, return_indices=True, **case.kwargs())
+    want_y, want_idx = ref.max_pool2d(x, **case.kwargs())
+    assert_output_array(y, case.out_shape())
+    assert isinstance(idx, np.ndarray) and idx.dtype == np.int64 and idx.shape == y.shape
+    np.testing.assert_array_equal(y, want_y.astype(np.float32))  # max is exact
+    np.testing.assert_array_equal(idx, want_idx)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_max_pool2d_without_indices_returns_the_array(case, rng):
+    x = randn(rng, case.x_shape)
+    y = pyconvx.max_pool2d(x, **case.kwargs())
+    assert_output_array(y, case.out_shape())
+    np.testing.assert_array_equal(y, ref.max_pool2d(x, **case.kwargs())[0].astype(np.float32))
+
+
+@pytest.mark.parametrize("use_indices", [True, False], ids=["with_indices", "recomputed"])
+@pytest.mark.parametrize("case", CASES)
+def test_max_pool2d_backward_matches_reference(case, use_indices, rng):
+    x = randn(rng, case.x_shape)
+    grad_out = randn(rng, case.out_shape())
+    _, want_idx = ref.max_pool2d(x, **case.kwargs())
+    indices = pyconvx.max_pool2d(x, return_indices=True, **case.kwargs())[1] if use_indices else None
+    gx = pyconvx.max_pool2d_backward(grad_out, x, indices=indices, **case.kwargs())
+    assert_output_array(gx, x.shape)
+    ref.assert_close(gx, ref.max_pool2d_backward(grad_out, x.shape, want_idx), case.window_size())
+
+
+def test_max_pool2d_ties_pick_the_first_maximum(rng):
+    # Small integers make many ties inside the overlapping 3x3 windows.
+    x = rng.integers(-2, 3, size=(2, 3, 9, 8)).astype(np.float32)
+    y, idx = pyconvx.max_pool2d(x, 3, stride=2, padding=1, return_indices=True)
+    want_y, want_idx = ref.max_pool2d(x, 3, stride=2, padding=1)
+    np.testing.assert_array_equal(y, want_y)
+    np.testing.assert_array_equal(idx, want_idx)
+    # The backward routes each gradient to exactly that position, accumulating overlaps.
+    grad_out = np.ones_like(y)
+    gx = pyconvx.max_pool2d_backward(grad_out, x, 3, stride=2, padding=1)
+    np.testing.assert_allclose(gx, ref.max_pool2d_backward(grad_out, x.shape, want_idx))
+
+
+def test_max_pool2d_padding_never_wins():
+    # All values negative: a zero from the padding must never be the maximum.
+    x = -1.0 - np.arange(2 * 5 * 5, dtype=np.float32).reshape(1, 2, 5, 5)
+    y, idx = pyconvx.max_pool2d(x, 3, stride=2, padding=1, return_indices=True)
+    assert (y < 0).all()
+    want_y, want_idx = ref.max_pool2d(x, 3, stride=2, padding=1)
+    np.testing.assert_array_equal(y, want_y)
+    np.testing.assert_array_equal(idx, want_idx)
+
+
+def test_max_pool2d_all_minus_infinity():
+    x = np.full((1, 1, 4, 4), -np.inf, dtype=np.float32)
+    y, idx = pyconvx.max_pool2d(x, 2, padding=1, return_indices=True)
+    assert y.shape == (1, 1, 3, 3)
+    assert np.isneginf(y).all()
+    # Every index points inside its own window, so the backward is well defined.
+    assert ((idx >= 0) & (idx < 16)).all()
+    np.testing.assert_array_equal(idx, ref.max_pool2d(x, 2, padding=1)[1])
+
+
+def test_max_pool2d_propagates_nan():
+    x = np.arange(36, dtype=np.float32).reshape(1, 1, 6, 6)
+    x[0, 0, 1, 1] = np.nan  # inside window (0, 0) of a 3x3/3 pooling
+    x[0, 0, 5, 3] = np.nan  # inside window (1, 1)
+    y, idx = pyconvx.max_pool2d(x, 3, return_indices=True)
+    assert np.isnan(y[0, 0, 0, 0]) and np.isnan(y[0, 0, 1, 1])
+    assert y[0, 0, 0, 1] == 17 and y[0, 0, 1, 0] == 32  # x[2, 5] and x[5, 2]
+    # The index of a NaN output points at a NaN.
+    assert np.isnan(x.reshape(-1)[idx[0, 0, 0, 0]]) and np.isnan(x.reshape(-1)[idx[0, 0, 1, 1]])
+    assert idx[0, 0, 0, 0] == 7 and idx[0, 0, 1, 1] == 33
+
+
+def test_max_pool2d_nan_with_larger_values_later_in_the_window():
+    # NaN first in scan order, then a larger number: NaN must still win.
+    x = np.array([[[[np.nan, 5.0], [7.0, 9.0]]]], dtype=np.float32)
+    y = pyconvx.max_pool2d(x, 2)
+    assert y.shape == (1, 1, 1, 1) and np.isnan(y[0, 0, 0, 0])
+
+
+def test_max_pool2d_default_stride_is_kernel(rng):
+    x = randn(rng, (1, 2, 9, 9))
+    np.testing.assert_array_equal(pyconvx.max_pool2d(x, 3), pyconvx.max_pool2d(x, 3, stride=3))
+    assert pyconvx.max_pool2d(x, 3).shape == (1, 2, 3, 3)
+
+
+# ---------------------------------------------------------------------------------------------
+# Average pooling
+# ---------------------------------------------------------------------------------------------
+
+
+@CIP
+@pytest.mark.parametrize("case", CASES)
+def test_avg_pool2d_matches_reference(case, count_include_pad, rng):
+    x = randn(rng, case.x_shape)
+    y = pyconvx.avg_pool2d(x, count_include_pad=count_include_pad, **case.kwargs())
+    assert_output_array(y, case.out_shape())
+    want = ref.avg_pool2d(x, count_include_pad=count_include_pad, **case.kwargs())
+    ref.assert_close(y, want, case.window_size(), case.id)
+
+
+@CIP
+@pytest.mark.parametrize("case", CASES)
+def test_avg_pool2d_backward_matches_reference(case, count_include_pad, rng):
+    grad_out = randn(rng, case.out_shape())
+    gx = pyconvx.avg_pool2d_backward(grad_out, case.x_shape, count_include_pad=count_include_pad, **case.kwargs())
+    assert_output_array(gx, case.x_shape)
+    want = ref.avg_pool2d_backward(grad_out, case.x_shape, count_include_pad=count_include_pad, **case.kwargs())
+    ref.assert_close(gx, want, case.window_size(), case.id)
+
+
+def test_avg_pool2d_divisors_on_a_constant_image():
+    x = np.ones((1, 1, 4, 4), dtype=np.float32)
+    excl = pyconvx.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
+    np.testing.assert_allclose(excl, np.ones((1, 1, 4, 4)), rtol=1e-6)
+    incl = pyconvx.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=True)
+    # A corner window sees 4 real pixels out of 9, an edge window 6, an inner one 9.
+    expected = np.array([[4, 6, 6, 4], [6, 9, 9, 6], [6, 9, 9, 6], [4, 6, 6, 4]]) / 9.0
+    np.testing.assert_allclose(incl[0, 0], expected, rtol=1e-6)
+
+
+def test_avg_pool2d_ceil_window_past_padding_is_not_counted():
+    # H = W = 4, k = 3, s = 2, p = 1, ceil_mode: 3 outputs per axis. The last window starts at
+    # row 3 and would end at row 5, but the padded input ends at row 4, so with
+    # count_include_pad its divisor counts rows 3..4 only (one real row, one padding row).
+    x = np.ones((1, 1, 4, 4), dtype=np.float32)
+    y = pyconvx.avg_pool2d(x, 3, stride=2, padding=1, ceil_mode=True, count_include_pad=True)
+    assert y.shape == (1, 1, 3, 3)
+    # real pixels / divisor: corner 4/9, top-right 2/(3*2), bottom-right 1/(2*2).
+    assert y[0, 0, 0, 0] == pytest.approx(4 / 9, rel=1e-6)
+    assert y[0, 0, 0, 2] == pytest.approx(2 / 6, rel=1e-6)
+    assert y[0, 0, 2, 2] == pytest.approx(1 / 4, rel=1e-6)
+    want = ref.avg_pool2d(x, 3, stride=2, padding=1, ceil_mode=True, count_include_pad=True)
+    np.testing.assert_allclose(y, want, rtol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# Global average pooling
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 7, 5), (1, 1, 1, 1), (1, 17, 33, 9)],
+                         ids=["2x3x7x5", "1x1x1x1", "1x17x33x9"])
+def test_global_avg_pool2d(shape, rng):
+    x = randn(rng, shape)
+    y = pyconvx.global_avg_pool2d(x)
+    assert_output_array(y, shape[:2] + (1, 1))
+    ref.assert_close(y, ref.global_avg_pool2d(x), shape[2] * shape[3])
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 7, 5), (1, 1, 1, 1), (1, 17, 33, 9)],
+                         ids=["2x3x7x5", "1x1x1x1", "1x17x33x9"])
+def test_global_avg_pool2d_backward(shape, rng):
+    grad_out = randn(rng, shape[:2] + (1, 1))
+    gx = pyconvx.global_avg_pool2d_backward(grad_out, shape)
+    assert_output_array(gx, shape)
+    ref.assert_close(gx, ref.global_avg_pool2d_backward(grad_out, shape))
+
+
+def test_global_avg_pool2d_equals_avg_pool_with_full_kernel(rng):
+    x = randn(rng, (2, 3, 6, 4))
+    ref.assert_close(pyconvx.global_avg_pool2d(x), pyconvx.avg_pool2d(x, (6, 4)), 24)
+
+
+# ---------------------------------------------------------------------------------------------
+# Input handling
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variant", INPUT_VARIANTS)
+def test_pools_accept_any_layout_and_leave_inputs_alone(variant, rng):
+    x = randn(rng, (2, 3, 8, 7))
+    kw = dict(kernel_size=3, stride=2, padding=1)
+    want_max, want_idx = pyconvx.max_pool2d(x, return_indices=True, **kw)
+    want_avg = pyconvx.avg_pool2d(x, **kw)
+    want_gap = pyconvx.global_avg_pool2d(x)
+    grad_out = randn(rng, want_max.shape)
+    want_gmax = pyconvx.max_pool2d_backward(grad_out, x, **kw)
+    want_gavg = pyconvx.avg_pool2d_backward(grad_out, x.shape, **kw)
+
+    xv = as_variant(x, variant)
+    gv = as_variant(grad_out, variant)
+    saved_x, saved_g = snapshot(xv), snapshot(gv)
+    y, idx = pyconvx.max_pool2d(xv, return_indices=True, **kw)
+    results = {
+        "max": (y, want_max),
+        "avg": (pyconvx.avg_pool2d(xv, **kw), want_avg),
+        "global": (pyconvx.global_avg_pool2d(xv), want_gap),
+        "max_backward": (pyconvx.max_pool2d_backward(gv, xv, **kw), want_gmax),
+        "avg_backward": (pyconvx.avg_pool2d_backward(gv, x.shape, **kw), want_gavg),
+    }
+    np.testing.assert_array_equal(idx, want_idx)
+    for name, (got, want) in results.items():
+        assert_output_array(got, want.shape)
+        ref.assert_close(got, want, 9, name)
+    assert_unchanged(xv, saved_x)
+    assert_unchanged(gv, saved_g)
+
+
+def test_max_pool2d_backward_accepts_indices_in_other_layouts(rng):
+    x = randn(rng, (1, 2, 6, 6))
+    y, idx = pyconvx.max_pool2d(x, 2, return_indices=True)
+    grad_out = randn(rng, y.shape)
+    want = pyconvx.max_pool2d_backward(grad_out, x, 2, indices=idx)
+    for variant in [v for v in INPUT_VARIANTS if v != "float64"]:  # float indices are refused
+        iv = as_variant(idx, variant)
+        saved = snapshot(iv)
+        np.testing.assert_array_equal(pyconvx.max_pool2d_backward(grad_out, x, 2, indices=iv), want)
+        assert_unchanged(iv, saved)
+
+
+def test_pools_zero_batch():
+    x = np.zeros((0, 3, 8, 7), dtype=np.float32)
+    kw = dict(kernel_size=3, stride=2, padding=1)
+    y, idx = pyconvx.max_pool2d(x, return_indices=True, **kw)
+    assert_output_array(y, (0, 3, 4, 4))
+    assert idx.shape == (0, 3, 4, 4) and idx.dtype == np.int64
+    assert_output_array(pyconvx.avg_pool2d(x, **kw), (0, 3, 4, 4))
+    assert_output_array(pyconvx.global_avg_pool2d(x), (0, 3, 1, 1))
+    g = np.zeros((0, 3, 4, 4), dtype=np.float32)
+    assert_output_array(pyconvx.max_pool2d_backward(g, x, **kw), x.shape)
+    assert_output_array(pyconvx.avg_pool2d_backward(g, x.shape, **kw), x.shape)
+    assert_output_array(pyconvx.global_avg_pool2d_backward(np.zeros((0, 3, 1, 1)), x.shape), x.shape)
+
+
+@pytest.mark.parametrize("k", [2**31, 2**32, 2**40], ids=["2^31", "2^32", "2^40"])
+def test_avg_pool2d_huge_window_divisor_does_not_overflow(k):
+    """A k x k window (padding k/2) holds k*k elements, which for k >= 2^32 overflows 64 bits.
+    Acceptable: a ValueError (a count that overflows), or the exact mean sum / (k*k).
+    Not acceptable: a wrapped-around divisor (inf, nan or a wrong value)."""
+    x = np.ones((1, 1, 4, 4), dtype=np.float32)
+    grad_out = np.ones((1, 1, 1, 1), dtype=np.float32)
+    try:
+        y = pyconvx.avg_pool2d(x, k, padding=k // 2, count_include_pad=True)
+        gx = pyconvx.avg_pool2d_backward(grad_out, x.shape, k, padding=k // 2, count_include_pad=True)
+    except ValueError:
+        return
+    assert y.shape == (1, 1, 1, 1) and gx.shape == x.shape
+    np.testing.assert_allclose(y, 16.0 / (float(k) * float(k)), rtol=1e-5)
+    np.testing.assert_allclose(gx, np.full(x.shape, 1.0 / (float(k) * float(k))), rtol=1e-5)
