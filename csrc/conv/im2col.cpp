@@ -29,29 +29,60 @@ inline bool inside(int64_t v, int64_t limit) { return static_cast<uint64_t>(v) <
 
 }  // namespace
 
+namespace {
+
+// Lanes of a sliver that share an output row read input pixels `stride_w` apart along one input
+// row: a run. A sliver of nr lanes holds at most a few runs, so the bounds check is made per run
+// and the copy itself is a straight (or strided) loop.
+struct LaneRun {
+  int64_t lane, len, ih, iw;  // first lane, lane count, receptive-field origin of the first lane
+};
+
+int collect_runs(const Conv2dProblem& pr, int64_t first_pixel, int64_t cols, LaneRun* runs) {
+  int count = 0;
+  for (int64_t j = 0; j < cols;) {
+    const int64_t pixel = first_pixel + j, q = pixel % pr.q;
+    const int64_t len = std::min(cols - j, pr.q - q);
+    const PixelOrigin o = origin(pr, pixel);
+    runs[count++] = LaneRun{j, len, o.ih, o.iw};
+    j += len;
+  }
+  return count;
+}
+
+}  // namespace
+
 void PatchPanelSource::pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr, float* dst) const {
   const int64_t R = pr_.r(), S = pr_.s(), H = pr_.x.h, W = pr_.x.w;
-  const int64_t dh = pr_.params.dilation_h, dw = pr_.params.dilation_w;
-  // Per sliver, the receptive-field origins of its nr columns are computed once and reused for
-  // every row of the slice; rows then differ only by the (c, r, s) offset.
-  int64_t ih0[64], iw0[64];
+  const int64_t dh = pr_.params.dilation_h, dw = pr_.params.dilation_w, sw = pr_.params.stride_w;
+  LaneRun runs[64];
   for (int64_t j0 = 0; j0 < nc; j0 += nr) {
     const int64_t cols = std::min<int64_t>(nr, nc - j0);
-    for (int64_t j = 0; j < cols; ++j) {
-      const PixelOrigin o = origin(pr_, n0 + j0 + j);
-      ih0[j] = o.ih;
-      iw0[j] = o.iw;
-    }
+    const int run_count = collect_runs(pr_, n0 + j0, cols, runs);
     int64_t c = k0 / (R * S), r = (k0 / S) % R, s = k0 % S;
     for (int64_t p = 0; p < kc; ++p) {
       const float* plane = image_ + c * H * W;
       const int64_t oh = r * dh, ow = s * dw;
-      int64_t j = 0;
-      for (; j < cols; ++j) {
-        const int64_t ih = ih0[j] + oh, iw = iw0[j] + ow;
-        dst[j] = (inside(ih, H) && inside(iw, W)) ? plane[ih * W + iw] : 0.0f;
+      for (int i = 0; i < run_count; ++i) {
+        const LaneRun& run = runs[i];
+        float* out = dst + run.lane;
+        const int64_t ih = run.ih + oh, iw = run.iw + ow;
+        if (!inside(ih, H)) {
+          std::fill(out, out + run.len, 0.0f);
+          continue;
+        }
+        const float* src = plane + ih * W;
+        if (iw >= 0 && iw + (run.len - 1) * sw < W) {  // the whole run lies inside the row
+          if (sw == 1) {
+            std::memcpy(out, src + iw, static_cast<size_t>(run.len) * sizeof(float));
+          } else {
+            for (int64_t t = 0; t < run.len; ++t) out[t] = src[iw + t * sw];
+          }
+        } else {
+          for (int64_t t = 0; t < run.len; ++t) out[t] = inside(iw + t * sw, W) ? src[iw + t * sw] : 0.0f;
+        }
       }
-      for (; j < nr; ++j) dst[j] = 0.0f;
+      std::fill(dst + cols, dst + nr, 0.0f);
       dst += nr;
       if (++s == S) {
         s = 0;

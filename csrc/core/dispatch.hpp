@@ -5,9 +5,13 @@
 
 namespace pyconvx::detail {
 
-// C[MR x NR] = (accumulate ? C : 0) + A_sliver * B_sliver, where the A sliver holds kc columns of
-// MR values and the B sliver kc rows of NR values (both packed, 64-byte aligned).
-using SgemmUkernel = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate);
+// C[MR x NR] = act((accumulate ? C : 0) + A_sliver * B_sliver + bias), where the A sliver holds kc
+// columns of MR values and the B sliver kc rows of NR values (both packed, 64-byte aligned), bias
+// (MR values, one per row) may be null and act is ReLU when relu is set. The bias and ReLU are
+// applied to the tile while it is still in registers: as a separate pass over C they cost up to
+// 40% of a 1x1 convolution.
+using SgemmUkernel = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
+                              const float* bias, bool relu);
 
 struct GemmKernel {
   const char* isa;

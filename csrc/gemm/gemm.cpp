@@ -103,14 +103,16 @@ void gemm_blocked(const GemmKernel& kernel, const PackedA& a, const BPanelSource
             const int64_t rows = std::min<int64_t>(mr, ic_end - ir);
             float* ct = c + ir * ldc + (jc - n_begin) + jr;
             const float* a_sliver = a.sliver(pc, kc, ir);
+            const float* bias = last && epilogue.bias ? epilogue.bias + ir : nullptr;
+            const bool relu = last && epilogue.relu;
             if (rows == mr && cols == nr) {
-              kernel.ukernel(kc, a_sliver, b_sliver, ct, ldc, acc);
-            } else {
-              kernel.ukernel(kc, a_sliver, b_sliver, edge, nr, false);
+              kernel.ukernel(kc, a_sliver, b_sliver, ct, ldc, acc, bias, relu);
+            } else {  // an overhanging tile goes through a register-tile buffer
+              kernel.ukernel(kc, a_sliver, b_sliver, edge, nr, false, nullptr, false);
               for (int64_t i = 0; i < rows; ++i)
                 for (int64_t j = 0; j < cols; ++j) ct[i * ldc + j] = (acc ? ct[i * ldc + j] : 0.0f) + edge[i * nr + j];
+              if (last && epilogue.active()) apply_epilogue(epilogue, ct, ldc, ir, rows, cols);
             }
-            if (last && epilogue.active()) apply_epilogue(epilogue, ct, ldc, ir, rows, cols);
           }
         }
       }

@@ -10,8 +10,9 @@
 
 namespace pyconvx::detail {
 
-void sgemm_ukernel_avx2_6x16(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
-  sgemm_ukernel_tile<8, 6, 2>(kc, a, b, c, ldc, accumulate);
+void sgemm_ukernel_avx2_6x16(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
+                             const float* bias, bool relu) {
+  sgemm_ukernel_tile<8, 6, 2>(kc, a, b, c, ldc, accumulate, bias, relu);
 }
 
 static float fma_probe_avx2(int64_t iters) { return fma_probe_loop<8, 12>(iters); }

@@ -9,9 +9,9 @@
 
 namespace pyconvx::detail {
 
-void sgemm_ukernel_avx512_12x32(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
-                                bool accumulate) {
-  sgemm_ukernel_tile<16, 12, 2>(kc, a, b, c, ldc, accumulate);
+void sgemm_ukernel_avx512_12x32(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
+                                const float* bias, bool relu) {
+  sgemm_ukernel_tile<16, 12, 2>(kc, a, b, c, ldc, accumulate, bias, relu);
 }
 
 static float fma_probe_avx512(int64_t iters) { return fma_probe_loop<16, 12>(iters); }

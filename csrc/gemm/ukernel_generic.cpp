@@ -8,8 +8,9 @@
 
 namespace pyconvx::detail {
 
-void sgemm_ukernel_generic_4x8(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
-  sgemm_ukernel_tile<4, 4, 2>(kc, a, b, c, ldc, accumulate);
+void sgemm_ukernel_generic_4x8(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
+                               const float* bias, bool relu) {
+  sgemm_ukernel_tile<4, 4, 2>(kc, a, b, c, ldc, accumulate, bias, relu);
 }
 
 static float fma_probe_generic(int64_t iters) { return fma_probe_loop<4, 8>(iters); }

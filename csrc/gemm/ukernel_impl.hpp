@@ -14,7 +14,8 @@ namespace pyconvx::detail {
 
 template <int VL, int MR, int NV>
 inline void sgemm_ukernel_tile(int64_t kc, const float* __restrict a, const float* __restrict b,
-                               float* __restrict c, int64_t ldc, bool accumulate) {
+                               float* __restrict c, int64_t ldc, bool accumulate, const float* __restrict bias,
+                               bool relu) {
   typedef float vec __attribute__((vector_size(VL * sizeof(float))));
   vec acc[MR][NV];
 #pragma GCC unroll 32
@@ -37,6 +38,7 @@ inline void sgemm_ukernel_tile(int64_t kc, const float* __restrict a, const floa
 #pragma GCC unroll 32
   for (int i = 0; i < MR; ++i) {
     float* ci = c + i * ldc;
+    const vec row_bias = bias ? bias[i] - vec{} : vec{};
 #pragma GCC unroll 8
     for (int j = 0; j < NV; ++j) {
       vec out = acc[i][j];
@@ -45,6 +47,8 @@ inline void sgemm_ukernel_tile(int64_t kc, const float* __restrict a, const floa
         std::memcpy(&old, ci + j * VL, sizeof(vec));
         out += old;
       }
+      out += row_bias;
+      if (relu) out = out < vec{} ? vec{} : out;  // NaN stays NaN, as in torch
       std::memcpy(ci + j * VL, &out, sizeof(vec));
     }
   }
