@@ -12,6 +12,8 @@ from ._args import as_float32, as_int, as_pair, as_shape4, conv_padding, kernel_
 
 __all__ = [
     "conv2d",
+    "conv2d_algorithm",
+    "CONV_ALGORITHMS",
     "conv2d_backward",
     "max_pool2d",
     "max_pool2d_backward",
@@ -29,6 +31,9 @@ __all__ = [
 
 _ACTIVATIONS = {None: False, "linear": False, "relu": True}
 
+#: The names conv2d's `algorithm` accepts, "auto" first.
+CONV_ALGORITHMS = tuple(_core.conv_algorithm_names())
+
 
 def _conv_args(x, weight, stride, padding, dilation, groups, op):
     x = as_float32(x, "x")
@@ -39,7 +44,7 @@ def _conv_args(x, weight, stride, padding, dilation, groups, op):
     return x, weight, stride, pads, dilation, as_int(groups, "groups")
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, activation=None):
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, activation=None, algorithm="auto"):
     """2-D convolution (cross-correlation) of a batch, with optional bias and fused ReLU.
 
     Shapes: x (N, C, H, W), weight (K, C // groups, R, S), bias (K,) -> (N, K, P, Q) with
@@ -47,6 +52,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, acti
     padding is an int, a pair (pad_h, pad_w), "valid" (no padding) or "same" (output size equals
     input size; stride 1 only; the odd extra goes to the bottom/right as in torch).
     activation is None or "relu" (applied in the kernel, after the bias).
+    algorithm is "auto" (chosen from the shape; see conv2d_algorithm) or forces one:
+    "implicit_gemm" (any shape) or "pointwise" (1x1, stride 1, no padding); forcing one that
+    cannot compute the shape raises ValueError.
 
     >>> y = conv2d(np.ones((1, 3, 8, 8)), np.ones((4, 3, 3, 3)), padding="same", activation="relu")
     >>> y.shape
@@ -57,7 +65,21 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, acti
     x, weight, stride, pads, dilation, groups = _conv_args(x, weight, stride, padding, dilation, groups, "conv2d")
     if bias is not None:
         bias = as_float32(bias, "bias")
-    return _core.conv2d(x, weight, bias, stride, pads, dilation, groups, _ACTIVATIONS[activation])
+    if not isinstance(algorithm, str):
+        raise TypeError(f"conv2d: algorithm must be a string, got {algorithm!r}")
+    return _core.conv2d(x, weight, bias, stride, pads, dilation, groups, _ACTIVATIONS[activation], algorithm)
+
+
+def conv2d_algorithm(x_shape, weight_shape, stride=1, padding=0, dilation=1, groups=1):
+    """The algorithm conv2d(..., algorithm="auto") picks for these shapes and parameters.
+
+    >>> conv2d_algorithm((8, 64, 56, 56), (256, 64, 1, 1))
+    'pointwise'
+    """
+    x_shape, weight_shape = as_shape4(x_shape, "x_shape"), as_shape4(weight_shape, "weight_shape")
+    stride, dilation = as_pair(stride, "stride"), as_pair(dilation, "dilation")
+    pads = conv_padding(padding, weight_shape[2:4], stride, dilation, "conv2d_algorithm")
+    return _core.conv2d_algorithm(x_shape, weight_shape, stride, pads, dilation, as_int(groups, "groups"))
 
 
 def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups=1, needs=(True, True, True)):
@@ -211,7 +233,7 @@ def _as_image(value, name):
 def _full_correlation(image, kernel):
     kh, kw = kernel.shape
     return _core.conv2d(image[None, None], kernel[None, None], None, (1, 1), (kh - 1, kh - 1, kw - 1, kw - 1),
-                        (1, 1), 1, False)[0, 0]
+                        (1, 1), 1, False, "auto")[0, 0]
 
 
 def _crop(full, image, kernel, mode, same_offset, op):

@@ -6,6 +6,7 @@
 
 #include <array>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "pyconvx/pyconvx.hpp"
@@ -61,7 +62,8 @@ Pool2dParams pool_params(Pair kernel, Pair stride, Pair padding, bool ceil_mode,
 }
 
 FloatArray conv2d(const FloatArray& x, const FloatArray& w, std::optional<FloatArray> bias, Pair stride, Quad padding,
-                  Pair dilation, int64_t groups, bool relu) {
+                  Pair dilation, int64_t groups, bool relu, const std::string& algorithm) {
+  const ConvAlgorithm algo = conv_algorithm_from_name(algorithm);
   const Conv2dProblem pr =
       make_conv2d_problem(shape_of(x, "x"), shape_of(w, "weight"), conv_params(stride, padding, dilation, groups));
   if (bias && (bias->ndim() != 1 || bias->shape(0) != pr.k()))
@@ -71,8 +73,16 @@ FloatArray conv2d(const FloatArray& x, const FloatArray& w, std::optional<FloatA
   const float* b = bias ? bias->data() : nullptr;
   float* out = data(y);
   py::gil_scoped_release release;
-  conv2d_forward(pr, x.data(), w.data(), b, out, relu ? Activation::relu : Activation::none);
+  conv2d_forward(pr, x.data(), w.data(), b, out, relu ? Activation::relu : Activation::none, algo);
   return y;
+}
+
+// The algorithm conv2d(..., algorithm="auto") takes for these shapes and parameters.
+std::string conv2d_algorithm_py(std::vector<int64_t> x_shape, std::vector<int64_t> w_shape, Pair stride, Quad padding,
+                                Pair dilation, int64_t groups) {
+  const Conv2dProblem pr = make_conv2d_problem(shape_from(x_shape, "x_shape"), shape_from(w_shape, "weight_shape"),
+                                               conv_params(stride, padding, dilation, groups), "conv2d_algorithm");
+  return conv_algorithm_name(choose_conv_algorithm(pr));
 }
 
 py::tuple conv2d_backward_py(const FloatArray& gy, const FloatArray& x, const FloatArray& w, Pair stride, Quad padding,
@@ -228,7 +238,14 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "pyconvx C++ kernels (use the wrappers in pyconvx.ops)";
   const auto no_bias = py::arg("bias") = py::none();
   m.def("conv2d", &conv2d, py::arg("x"), py::arg("weight"), no_bias, py::arg("stride"), py::arg("padding"),
-        py::arg("dilation"), py::arg("groups"), py::arg("relu"));
+        py::arg("dilation"), py::arg("groups"), py::arg("relu"), py::arg("algorithm") = "auto");
+  m.def("conv_algorithm_names", [] {
+    std::vector<std::string> names;
+    for (ConvAlgorithm a : conv_algorithms()) names.push_back(conv_algorithm_name(a));
+    return names;
+  });
+  m.def("conv2d_algorithm", &conv2d_algorithm_py, py::arg("x_shape"), py::arg("weight_shape"), py::arg("stride"),
+        py::arg("padding"), py::arg("dilation"), py::arg("groups"));
   m.def("conv2d_backward", &conv2d_backward_py, py::arg("grad_out"), py::arg("x"), py::arg("weight"), py::arg("stride"),
         py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("need_x"), py::arg("need_w"),
         py::arg("need_b"));

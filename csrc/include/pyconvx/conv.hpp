@@ -2,17 +2,37 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "pyconvx/shape.hpp"
 
 namespace pyconvx {
 
+// The forward algorithms. `automatic` lets choose_conv_algorithm decide from the shape.
+enum class ConvAlgorithm {
+  automatic,
+  implicit_gemm,  // any shape: GEMM over patches packed straight from the image
+  pointwise,      // 1x1, stride 1, no padding: GEMM on the image itself
+};
+
+// Every value of ConvAlgorithm, `automatic` first.
+std::vector<ConvAlgorithm> conv_algorithms();
+
+const char* conv_algorithm_name(ConvAlgorithm algorithm);
+// Throws std::invalid_argument naming `algorithm` and the valid names for an unknown name.
+ConvAlgorithm conv_algorithm_from_name(const std::string& name);
+// "" when `algorithm` can compute `problem`, else why not.
+std::string conv_algorithm_unsupported_reason(const Conv2dProblem& problem, ConvAlgorithm algorithm);
+// The algorithm `automatic` resolves to for this shape.
+ConvAlgorithm choose_conv_algorithm(const Conv2dProblem& problem);
+
 // y = act(conv(x, weight) + bias). x is NCHW, weight is K x C/groups x R x S, bias has K values
-// or is null, y is N x K x P x Q (see make_conv2d_problem for P and Q). Validates everything and
-// throws std::invalid_argument naming the parameter. The algorithm (implicit GEMM, or a plain
-// GEMM on the image for 1x1 stride-1 unpadded layers) is chosen from the shape.
+// or is null, y is N x K x P x Q (see make_conv2d_problem for P and Q). Throws
+// std::invalid_argument when a forced algorithm cannot compute this shape.
 void conv2d_forward(const Conv2dProblem& problem, const float* x, const float* weight, const float* bias,
-                    float* y, Activation activation = Activation::none);
+                    float* y, Activation activation = Activation::none,
+                    ConvAlgorithm algorithm = ConvAlgorithm::automatic);
 
 // Gradients of y = conv(x, weight) + bias given grad_y (N x K x P x Q). Each output pointer may be
 // null to skip that gradient. grad_x has x's shape, grad_weight weight's, grad_bias K values.

@@ -1,0 +1,17 @@
+// The convolution algorithms behind conv2d_forward (internal). Each trusts its arguments: the
+// problem is validated and the algorithm applies to it (see conv2d.cpp).
+#pragma once
+
+#include "pyconvx/conv.hpp"
+
+namespace pyconvx::detail {
+
+// Any shape: GEMM over patches packed straight from the image (gemm_conv.cpp).
+void conv2d_implicit_gemm(const Conv2dProblem& problem, const float* x, const float* weight, const float* bias,
+                          float* y, Activation activation);
+
+// 1x1, stride 1, no padding: GEMM on the image itself (gemm_conv.cpp).
+void conv2d_pointwise(const Conv2dProblem& problem, const float* x, const float* weight, const float* bias, float* y,
+                      Activation activation);
+
+}  // namespace pyconvx::detail

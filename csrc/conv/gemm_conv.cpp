@@ -1,0 +1,78 @@
+// Convolution forward as GEMM: one GEMM per (image, group), Y_g = W_g * patches(X_g), with the
+// weights packed once per call and the patch panels packed straight from the image (implicit
+// GEMM, no im2col matrix). The pointwise variant (1x1, stride 1, no padding) skips the patch
+// gather: the image itself is the B matrix.
+#include <omp.h>
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "../core/parallel.hpp"
+#include "algorithms.hpp"
+#include "patches.hpp"
+#include "pyconvx/runtime.hpp"
+
+namespace pyconvx::detail {
+namespace {
+
+void gemm_convolution(const Conv2dProblem& pr, const float* x, const float* weight, const float* bias, float* y,
+                      Activation activation, bool pointwise) {
+  const GemmKernel& kernel = active_gemm_kernel();
+  const int64_t G = pr.params.groups, Kg = pr.k_per_group(), Cg = pr.c_per_group(), red = pr.reduction();
+  const int64_t plane = pr.x.h * pr.x.w, pq = pr.p * pr.q;
+  const int threads = threads_for(pr.y().numel() * red / 4, get_num_threads());  // grain: ~1 MFLOP
+
+  // The weights of each group, packed once and shared read-only by every task.
+  const int64_t a_size = packed_a_size(kernel, Kg, red);
+  AlignedBuffer packed(a_size * G);
+  std::vector<PackedA> a(static_cast<size_t>(G));
+  for (int64_t g = 0; g < G; ++g)
+    a[g] = pack_a(kernel, MatrixView{weight + g * Kg * red, red, 1}, Kg, red, packed.data() + g * a_size);
+
+  // Tasks: (image, group, column chunk). Columns are split only as far as needed to give every
+  // thread about four tasks (dynamic scheduling then evens out the tail), and never below 128
+  // columns, where packing and loop overheads would start to show.
+  const int64_t images = pr.x.n * G;
+  const int64_t max_chunks = std::max<int64_t>(1, pq / 128);
+  const int64_t chunks = std::min(max_chunks, std::max<int64_t>(1, ceil_div(4 * threads, images)));
+  const int64_t chunk_cols = round_up(ceil_div(pq, chunks), kernel.nr);
+  const int64_t tasks = images * ceil_div(pq, chunk_cols);
+  const Epilogue epilogue_base{nullptr, activation == Activation::relu};
+
+  ParallelExceptions errors;
+#pragma omp parallel for schedule(dynamic) num_threads(std::min<int64_t>(threads, tasks))
+  for (int64_t t = 0; t < tasks; ++t) {
+    errors.capture([&] {
+      const int64_t per_image = ceil_div(pq, chunk_cols);
+      const int64_t ig = t / per_image, n = ig / G, g = ig % G;
+      const int64_t c0 = (t % per_image) * chunk_cols, c1 = std::min(pq, c0 + chunk_cols);
+      const float* image = x + (n * pr.x.c + g * Cg) * plane;
+      float* out = y + (n * pr.k() + g * Kg) * pq;
+      Epilogue epilogue = epilogue_base;
+      if (bias) epilogue.bias = bias + g * Kg;
+      if (pointwise) {
+        gemm_blocked(kernel, a[g], MatrixPanelSource(MatrixView{image, plane, 1}), 0, Kg, c0, c1, out + c0, pq, false,
+                     epilogue);
+      } else {
+        gemm_blocked(kernel, a[g], PatchPanelSource(pr, image), 0, Kg, c0, c1, out + c0, pq, false, epilogue);
+      }
+    });
+  }
+  errors.rethrow();
+}
+
+}  // namespace
+
+void conv2d_implicit_gemm(const Conv2dProblem& pr, const float* x, const float* weight, const float* bias, float* y,
+                          Activation activation) {
+  gemm_convolution(pr, x, weight, bias, y, activation, false);
+}
+
+void conv2d_pointwise(const Conv2dProblem& pr, const float* x, const float* weight, const float* bias, float* y,
+                      Activation activation) {
+  gemm_convolution(pr, x, weight, bias, y, activation, true);
+}
+
+}  // namespace pyconvx::detail

@@ -1,0 +1,64 @@
+"""Every forward algorithm conv2d can run, forced by name, against the float64 reference."""
+
+import numpy as np
+import pytest
+
+import pyconvx
+import reference as ref
+
+CASES = [pytest.param(c, id=c.id) for c in ref.CONV_CASES]
+FORCED = [a for a in pyconvx.CONV_ALGORITHMS if a != "auto"]
+
+
+def forced_conv(case, x, w, b, algorithm):
+    """The forced algorithm's output, or None where it cannot compute the case."""
+    try:
+        return pyconvx.conv2d(x, w, b, activation=case.activation, algorithm=algorithm, **case.kwargs())
+    except ValueError as error:
+        assert "cannot compute this convolution" in str(error)
+        return None
+
+
+@pytest.mark.parametrize("algorithm", FORCED)
+def test_algorithm_matches_reference_on_every_case_it_accepts(algorithm):
+    rng = np.random.default_rng(7)
+    accepted = 0
+    for case in ref.CONV_CASES:
+        x, w, b = case.make(rng)
+        y = forced_conv(case, x, w, b, algorithm)
+        if y is None:
+            continue
+        accepted += 1
+        want = ref.conv2d(x, w, b, activation=case.activation, **case.kwargs())
+        ref.assert_close(y, want, case.fwd_reduction(), f"{algorithm} on {case.id}")
+    assert accepted > 0, f"no case in the grid exercises {algorithm}"
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_auto_picks_an_algorithm_that_accepts_the_shape(case, rng):
+    x, w, b = case.make(rng)
+    chosen = pyconvx.conv2d_algorithm(x.shape, w.shape, **case.kwargs())
+    assert chosen in FORCED
+    forced = forced_conv(case, x, w, b, chosen)
+    assert forced is not None
+    np.testing.assert_array_equal(forced, pyconvx.conv2d(x, w, b, activation=case.activation, **case.kwargs()))
+
+
+def test_unknown_algorithm_names_the_parameter_and_the_choices():
+    x, w = np.ones((1, 1, 4, 4)), np.ones((1, 1, 3, 3))
+    with pytest.raises(ValueError, match="algorithm must be one of .*'implicit_gemm'.*got algorithm='fft'"):
+        pyconvx.conv2d(x, w, algorithm="fft")
+    with pytest.raises(TypeError, match="algorithm"):
+        pyconvx.conv2d(x, w, algorithm=3)
+
+
+def test_forcing_an_algorithm_that_cannot_compute_the_shape_says_why():
+    x, w = np.ones((1, 2, 6, 6)), np.ones((3, 2, 3, 3))
+    with pytest.raises(ValueError, match="algorithm='pointwise' cannot compute this convolution: .*1x1"):
+        pyconvx.conv2d(x, w, algorithm="pointwise")
+
+
+def test_heuristic_choices_on_named_shapes():
+    assert pyconvx.conv2d_algorithm((8, 256, 56, 56), (64, 256, 1, 1)) == "pointwise"
+    assert pyconvx.conv2d_algorithm((8, 256, 56, 56), (512, 256, 1, 1), stride=2) == "implicit_gemm"
+    assert pyconvx.conv2d_algorithm((8, 3, 227, 227), (96, 3, 11, 11), stride=4) == "implicit_gemm"
