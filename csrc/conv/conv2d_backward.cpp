@@ -45,7 +45,43 @@ void grad_bias(const Conv2dProblem& pr, const float* gy, float* gb) {
   }
 }
 
+// With stride 1, grad_X is itself a convolution: of grad_Y with the weights flipped in both
+// spatial axes and with input and output channels swapped (within each group), padded by
+// dilation * (kernel - 1) - pad on each side. It then runs on the forward algorithms, tuned and
+// tested already, instead of a GEMM followed by a scalar scatter. Needs pad <= dilation*(kernel-1).
+bool grad_input_is_convolution(const Conv2dProblem& pr) {
+  const Conv2dParams& p = pr.params;
+  const int64_t span_h = p.dilation_h * (pr.r() - 1), span_w = p.dilation_w * (pr.s() - 1);
+  return p.stride_h == 1 && p.stride_w == 1 && p.pad_top <= span_h && p.pad_bottom <= span_h &&
+         p.pad_left <= span_w && p.pad_right <= span_w;
+}
+
+void grad_input_by_convolution(const Conv2dProblem& pr, const float* gy, const float* weight, float* gx) {
+  const int64_t G = pr.params.groups, Kg = pr.k_per_group(), Cg = pr.c_per_group(), R = pr.r(), S = pr.s();
+  AlignedBuffer flipped(pr.weight.numel());
+  for (int64_t g = 0; g < G; ++g)
+    for (int64_t k = 0; k < Kg; ++k)
+      for (int64_t c = 0; c < Cg; ++c)
+        for (int64_t r = 0; r < R; ++r)
+          for (int64_t s = 0; s < S; ++s)
+            flipped.data()[(((g * Cg + c) * Kg + k) * R + (R - 1 - r)) * S + (S - 1 - s)] =
+                weight[(((g * Kg + k) * Cg + c) * R + r) * S + s];
+  Conv2dParams t = pr.params;
+  const int64_t span_h = t.dilation_h * (R - 1), span_w = t.dilation_w * (S - 1);
+  t.pad_top = span_h - pr.params.pad_top;
+  t.pad_bottom = span_h - pr.params.pad_bottom;
+  t.pad_left = span_w - pr.params.pad_left;
+  t.pad_right = span_w - pr.params.pad_right;
+  const Conv2dProblem transposed = make_conv2d_problem(Shape4{pr.x.n, pr.k(), pr.p, pr.q},
+                                                       Shape4{pr.x.c, Kg, R, S}, t, "conv2d_backward");
+  conv2d_forward(transposed, gy, flipped.data(), nullptr, gx);
+}
+
 void grad_input(const Conv2dProblem& pr, const float* gy, const float* weight, float* gx) {
+  if (grad_input_is_convolution(pr)) {
+    grad_input_by_convolution(pr, gy, weight, gx);
+    return;
+  }
   const GemmKernel& kernel = active_gemm_kernel();
   const int threads = backward_threads(pr);
   const int64_t G = pr.params.groups, Kg = pr.k_per_group(), Cg = pr.c_per_group(), red = pr.reduction();
@@ -93,13 +129,21 @@ void grad_input(const Conv2dProblem& pr, const float* gy, const float* weight, f
   }
 }
 
-// grad W_g (Kg x red) += grad_Y tile (Kg x cols) * patch tile^T (cols x red).
-void accumulate_weight_tile(const GemmKernel& kernel, const Conv2dProblem& pr, const float* gy_group,
-                            const float* patches, int64_t tile, int64_t c0, int64_t c1, float* gw_group, int threads) {
+// Pixels per reduction tile of the weight gradient: the packed grad_Y tile (Kg x pixels) stays
+// near 4 MiB, and a tile is never shorter than one KC slice.
+int64_t weight_tile_pixels(const GemmKernel& kernel, const Conv2dProblem& pr) {
+  const int64_t pixels = std::max(kernel.kc, (int64_t{1} << 20) / round_up(pr.k_per_group(), kernel.mr));
+  return std::min(round_up(pixels, kernel.kc), pr.p * pr.q);
+}
+
+// grad W_g (Kg x red) += grad_Y_g[:, pixels] (Kg x tile) * patches_g[:, pixels]^T (tile x red),
+// with the patches packed straight from the image.
+void accumulate_weight(const GemmKernel& kernel, const Conv2dProblem& pr, const float* gy_group, const float* image,
+                       int64_t pixel0, int64_t pixel1, float* gw_group, int threads) {
   const int64_t Kg = pr.k_per_group(), red = pr.reduction(), pq = pr.p * pr.q;
-  float* a_buf = thread_scratch(2, packed_a_size(kernel, Kg, c1 - c0));
-  const PackedA a = pack_a(kernel, MatrixView{gy_group + c0, pq, 1}, Kg, c1 - c0, a_buf);
-  const MatrixPanelSource b(MatrixView{patches, 1, tile});
+  float* a_buf = thread_scratch(2, packed_a_size(kernel, Kg, pixel1 - pixel0));
+  const PackedA a = pack_a(kernel, MatrixView{gy_group + pixel0, pq, 1}, Kg, pixel1 - pixel0, a_buf);
+  const PatchTransposePanelSource b(pr, image, pixel0);
   if (threads == 1)
     gemm_blocked(kernel, a, b, 0, Kg, 0, red, gw_group, red, true, Epilogue{});
   else
@@ -110,10 +154,12 @@ void grad_weight(const Conv2dProblem& pr, const float* gy, const float* x, float
   const GemmKernel& kernel = active_gemm_kernel();
   const int threads = backward_threads(pr);
   const int64_t G = pr.params.groups, Kg = pr.k_per_group(), Cg = pr.c_per_group(), red = pr.reduction();
-  const int64_t plane = pr.x.h * pr.x.w, pq = pr.p * pr.q, rs = pr.r() * pr.s(), w_size = pr.weight.numel();
-  const int64_t tile = patch_tile_cols(kernel, pr);
+  const int64_t plane = pr.x.h * pr.x.w, pq = pr.p * pr.q, w_size = pr.weight.numel();
+  const int64_t tile = weight_tile_pixels(kernel, pr);
   const int64_t images = pr.x.n * G;
   std::fill(gw, gw + w_size, 0.0f);
+  auto image_of = [&](int64_t n, int64_t g) { return x + (n * pr.x.c + g * Cg) * plane; };
+  auto grad_of = [&](int64_t n, int64_t g) { return gy + (n * pr.k() + g * Kg) * pq; };
 
   if (images >= threads) {
     // Each thread sums its images into a private copy of grad W; the copies are added at the end.
@@ -128,13 +174,9 @@ void grad_weight(const Conv2dProblem& pr, const float* gy, const float* x, float
       for (int64_t t = 0; t < images; ++t) {
         errors.capture([&] {
           const int64_t n = t / G, g = t % G;
-          float* patches = thread_scratch(1, red * tile);
-          for (int64_t c0 = 0; c0 < pq; c0 += tile) {
-            const int64_t c1 = std::min(pq, c0 + tile);
-            im2col_rows(pr, x + (n * pr.x.c + g * Cg) * plane, 0, Cg, c0, c1, patches, tile);
-            accumulate_weight_tile(kernel, pr, gy + (n * pr.k() + g * Kg) * pq, patches, tile, c0, c1,
-                                   mine + g * Kg * red, 1);
-          }
+          for (int64_t p0 = 0; p0 < pq; p0 += tile)
+            accumulate_weight(kernel, pr, grad_of(n, g), image_of(n, g), p0, std::min(pq, p0 + tile),
+                              mine + g * Kg * red, 1);
         });
       }
     }
@@ -147,17 +189,12 @@ void grad_weight(const Conv2dProblem& pr, const float* gy, const float* x, float
     }
     return;
   }
-  AlignedBuffer patches(red * tile);
+  // Few images: the threads share each GEMM, split over the columns of grad W.
   for (int64_t t = 0; t < images; ++t) {
     const int64_t n = t / G, g = t % G;
-    const float* image = x + (n * pr.x.c + g * Cg) * plane;
-    for (int64_t c0 = 0; c0 < pq; c0 += tile) {
-      const int64_t c1 = std::min(pq, c0 + tile);
-#pragma omp parallel for schedule(static) num_threads(threads)
-      for (int64_t c = 0; c < Cg; ++c) im2col_rows(pr, image, c, c + 1, c0, c1, patches.data() + c * rs * tile, tile);
-      accumulate_weight_tile(kernel, pr, gy + (n * pr.k() + g * Kg) * pq, patches.data(), tile, c0, c1,
-                             gw + g * Kg * red, threads);
-    }
+    for (int64_t p0 = 0; p0 < pq; p0 += tile)
+      accumulate_weight(kernel, pr, grad_of(n, g), image_of(n, g), p0, std::min(pq, p0 + tile), gw + g * Kg * red,
+                        threads);
   }
 }
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
+#include <vector>
 
 #include "../core/parallel.hpp"
 #include "patches.hpp"
@@ -89,6 +90,46 @@ void PatchPanelSource::pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, int 
         if (++r == R) {
           r = 0;
           ++c;
+        }
+      }
+    }
+  }
+}
+
+void PatchTransposePanelSource::pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr, float* dst) const {
+  const int64_t R = pr_.r(), S = pr_.s(), H = pr_.x.h, W = pr_.x.w;
+  const int64_t dh = pr_.params.dilation_h, dw = pr_.params.dilation_w, sw = pr_.params.stride_w;
+  // The kc pixels fall into runs along output rows (at most kc / Q + 2 of them).
+  std::vector<LaneRun> runs(static_cast<size_t>(kc / std::max<int64_t>(pr_.q, 1) + 2));
+  int run_count = 0;
+  for (int64_t i = 0; i < kc;) {
+    const int64_t pixel = pixel0_ + k0 + i, len = std::min(kc - i, pr_.q - pixel % pr_.q);
+    const PixelOrigin o = origin(pr_, pixel);
+    runs[run_count++] = LaneRun{i, len, o.ih, o.iw};
+    i += len;
+  }
+  for (int64_t j0 = 0; j0 < nc; j0 += nr, dst += kc * nr) {
+    const int64_t cols = std::min<int64_t>(nr, nc - j0);
+    for (int64_t j = 0; j < nr; ++j) {
+      float* out = dst + j;
+      if (j >= cols) {
+        for (int64_t i = 0; i < kc; ++i) out[i * nr] = 0.0f;
+        continue;
+      }
+      const int64_t k = n0 + j0 + j, c = k / (R * S), r = (k / S) % R, s = k % S;
+      const float* plane = image_ + c * H * W;
+      for (int i = 0; i < run_count; ++i) {
+        const LaneRun& run = runs[i];
+        float* o = out + run.lane * nr;
+        const int64_t ih = run.ih + r * dh, iw = run.iw + s * dw;
+        if (!inside(ih, H)) {
+          for (int64_t t = 0; t < run.len; ++t) o[t * nr] = 0.0f;
+        } else if (iw >= 0 && iw + (run.len - 1) * sw < W) {
+          const float* src = plane + ih * W + iw;
+          for (int64_t t = 0; t < run.len; ++t) o[t * nr] = src[t * sw];
+        } else {
+          const float* src = plane + ih * W;
+          for (int64_t t = 0; t < run.len; ++t) o[t * nr] = inside(iw + t * sw, W) ? src[iw + t * sw] : 0.0f;
         }
       }
     }
