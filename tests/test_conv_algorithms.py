@@ -62,3 +62,16 @@ def test_heuristic_choices_on_named_shapes():
     assert pyconvx.conv2d_algorithm((8, 256, 56, 56), (64, 256, 1, 1)) == "pointwise"
     assert pyconvx.conv2d_algorithm((8, 256, 56, 56), (512, 256, 1, 1), stride=2) == "implicit_gemm"
     assert pyconvx.conv2d_algorithm((8, 3, 227, 227), (96, 3, 11, 11), stride=4) == "implicit_gemm"
+    assert pyconvx.conv2d_algorithm((64, 6, 14, 14), (16, 6, 5, 5)) == "direct"
+    assert pyconvx.conv2d_algorithm((8, 16, 28, 28), (32, 16, 5, 5), padding=2) == "direct"
+    assert pyconvx.conv2d_algorithm((8, 96, 27, 27), (256, 96, 5, 5), padding=2) == "implicit_gemm"
+
+
+def test_direct_handles_dilation_groups_and_asymmetric_padding(rng):
+    x = rng.standard_normal((2, 6, 13, 11)).astype(np.float32)
+    w = rng.standard_normal((9, 2, 3, 2)).astype(np.float32)
+    b = rng.standard_normal(9).astype(np.float32)
+    kwargs = dict(dilation=(2, 3), groups=3, padding="same")
+    y = pyconvx.conv2d(x, w, b, algorithm="direct", activation="relu", **kwargs)
+    want = ref.conv2d(x, w, b, activation="relu", **kwargs)
+    ref.assert_close(y, want, 2 * 3 * 2)

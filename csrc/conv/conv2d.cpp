@@ -17,6 +17,7 @@ constexpr AlgorithmEntry kAlgorithms[] = {
     {ConvAlgorithm::automatic, "auto"},
     {ConvAlgorithm::implicit_gemm, "implicit_gemm"},
     {ConvAlgorithm::pointwise, "pointwise"},
+    {ConvAlgorithm::direct, "direct"},
 };
 
 bool is_pointwise(const Conv2dProblem& pr) {
@@ -55,14 +56,23 @@ std::string conv_algorithm_unsupported_reason(const Conv2dProblem& pr, ConvAlgor
       return "";
     case ConvAlgorithm::pointwise:
       return is_pointwise(pr) ? "" : "pointwise needs a 1x1 kernel, stride 1 and no padding";
+    case ConvAlgorithm::direct:
+      return pr.params.stride_h == 1 && pr.params.stride_w == 1 ? "" : "direct needs stride 1";
   }
   return "unknown algorithm";
 }
 
-// The heuristic: 1x1 stride-1 unpadded layers are a plain GEMM on the image; everything else is
-// an implicit GEMM.
+// The heuristic, from one-thread measurements on the benchmark table (GFLOP/s, implicit GEMM vs
+// direct): with few filters per group the patch gather of the implicit GEMM is amortised over
+// too few FLOPs and direct wins clearly (LeNet conv1 16 vs 48, conv3 27 vs 49, Inception 5x5
+// 45 vs 66, VGG conv1_2 68 vs 70, Inception 3x3 with 128 filters 72 vs 76); from 256 filters on
+// the two tie or the implicit GEMM wins (VGG conv3_2 80 vs 82, conv5_2 77 vs 74, AlexNet conv2
+// 79 vs 62), and it has no junk columns.
 ConvAlgorithm choose_conv_algorithm(const Conv2dProblem& pr) {
-  return is_pointwise(pr) ? ConvAlgorithm::pointwise : ConvAlgorithm::implicit_gemm;
+  if (is_pointwise(pr)) return ConvAlgorithm::pointwise;
+  const bool stride1 = pr.params.stride_h == 1 && pr.params.stride_w == 1;
+  if (stride1 && pr.k_per_group() <= 128) return ConvAlgorithm::direct;
+  return ConvAlgorithm::implicit_gemm;
 }
 
 void conv2d_forward(const Conv2dProblem& pr, const float* x, const float* weight, const float* bias, float* y,
@@ -76,6 +86,9 @@ void conv2d_forward(const Conv2dProblem& pr, const float* x, const float* weight
   switch (algorithm) {
     case ConvAlgorithm::pointwise:
       detail::conv2d_pointwise(pr, x, weight, bias, y, activation);
+      return;
+    case ConvAlgorithm::direct:
+      detail::conv2d_direct(pr, x, weight, bias, y, activation);
       return;
     default:
       detail::conv2d_implicit_gemm(pr, x, weight, bias, y, activation);

@@ -13,11 +13,17 @@ namespace pyconvx::detail {
 using SgemmUkernel = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
                               const float* bias, bool relu);
 
+// The same tile with B read in place: row p of the B sliver is the NR floats at base + offsets[p]
+// (unaligned). Used by the direct convolution, where every row is a shifted view of the image.
+using SgemmUkernelShifted = void (*)(int64_t kc, const float* a, const float* base, const int64_t* offsets, float* c,
+                                     int64_t ldc, bool accumulate, const float* bias, bool relu);
+
 struct GemmKernel {
   const char* isa;
   int mr, nr;              // register tile
   int64_t kc, mc, nc;      // cache blocks (see the ISA's translation unit for the arithmetic)
   SgemmUkernel ukernel;
+  SgemmUkernelShifted ukernel_shifted;
   // Runs `iters` rounds of independent FMA chains; returns a value that depends on all of them so
   // that the compiler keeps the work. Each round is flops_per_iter floating-point operations.
   float (*fma_probe)(int64_t iters);

@@ -17,11 +17,12 @@ namespace detail {
 
 int64_t packed_a_size(const GemmKernel& kernel, int64_t m, int64_t k) { return round_up(m, kernel.mr) * k; }
 
-PackedA pack_a(const GemmKernel& kernel, MatrixView a, int64_t m, int64_t k, float* dst) {
+PackedA pack_a(const GemmKernel& kernel, MatrixView a, int64_t m, int64_t k, float* dst, int64_t slice) {
   const int mr = kernel.mr;
+  if (slice <= 0) slice = kernel.kc;
   PackedA packed{dst, m, k, round_up(m, mr)};
-  for (int64_t k0 = 0; k0 < k; k0 += kernel.kc) {
-    const int64_t kc = std::min(kernel.kc, k - k0);
+  for (int64_t k0 = 0; k0 < k; k0 += slice) {
+    const int64_t kc = std::min(slice, k - k0);
     for (int64_t i0 = 0; i0 < m; i0 += mr) {
       float* out = dst + k0 * packed.m_padded + i0 * kc;
       const int64_t rows = std::min<int64_t>(mr, m - i0);

@@ -29,8 +29,9 @@ struct PackedA {
 };
 
 int64_t packed_a_size(const GemmKernel& kernel, int64_t m, int64_t k);
-// Packs the m x k matrix `a` into `dst` (packed_a_size floats, 64-byte aligned).
-PackedA pack_a(const GemmKernel& kernel, MatrixView a, int64_t m, int64_t k, float* dst);
+// Packs the m x k matrix `a` into `dst` (packed_a_size floats, 64-byte aligned), in slices of
+// `kc` columns (the kernel's KC unless given).
+PackedA pack_a(const GemmKernel& kernel, MatrixView a, int64_t m, int64_t k, float* dst, int64_t kc = 0);
 
 // Supplies B one panel at a time: rows [k0, k0 + kc) x columns [n0, n0 + nc) packed as
 // ceil(nc / nr) slivers of kc rows x nr values, zero-padded past the last column.

@@ -15,10 +15,16 @@ void sgemm_ukernel_avx2_6x16(int64_t kc, const float* a, const float* b, float* 
   sgemm_ukernel_tile<8, 6, 2>(kc, a, b, c, ldc, accumulate, bias, relu);
 }
 
+void sgemm_ukernel_avx2_6x16_shifted(int64_t kc, const float* a, const float* base, const int64_t* offsets, float* c,
+                                     int64_t ldc, bool accumulate, const float* bias, bool relu) {
+  sgemm_ukernel_shifted_tile<8, 6, 2>(kc, a, base, offsets, c, ldc, accumulate, bias, relu);
+}
+
 static float fma_probe_avx2(int64_t iters) { return fma_probe_loop<8, 12>(iters); }
 
 const GemmKernel& gemm_kernel_avx2() {
-  static const GemmKernel kernel{"avx2", 6, 16, 256, 120, 2048, sgemm_ukernel_avx2_6x16, fma_probe_avx2, 12 * 8 * 2};
+  static const GemmKernel kernel{"avx2", 6, 16, 256, 120, 2048, sgemm_ukernel_avx2_6x16, sgemm_ukernel_avx2_6x16_shifted,
+                                 fma_probe_avx2, 12 * 8 * 2};
   return kernel;
 }
 

@@ -14,10 +14,16 @@ void sgemm_ukernel_avx512_12x32(int64_t kc, const float* a, const float* b, floa
   sgemm_ukernel_tile<16, 12, 2>(kc, a, b, c, ldc, accumulate, bias, relu);
 }
 
+void sgemm_ukernel_avx512_12x32_shifted(int64_t kc, const float* a, const float* base, const int64_t* offsets, float* c,
+                                        int64_t ldc, bool accumulate, const float* bias, bool relu) {
+  sgemm_ukernel_shifted_tile<16, 12, 2>(kc, a, base, offsets, c, ldc, accumulate, bias, relu);
+}
+
 static float fma_probe_avx512(int64_t iters) { return fma_probe_loop<16, 12>(iters); }
 
 const GemmKernel& gemm_kernel_avx512() {
-  static const GemmKernel kernel{"avx512", 12, 32, 192, 240, 2048, sgemm_ukernel_avx512_12x32, fma_probe_avx512,
+  static const GemmKernel kernel{"avx512", 12, 32, 192, 240, 2048, sgemm_ukernel_avx512_12x32, sgemm_ukernel_avx512_12x32_shifted,
+                                 fma_probe_avx512,
                                  12 * 16 * 2};
   return kernel;
 }

@@ -13,10 +13,16 @@ void sgemm_ukernel_generic_4x8(int64_t kc, const float* a, const float* b, float
   sgemm_ukernel_tile<4, 4, 2>(kc, a, b, c, ldc, accumulate, bias, relu);
 }
 
+void sgemm_ukernel_generic_4x8_shifted(int64_t kc, const float* a, const float* base, const int64_t* offsets, float* c,
+                                       int64_t ldc, bool accumulate, const float* bias, bool relu) {
+  sgemm_ukernel_shifted_tile<4, 4, 2>(kc, a, base, offsets, c, ldc, accumulate, bias, relu);
+}
+
 static float fma_probe_generic(int64_t iters) { return fma_probe_loop<4, 8>(iters); }
 
 const GemmKernel& gemm_kernel_generic() {
-  static const GemmKernel kernel{"generic", 4, 8, 256, 128, 1024, sgemm_ukernel_generic_4x8, fma_probe_generic, 8 * 4 * 2};
+  static const GemmKernel kernel{"generic", 4, 8, 256, 128, 1024, sgemm_ukernel_generic_4x8, sgemm_ukernel_generic_4x8_shifted,
+                                 fma_probe_generic, 8 * 4 * 2};
   return kernel;
 }
 

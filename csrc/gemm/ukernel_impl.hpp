@@ -12,10 +12,30 @@
 
 namespace pyconvx::detail {
 
-template <int VL, int MR, int NV>
-inline void sgemm_ukernel_tile(int64_t kc, const float* __restrict a, const float* __restrict b,
-                               float* __restrict c, int64_t ldc, bool accumulate, const float* __restrict bias,
-                               bool relu) {
+// Where the k-th row of the B sliver comes from. (Templated on the width, not on the vector
+// type: GCC drops the vector_size attribute of a type used as a template argument.)
+template <int VL, int NV>
+struct PackedRows {  // a packed sliver: kc rows of NV*VL values, 64-byte aligned
+  typedef float vec __attribute__((vector_size(VL * sizeof(float))));
+  const float* b;
+  vec load(int64_t p, int j) const { return *reinterpret_cast<const vec*>(b + (p * NV + j) * VL); }
+};
+
+template <int VL>
+struct ShiftedRows {  // row p starts at base + offsets[p]: a shifted view of an image, unaligned
+  typedef float vec __attribute__((vector_size(VL * sizeof(float))));
+  const float* base;
+  const int64_t* offsets;
+  vec load(int64_t p, int j) const {
+    vec v;
+    std::memcpy(&v, base + offsets[p] + j * VL, sizeof(vec));
+    return v;
+  }
+};
+
+template <int VL, int MR, int NV, class Rows>
+inline void sgemm_ukernel_body(int64_t kc, const float* __restrict a, Rows rows, float* __restrict c, int64_t ldc,
+                               bool accumulate, const float* __restrict bias, bool relu) {
   typedef float vec __attribute__((vector_size(VL * sizeof(float))));
   vec acc[MR][NV];
 #pragma GCC unroll 32
@@ -25,7 +45,7 @@ inline void sgemm_ukernel_tile(int64_t kc, const float* __restrict a, const floa
   for (int64_t p = 0; p < kc; ++p) {
     vec bv[NV];
 #pragma GCC unroll 8
-    for (int j = 0; j < NV; ++j) bv[j] = *reinterpret_cast<const vec*>(b + j * VL);  // packed: aligned
+    for (int j = 0; j < NV; ++j) bv[j] = rows.load(p, j);
 #pragma GCC unroll 32
     for (int i = 0; i < MR; ++i) {
       const vec av = a[i] - vec{};  // broadcast (x - 0 is exact, so it folds; x + 0 would not for -0)
@@ -33,7 +53,6 @@ inline void sgemm_ukernel_tile(int64_t kc, const float* __restrict a, const floa
       for (int j = 0; j < NV; ++j) acc[i][j] += av * bv[j];
     }
     a += MR;
-    b += NV * VL;
   }
 #pragma GCC unroll 32
   for (int i = 0; i < MR; ++i) {
@@ -52,6 +71,20 @@ inline void sgemm_ukernel_tile(int64_t kc, const float* __restrict a, const floa
       std::memcpy(ci + j * VL, &out, sizeof(vec));
     }
   }
+}
+
+// B from a packed sliver.
+template <int VL, int MR, int NV>
+inline void sgemm_ukernel_tile(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
+                               const float* bias, bool relu) {
+  sgemm_ukernel_body<VL, MR, NV>(kc, a, PackedRows<VL, NV>{b}, c, ldc, accumulate, bias, relu);
+}
+
+// B read in place: row p is the NV*VL floats at base + offsets[p] (the direct convolution).
+template <int VL, int MR, int NV>
+inline void sgemm_ukernel_shifted_tile(int64_t kc, const float* a, const float* base, const int64_t* offsets, float* c,
+                                       int64_t ldc, bool accumulate, const float* bias, bool relu) {
+  sgemm_ukernel_body<VL, MR, NV>(kc, a, ShiftedRows<VL>{base, offsets}, c, ldc, accumulate, bias, relu);
 }
 
 // CHAINS independent accumulators hide the FMA latency (4 cycles, 2 pipes: at least 8 chains).

@@ -14,6 +14,7 @@ enum class ConvAlgorithm {
   automatic,
   implicit_gemm,  // any shape: GEMM over patches packed straight from the image
   pointwise,      // 1x1, stride 1, no padding: GEMM on the image itself
+  direct,         // stride 1: GEMM whose micro-kernel reads shifted views of the padded image
 };
 
 // Every value of ConvAlgorithm, `automatic` first.
