@@ -1,12 +1,13 @@
 // Direct convolution for stride 1: the GEMM micro-kernel reads the image in place, no packing.
 //
-// Zero-pad each image once to Hp x Wp. Then output pixel (p, q), taken at the "virtual" column
+// In the zero-padded image (row width Wp), output pixel (p, q), taken at the "virtual" column
 // v = p * Wp + q, reads padded input v + offset(c, r, s) with offset = (c * Hp + r * dh) * Wp + s * dw:
 // every row of the patch matrix is a contiguous, shifted slice of the padded image. So a B sliver
 // needs no packing at all: the shifted micro-kernel loads its rows at base + offsets[k]. The price
 // is Wp - Q junk columns per output row (computed, then dropped when the valid columns are copied
 // out), i.e. a fraction (R - 1) * d / Wp of the work. What it saves is the patch gather, which
 // dominates when there are few filters to amortise it over (LeNet's 6 and 16, Inception's 32).
+// Each task pads only the band of rows it reads, so scratch memory does not grow with the batch.
 #include <omp.h>
 
 #include <algorithm>
@@ -26,22 +27,15 @@ void conv2d_direct(const Conv2dProblem& pr, const float* x, const float* weight,
   const Conv2dParams& cp = pr.params;
   const int64_t G = cp.groups, Kg = pr.k_per_group(), Cg = pr.c_per_group(), red = pr.reduction();
   const int64_t R = pr.r(), S = pr.s(), H = pr.x.h, W = pr.x.w, P = pr.p, Q = pr.q;
-  const int64_t Hp = H + cp.pad_top + cp.pad_bottom, Wp = W + cp.pad_left + cp.pad_right;
+  const int64_t Wp = W + cp.pad_left + cp.pad_right;
   const int64_t mr = kernel.mr, nr = kernel.nr, Kp = round_up(Kg, mr);
   // Reduction slice: each of the kc rows of a B sliver is an unaligned NR-float load that spans
   // two cache lines, so kc = KC / 2 keeps the sliver's lines (128 * 2 * 64 B = 16 KiB with AVX2)
-  // in L1 beside the streaming A sliver; the full KC (32 KiB of lines) thrashed it.
+  // in L1 beside the streaming A sliver.
   const int64_t slice = std::max<int64_t>(kernel.kc / 2, 1);
   const int64_t virtual_cols = (P - 1) * Wp + Q;
-  // The last sliver may read up to nr - 1 floats past the last virtual column's patch.
-  const int64_t padded_size = Cg * Hp * Wp + nr;
   const int64_t images = pr.x.n * G;
   const int threads = threads_for(pr.y().numel() * red / 4, get_num_threads());
-
-  std::vector<int64_t> offsets(static_cast<size_t>(red));
-  for (int64_t c = 0, k = 0; c < Cg; ++c)
-    for (int64_t r = 0; r < R; ++r)
-      for (int64_t s = 0; s < S; ++s) offsets[k++] = (c * Hp + r * cp.dilation_h) * Wp + s * cp.dilation_w;
 
   // Weights packed once; bias padded to whole register tiles so the kernel may read MR values.
   const int64_t a_size = packed_a_size(kernel, Kg, red);
@@ -50,17 +44,6 @@ void conv2d_direct(const Conv2dProblem& pr, const float* x, const float* weight,
   for (int64_t g = 0; g < G; ++g) {
     a[g] = pack_a(kernel, MatrixView{weight + g * Kg * red, red, 1}, Kg, red, packed.data() + g * a_size, slice);
     for (int64_t k = 0; k < Kp; ++k) bias_padded.data()[g * Kp + k] = (bias && k < Kg) ? bias[g * Kg + k] : 0.0f;
-  }
-
-  AlignedBuffer padded(padded_size * images);
-#pragma omp parallel for schedule(static) num_threads(threads)
-  for (int64_t t = 0; t < images; ++t) {
-    float* dst = padded.data() + t * padded_size;
-    const float* src = x + t * Cg * H * W;  // (image, group) t holds channels [g * Cg, (g + 1) * Cg)
-    std::fill(dst, dst + padded_size, 0.0f);
-    for (int64_t c = 0; c < Cg; ++c)
-      for (int64_t h = 0; h < H; ++h)
-        std::memcpy(dst + (c * Hp + h + cp.pad_top) * Wp + cp.pad_left, src + (c * H + h) * W, W * sizeof(float));
   }
 
   // Tasks: (image, group, chunk of virtual columns). A chunk's output tile (Kp x chunk) is at
@@ -78,8 +61,27 @@ void conv2d_direct(const Conv2dProblem& pr, const float* x, const float* weight,
       const int64_t ig = t / per_image, g = ig % G, n = ig / G;
       const int64_t v0 = (t % per_image) * chunk, v1 = std::min(virtual_cols, v0 + chunk);
       const int64_t width = round_up(v1 - v0, nr);
-      float* tile = thread_scratch(1, Kp * width);
-      const float* image = padded.data() + ig * padded_size + v0;
+      // The band of padded rows this chunk reads, zero-padded into scratch: its own output rows
+      // plus (R - 1) * dilation below, for each channel of the group. The last sliver may read
+      // up to nr - 1 floats past the band.
+      const int64_t row0 = v0 / Wp, rows = (v1 - 1) / Wp - row0 + 1 + (R - 1) * cp.dilation_h;
+      const int64_t band_size = Cg * rows * Wp + nr;
+      float* band = thread_scratch(2, band_size);
+      std::fill(band, band + band_size, 0.0f);
+      const float* image = x + (n * pr.x.c + g * Cg) * H * W;
+      for (int64_t c = 0; c < Cg; ++c)
+        for (int64_t i = 0; i < rows; ++i) {
+          const int64_t h = row0 + i - cp.pad_top;
+          if (h >= 0 && h < H)
+            std::memcpy(band + (c * rows + i) * Wp + cp.pad_left, image + (c * H + h) * W, W * sizeof(float));
+        }
+      int64_t* offsets = reinterpret_cast<int64_t*>(thread_scratch(1, 2 * red));
+      for (int64_t c = 0, k = 0; c < Cg; ++c)
+        for (int64_t r = 0; r < R; ++r)
+          for (int64_t s = 0; s < S; ++s) offsets[k++] = (c * rows + r * cp.dilation_h) * Wp + s * cp.dilation_w;
+
+      float* tile = thread_scratch(0, Kp * width);
+      const float* base = band + (v0 - row0 * Wp);
       for (int64_t pc = 0; pc < red; pc += slice) {
         const int64_t kc = std::min(slice, red - pc);
         const bool last = pc + kc == red;
@@ -87,9 +89,8 @@ void conv2d_direct(const Conv2dProblem& pr, const float* x, const float* weight,
           const int64_t ic_end = std::min(ic + kernel.mc, Kp);
           for (int64_t jr = 0; jr < width; jr += nr)
             for (int64_t ir = ic; ir < ic_end; ir += mr)
-              kernel.ukernel_shifted(kc, a[g].sliver(pc, kc, ir), image + jr, offsets.data() + pc,
-                                     tile + ir * width + jr, width, pc > 0,
-                                     last ? bias_padded.data() + g * Kp + ir : nullptr,
+              kernel.ukernel_shifted(kc, a[g].sliver(pc, kc, ir), base + jr, offsets + pc, tile + ir * width + jr,
+                                     width, pc > 0, last ? bias_padded.data() + g * Kp + ir : nullptr,
                                      last && activation == Activation::relu);
         }
       }

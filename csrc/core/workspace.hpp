@@ -25,9 +25,10 @@ class AlignedBuffer {
 };
 
 // Per-thread scratch that lives as long as the thread, so the packing buffers of the OpenMP pool's
-// threads are allocated once rather than on every call. Slot 0 holds B panels (gemm_blocked), slot
-// 1 patch tiles and slot 2 packed A tiles (the convolution backward pass); a caller must not hold
-// two views of the same slot.
+// threads are allocated once rather than on every call. Three slots, each used by one piece of
+// code at a time: 0 for B panels (gemm_blocked) or output tiles (direct convolution), 1 for patch
+// tiles or offset tables, 2 for packed A tiles or padded image bands. A caller must not hold two
+// views of the same slot.
 float* thread_scratch(int slot, int64_t count);
 
 inline int64_t round_up(int64_t value, int64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
