@@ -1,7 +1,9 @@
 """Shared fixtures for the pyconvx test suite."""
 
 import os
+import subprocess
 import sys
+import tempfile
 import zlib
 
 import numpy as np
@@ -96,3 +98,18 @@ def assert_output_array(y, shape=None):
     assert y.flags.c_contiguous
     if shape is not None:
         assert y.shape == tuple(shape), (y.shape, shape)
+
+
+def run_child(code, *args, env=None, timeout=300):
+    """Runs `python -c code args...` in a scratch directory, importing the same pyconvx as this
+    process: from the repository root a child would otherwise pick up the unbuilt source tree
+    (the current directory comes first on its path) instead of the installed package."""
+    import pyconvx
+
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(pyconvx.__file__)))
+    env = dict(os.environ if env is None else env)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
+    with tempfile.TemporaryDirectory() as scratch:
+        return subprocess.run([sys.executable, "-c", code, *args], env=env, cwd=scratch, capture_output=True,
+                              text=True, timeout=timeout)
+

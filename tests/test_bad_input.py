@@ -1,8 +1,6 @@
 """Every kind of bad input raises ValueError (TypeError for a wrong type) naming the parameter."""
 
 import json
-import os
-import subprocess
 import sys
 import textwrap
 
@@ -10,6 +8,7 @@ import numpy as np
 import pytest
 
 import pyconvx
+from conftest import run_child
 
 X = np.ones((2, 4, 8, 8), dtype=np.float32)
 W = np.ones((6, 4, 3, 3), dtype=np.float32)
@@ -202,8 +201,7 @@ CHILD = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def child_results():
-    proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps(CHILD_CASES)], capture_output=True,
-                          text=True, timeout=120, env=dict(os.environ))
+    proc = run_child(CHILD, json.dumps(CHILD_CASES), timeout=120)
     results = {}
     for line in proc.stdout.splitlines():
         if line.startswith("{"):

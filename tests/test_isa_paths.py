@@ -7,7 +7,6 @@ each other and with the float64 reference.
 
 import json
 import os
-import subprocess
 import sys
 import textwrap
 
@@ -15,6 +14,7 @@ import numpy as np
 import pytest
 
 import pyconvx
+from conftest import run_child
 import reference as ref
 
 ISAS = ["avx512", "avx2", "generic"]
@@ -84,8 +84,7 @@ def isa_results(tmp_path_factory):
     for isa in supported():
         path = tmp_path_factory.mktemp(isa) / "out.npz"
         env = dict(os.environ, PYCONVX_ISA=isa)
-        proc = subprocess.run([sys.executable, "-c", CHILD, str(path), json.dumps(SPEC)], env=env,
-                              capture_output=True, text=True, timeout=300)
+        proc = run_child(CHILD, str(path), json.dumps(SPEC), env=env)
         assert proc.returncode == 0, f"{isa} child failed:\n{proc.stderr[-3000:]}"
         with np.load(path) as data:
             out[isa] = {k: data[k] for k in data.files}
@@ -131,8 +130,7 @@ def test_forcing_an_unavailable_path_falls_back_without_crashing(value):
     """An ISA this CPU cannot run (or a misspelt one) must not crash with SIGILL: the process
     either falls back to a supported path or refuses with a Python exception."""
     env = dict(os.environ, PYCONVX_ISA=value)
-    proc = subprocess.run([sys.executable, "-c", FALLBACK_CHILD], env=env, capture_output=True, text=True,
-                          timeout=120)
+    proc = run_child(FALLBACK_CHILD, env=env, timeout=120)
     assert proc.returncode >= 0, f"killed by signal {-proc.returncode}: {proc.stderr[-2000:]}"
     if proc.returncode == 0:
         active, forced, centre, corner = proc.stdout.split()
