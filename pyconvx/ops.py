@@ -53,8 +53,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, acti
     input size; stride 1 only; the odd extra goes to the bottom/right as in torch).
     activation is None or "relu" (applied in the kernel, after the bias).
     algorithm is "auto" (chosen from the shape; see conv2d_algorithm) or forces one:
-    "implicit_gemm" (any shape) or "pointwise" (1x1, stride 1, no padding); forcing one that
-    cannot compute the shape raises ValueError.
+    "implicit_gemm" (any shape), "pointwise" (1x1, stride 1, no padding) or "direct"
+    (stride 1); forcing one that cannot compute the shape raises ValueError.
 
     >>> y = conv2d(np.ones((1, 3, 8, 8)), np.ones((4, 3, 3, 3)), padding="same", activation="relu")
     >>> y.shape
@@ -75,6 +75,8 @@ def conv2d_algorithm(x_shape, weight_shape, stride=1, padding=0, dilation=1, gro
 
     >>> conv2d_algorithm((8, 64, 56, 56), (256, 64, 1, 1))
     'pointwise'
+    >>> conv2d_algorithm((8, 6, 14, 14), (16, 6, 5, 5))
+    'direct'
     """
     x_shape, weight_shape = as_shape4(x_shape, "x_shape"), as_shape4(weight_shape, "weight_shape")
     stride, dilation = as_pair(stride, "stride"), as_pair(dilation, "dilation")

@@ -67,11 +67,14 @@ std::string conv_algorithm_unsupported_reason(const Conv2dProblem& pr, ConvAlgor
 // too few FLOPs and direct wins clearly (LeNet conv1 16 vs 48, conv3 27 vs 49, Inception 5x5
 // 45 vs 66, VGG conv1_2 68 vs 70, Inception 3x3 with 128 filters 72 vs 76); from 256 filters on
 // the two tie or the implicit GEMM wins (VGG conv3_2 80 vs 82, conv5_2 77 vs 74, AlexNet conv2
-// 79 vs 62), and it has no junk columns.
+// 79 vs 62), and it has no junk columns. A 1x1 layer has no patch gather to save, only the
+// packing of the image rows, so there direct wins only with 64 filters or fewer (ResNet's
+// 256 -> 64 reduction: 57 vs 66 with two threads; 64 -> 256: 90 vs 80 for pointwise).
 ConvAlgorithm choose_conv_algorithm(const Conv2dProblem& pr) {
-  if (is_pointwise(pr)) return ConvAlgorithm::pointwise;
   const bool stride1 = pr.params.stride_h == 1 && pr.params.stride_w == 1;
-  if (stride1 && pr.k_per_group() <= 128) return ConvAlgorithm::direct;
+  const int64_t filters = pr.k_per_group();
+  if (is_pointwise(pr)) return filters <= 64 ? ConvAlgorithm::direct : ConvAlgorithm::pointwise;
+  if (stride1 && filters <= 128) return ConvAlgorithm::direct;
   return ConvAlgorithm::implicit_gemm;
 }
 
