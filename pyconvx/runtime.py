@@ -11,12 +11,21 @@ def cpu_info():
     Returns a dict: "active" ("avx512", "avx2" or "generic"), "supported" (the paths this CPU
     and build can run, best first), "forced" (the PYCONVX_ISA value read at import, or None),
     "note" (why a forced path was not taken, else "") and "num_threads".
+
+    >>> cpu_info()["active"] in cpu_info()["supported"]
+    True
     """
     return _core.cpu_info()
 
 
 def set_num_threads(n):
-    """Sets the number of threads every kernel uses (default: OMP_NUM_THREADS or the core count)."""
+    """Sets the number of threads every kernel uses (default: OMP_NUM_THREADS or the core count).
+
+    >>> before = get_num_threads()
+    >>> set_num_threads(1); get_num_threads()
+    1
+    >>> set_num_threads(before)
+    """
     _core.set_num_threads(as_int(n, "n"))
 
 

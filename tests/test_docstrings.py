@@ -1,0 +1,25 @@
+"""The examples in the public docstrings run and print what they claim."""
+
+import doctest
+
+import numpy as np
+import pytest
+
+import pyconvx
+import pyconvx.ops
+import pyconvx.runtime
+
+
+@pytest.mark.parametrize("module", [pyconvx, pyconvx.ops, pyconvx.runtime], ids=lambda m: m.__name__)
+def test_docstring_examples(module):
+    globs = {"np": np, "pyconvx": pyconvx, "filters": pyconvx.filters}
+    result = doctest.testmod(module, extraglobs=globs, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0, result
+
+
+def test_every_public_op_has_an_example():
+    for name in pyconvx.ops.__all__:
+        obj = getattr(pyconvx.ops, name)
+        if callable(obj) and name not in ("max_pool2d_backward", "avg_pool2d_backward", "global_avg_pool2d_backward",
+                                          "col2im"):
+            assert ">>>" in (obj.__doc__ or ""), f"{name} has no example"
