@@ -1,0 +1,492 @@
+"""Benchmark shapes and timing shared by `pyconvx bench` and the pytest-benchmark suite in bench/.
+
+The tables hold convolution layers of well-known networks and the pooling layers around them.
+For each shape this module builds zero-argument callables (pyconvx, torch and, for the
+convolution forward pass, a NumPy im2col + matmul baseline), times them, checks that pyconvx
+computes the same numbers, and returns plain JSON-serialisable dicts.
+
+torch is optional: it is imported only inside the functions that time it (never when pyconvx
+is imported), and everything works without it, leaving the torch figures out.
+"""
+import gc
+import math
+import os
+import platform
+import statistics
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import ops, runtime
+from ._version import __version__
+
+__all__ = [
+    "ConvSpec", "PoolSpec", "Timing", "CONV_TABLE", "POOL_TABLE", "select", "load_torch", "set_threads",
+    "measure_peak", "time_calls", "time_call", "numpy_conv2d", "conv_forward_fn", "conv_backward_fn", "pool_fn",
+    "run_conv", "run_pool", "run_benchmarks", "summarize", "errors_above", "geometric_mean",
+]
+
+# Relative error (max |a - b| / max |b|) above which a result is reported as wrong: float32 sums
+# of a few thousand products stay near 1e-6, so 1e-3 only catches real bugs.
+ERROR_TOLERANCE = 1e-3
+
+
+@dataclass(frozen=True)
+class ConvSpec:
+    """A convolution layer: x (n, c, hw, hw), k filters of r x r, square stride and padding."""
+
+    name: str
+    n: int
+    c: int
+    hw: int
+    k: int
+    r: int
+    stride: int = 1
+    pad: int = 0
+    groups: int = 1
+    dilation: int = 1
+
+    @property
+    def out_hw(self):
+        """Output height (= width): floor((H + 2p - d(R-1) - 1) / s) + 1."""
+        return (self.hw + 2 * self.pad - self.dilation * (self.r - 1) - 1) // self.stride + 1
+
+    @property
+    def x_shape(self):
+        return (self.n, self.c, self.hw, self.hw)
+
+    @property
+    def w_shape(self):
+        return (self.k, self.c // self.groups, self.r, self.r)
+
+    @property
+    def out_shape(self):
+        return (self.n, self.k, self.out_hw, self.out_hw)
+
+    @property
+    def flops(self):
+        """Forward FLOPs, a multiply and an add per MAC: 2*N*K*P*Q*(C/groups)*R*S."""
+        return 2 * math.prod(self.out_shape) * (self.c // self.groups) * self.r * self.r
+
+    @property
+    def backward_flops(self):
+        """grad input + grad weight: each is a GEMM the size of the forward one."""
+        return 2 * self.flops
+
+    @property
+    def summary(self):
+        """A compact description, e.g. '8x3x224x224 k64 7x7 s2 p3'."""
+        return f"{'x'.join(map(str, self.x_shape))} k{self.k} {self.r}x{self.r} s{self.stride} p{self.pad}"
+
+    @property
+    def kwargs(self):
+        """stride, padding, dilation and groups, as both pyconvx and torch.nn.functional take them."""
+        return dict(stride=self.stride, padding=self.pad, dilation=self.dilation, groups=self.groups)
+
+    def make(self, rng):
+        """Random C-contiguous float32 inputs (x, weight, bias, grad_out), so no implementation
+        pays for a conversion."""
+        return tuple(rng.standard_normal(shape, dtype=np.float32)
+                     for shape in (self.x_shape, self.w_shape, (self.k,), self.out_shape))
+
+
+@dataclass(frozen=True)
+class PoolSpec:
+    """A pooling layer: kind "max", "avg" or "global_avg" over an NCHW input of `shape`."""
+
+    name: str
+    kind: str
+    shape: tuple
+    kernel: int = 1
+    stride: int = 1
+    pad: int = 0
+
+    def out_shape(self):
+        n, c, h, w = self.shape
+        if self.kind == "global_avg":
+            return (n, c, 1, 1)
+        size = lambda extent: (extent + 2 * self.pad - self.kernel) // self.stride + 1  # noqa: E731
+        return (n, c, size(h), size(w))
+
+    @property
+    def bytes(self):
+        """Input plus output bytes (float32): the least memory traffic any pooling kernel needs."""
+        return 4 * (math.prod(self.shape) + math.prod(self.out_shape()))
+
+    @property
+    def summary(self):
+        """A compact description, e.g. '8x64x112x112 3x3 s2 p1'."""
+        dims = "x".join(map(str, self.shape))
+        if self.kind == "global_avg":
+            return f"{dims} global"
+        return f"{dims} {self.kernel}x{self.kernel} s{self.stride} p{self.pad}"
+
+    def make(self, rng):
+        """A random C-contiguous float32 input."""
+        return rng.standard_normal(self.shape, dtype=np.float32)
+
+
+CONV_TABLE = (
+    ConvSpec("lenet_c1", 64, 1, 32, 6, 5, 1, 0),
+    ConvSpec("lenet_c3", 64, 6, 14, 16, 5, 1, 0),
+    ConvSpec("alexnet_c1", 8, 3, 227, 96, 11, 4, 0),
+    ConvSpec("alexnet_c2", 8, 96, 27, 256, 5, 1, 2),
+    ConvSpec("vgg_c1_2", 2, 64, 224, 64, 3, 1, 1),
+    ConvSpec("vgg_c3_2", 8, 256, 56, 256, 3, 1, 1),
+    ConvSpec("vgg_c5_2", 8, 512, 14, 512, 3, 1, 1),
+    ConvSpec("resnet_conv1", 8, 3, 224, 64, 7, 2, 3),
+    ConvSpec("resnet_1x1_red", 8, 256, 56, 64, 1, 1, 0),
+    ConvSpec("resnet_1x1_exp", 8, 64, 56, 256, 1, 1, 0),
+    ConvSpec("resnet_3x3_s2", 8, 128, 56, 128, 3, 2, 1),
+    ConvSpec("resnet_proj_s2", 8, 256, 56, 512, 1, 2, 0),
+    ConvSpec("resnet_c5_3x3", 32, 512, 7, 512, 3, 1, 1),
+    ConvSpec("incep_3a_5x5", 8, 16, 28, 32, 5, 1, 2),
+    ConvSpec("incep_3a_3x3", 8, 96, 28, 128, 3, 1, 1),
+)
+
+POOL_TABLE = (
+    PoolSpec("max_3x3_s2", "max", (8, 64, 112, 112), 3, 2, 1),  # ResNet's stem
+    PoolSpec("max_2x2_s2", "max", (8, 128, 112, 112), 2, 2, 0),  # VGG
+    PoolSpec("avg_2x2_s2", "avg", (64, 6, 28, 28), 2, 2, 0),  # LeNet
+    PoolSpec("global_avg", "global_avg", (32, 2048, 7, 7)),  # ResNet-50's head
+)
+
+
+def select(specs, only=None):
+    """The specs whose name contains one of `only`'s substrings (a list, or a comma-separated
+    string); all of them when `only` is empty."""
+    if isinstance(only, str):
+        only = only.split(",")
+    wanted = [part.strip() for part in only or () if part.strip()]
+    return [spec for spec in specs if not wanted or any(part in spec.name for part in wanted)]
+
+
+def load_torch():
+    """The torch module, or None when it is not installed (or fails to import)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def set_threads(n, torch=None):
+    """Runs pyconvx, and torch when given the module, on `n` threads, so they compete fairly."""
+    if torch is not None:
+        torch.set_num_threads(n)
+    runtime.set_num_threads(n)
+
+
+def measure_peak(seconds=0.3, probes=3):
+    """The machine's FMA ceiling in GFLOP/s on the current threads: the best of a few probes
+    (runtime.measure_peak_gflops), since a busy neighbour on a shared machine lowers any one."""
+    return max(runtime.measure_peak_gflops(seconds) for _ in range(probes))
+
+
+# ---------------------------------------------------------------------------------------------
+# Timing
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Wall-clock time of one call: median and fastest over `runs` timed calls, in milliseconds."""
+
+    median_ms: float
+    min_ms: float
+    runs: int
+
+
+def time_calls(fns, min_time=0.3, min_runs=3, warmup=1, max_runs=100_000):
+    """Times each callable of the dict `fns` ({name: fn}); returns {name: Timing}.
+
+    After `warmup` untimed calls of each, the callables take turns, one timed call per round,
+    until there were at least `min_runs` rounds and `min_time` seconds per callable have passed
+    (or `max_runs` rounds). Taking turns spreads the noise of a shared machine (a neighbour's
+    burst, a frequency change) over all of them instead of penalising whichever ran at the time:
+    their ratio is what the benchmark reports. The median resists the odd slow call; the minimum
+    is the best the code can do.
+    """
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    samples = {name: [] for name in fns}
+    budget = min_time * len(fns)
+    # A garbage collection would land in whichever timed call triggers it.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        for rounds in range(max_runs):
+            if rounds >= min_runs and time.perf_counter() - start >= budget:
+                break
+            for name, fn in fns.items():
+                before = time.perf_counter()
+                fn()
+                samples[name].append(time.perf_counter() - before)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return {name: Timing(statistics.median(times) * 1e3, min(times) * 1e3, len(times))
+            for name, times in samples.items()}
+
+
+def time_call(fn, min_time=0.3, min_runs=3, warmup=1, max_runs=100_000):
+    """Times `fn()` alone (see time_calls); returns a Timing."""
+    return time_calls({"fn": fn}, min_time, min_runs, warmup, max_runs)["fn"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The implementations, as zero-argument callables over fixed inputs
+
+
+def numpy_conv2d(x, weight, bias=None, stride=1, pad=0):
+    """Convolution in plain NumPy (groups=1, dilation 1): an im2col copy, then one matmul.
+
+    The patches come from a sliding-window view, copied into (N, C*R*S, P*Q) so that the batched
+    matmul with the (K, C*R*S) weights (NumPy's BLAS) gives NCHW output directly.
+    """
+    n, c = x.shape[:2]
+    k, _, r, s = weight.shape
+    if pad:
+        x = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    windows = np.lib.stride_tricks.sliding_window_view(x, (r, s), axis=(2, 3))[:, :, ::stride, ::stride]
+    p, q = windows.shape[2:4]
+    # (N, C, P, Q, R, S) -> (N, C, R, S, P, Q): rows in the weight's (C, R, S) order; reshape copies.
+    cols = windows.transpose(0, 1, 4, 5, 2, 3).reshape(n, c * r * s, p * q)
+    out = np.matmul(weight.reshape(k, c * r * s), cols)
+    if bias is not None:
+        out += bias[:, None]
+    return out.reshape(n, k, p, q)
+
+
+def conv_forward_fn(impl, spec, x, weight, bias):
+    """A callable running `spec`'s forward pass with bias in `impl` ("pyconvx", "torch" or "numpy")."""
+    if impl == "pyconvx":
+        return lambda: ops.conv2d(x, weight, bias, **spec.kwargs)
+    if impl == "numpy":
+        if spec.groups != 1 or spec.dilation != 1:
+            raise ValueError(f"the NumPy baseline handles groups=1 and dilation=1 only, not {spec}")
+        return lambda: numpy_conv2d(x, weight, bias, spec.stride, spec.pad)
+    if impl == "torch":
+        import torch
+
+        # from_numpy shares the arrays' memory: torch reads the very same float32 data.
+        tx, tw, tb = (torch.from_numpy(a) for a in (x, weight, bias))
+
+        def forward():
+            with torch.no_grad():
+                return torch.nn.functional.conv2d(tx, tw, tb, **spec.kwargs)
+
+        return forward
+    raise ValueError(f"unknown implementation {impl!r}")
+
+
+def conv_backward_fn(impl, spec, x, weight, grad_out):
+    """A callable computing (grad_x, grad_weight) of `spec` in `impl` ("pyconvx" or "torch").
+
+    Only the backward pass runs: torch's is aten.convolution_backward, the kernel autograd would
+    call, with no forward pass and no graph around it.
+    """
+    if impl == "pyconvx":
+        def backward():
+            return ops.conv2d_backward(grad_out, x, weight, needs=(True, True, False), **spec.kwargs)[:2]
+
+        return backward
+    if impl == "torch":
+        import torch
+
+        tx, tw, tg = (torch.from_numpy(a) for a in (x, weight, grad_out))
+        pair = lambda v: [v, v]  # noqa: E731
+
+        def backward():
+            grads = torch.ops.aten.convolution_backward(
+                tg, tx, tw, None, pair(spec.stride), pair(spec.pad), pair(spec.dilation), False, [0, 0],
+                spec.groups, [True, True, False])
+            return grads[:2]
+
+        return backward
+    raise ValueError(f"unknown implementation {impl!r}")
+
+
+def pool_fn(impl, spec, x):
+    """A callable running `spec`'s pooling of `x` in `impl` ("pyconvx" or "torch"; max pooling
+    without indices)."""
+    if impl == "pyconvx":
+        if spec.kind == "max":
+            return lambda: ops.max_pool2d(x, spec.kernel, spec.stride, spec.pad)
+        if spec.kind == "avg":
+            return lambda: ops.avg_pool2d(x, spec.kernel, spec.stride, spec.pad)
+        return lambda: ops.global_avg_pool2d(x)
+    if impl == "torch":
+        import torch
+
+        F, tx = torch.nn.functional, torch.from_numpy(x)
+        if spec.kind == "max":
+            pool = lambda: F.max_pool2d(tx, spec.kernel, spec.stride, spec.pad)  # noqa: E731
+        elif spec.kind == "avg":
+            pool = lambda: F.avg_pool2d(tx, spec.kernel, spec.stride, spec.pad)  # noqa: E731
+        else:
+            pool = lambda: F.adaptive_avg_pool2d(tx, 1)  # noqa: E731
+
+        def run():
+            with torch.no_grad():
+                return pool()
+
+        return run
+    raise ValueError(f"unknown implementation {impl!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Table rows
+
+
+def relative_error(actual, expected):
+    """max |actual - expected| / max |expected| (NaN if either holds a NaN)."""
+    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
+    if expected.size == 0:
+        return 0.0
+    return float(np.max(np.abs(actual - expected)) / (np.max(np.abs(expected)) or 1.0))
+
+
+def _ratio(times, baseline):
+    """baseline ms / pyconvx ms (> 1: pyconvx is faster), or None when the baseline was not run."""
+    return times[baseline] / times["pyconvx"] if baseline in times else None
+
+
+def _time_impls(make_fn, impls, timing):
+    """{impl: Timing} for the implementations' callables and {impl: its output} for the checks.
+
+    pyconvx and torch take turns (see time_calls): they share one OpenMP runtime. NumPy is timed
+    on its own afterwards, because OpenBLAS's threads keep spinning for a while after each
+    matmul and would slow down whichever kernel ran next on a machine with few cores.
+    """
+    fns = {impl: make_fn(impl) for impl in impls}
+    timings = time_calls({impl: fn for impl, fn in fns.items() if impl != "numpy"}, **timing)
+    if "numpy" in fns:
+        timings["numpy"] = time_call(fns["numpy"], **timing)
+    outputs = {impl: fn() for impl, fn in fns.items()}
+    if "numpy" in fns:
+        time.sleep(0.2)  # let OpenBLAS's threads go to sleep before the next measurement
+    return timings, outputs
+
+
+def _medians(timings):
+    return {impl: t.median_ms for impl, t in timings.items()}
+
+
+def _minimums(timings):
+    return {impl: t.min_ms for impl, t in timings.items()}
+
+
+def run_conv(spec, torch=False, numpy_baseline=True, backward=True, peak_gflops=None, timing=None, seed=0):
+    """Times one convolution row on the threads already set (see set_threads), checks pyconvx's
+    outputs against torch's (or NumPy's, without torch), and returns the row as a dict."""
+    timing = timing or {}
+    x, weight, bias, grad_out = spec.make(np.random.default_rng(seed))
+    row = {"name": spec.name, "shape": spec.summary, "flops": spec.flops,
+           "algorithm": ops.conv2d_algorithm(spec.x_shape, spec.w_shape, **spec.kwargs), "errors": {}}
+
+    impls = ["pyconvx"] + ["torch"] * bool(torch) + ["numpy"] * bool(numpy_baseline)
+    times, outputs = _time_impls(lambda impl: conv_forward_fn(impl, spec, x, weight, bias), impls, timing)
+    row["forward_ms"], row["forward_min_ms"] = _medians(times), _minimums(times)
+    row["forward_gflops"] = spec.flops / (times["pyconvx"].median_ms * 1e6)
+    row["forward_peak_percent"] = 100 * row["forward_gflops"] / peak_gflops if peak_gflops else None
+    row["forward_vs_torch"] = _ratio(row["forward_ms"], "torch")
+    row["forward_vs_numpy"] = _ratio(row["forward_ms"], "numpy")
+    reference = "torch" if torch else "numpy" if numpy_baseline else None
+    if reference:
+        row["errors"]["forward"] = relative_error(outputs["pyconvx"], np.asarray(outputs[reference]))
+    del outputs  # the largest outputs are hundreds of MB; free them before the next pass
+
+    if backward:
+        impls = ["pyconvx"] + ["torch"] * bool(torch)
+        times, grads = _time_impls(lambda impl: conv_backward_fn(impl, spec, x, weight, grad_out), impls, timing)
+        row["backward_ms"], row["backward_min_ms"] = _medians(times), _minimums(times)
+        row["backward_gflops"] = spec.backward_flops / (times["pyconvx"].median_ms * 1e6)
+        row["backward_vs_torch"] = _ratio(row["backward_ms"], "torch")
+        if torch:
+            for i, name in enumerate(("grad_x", "grad_weight")):
+                row["errors"][name] = relative_error(grads["pyconvx"][i], grads["torch"][i].numpy())
+    return row
+
+
+def run_pool(spec, torch=False, timing=None, seed=0):
+    """Times one pooling row (and torch's, checking that the outputs agree); returns it as a dict."""
+    x = spec.make(np.random.default_rng(seed))
+    impls = ["pyconvx"] + ["torch"] * bool(torch)
+    times, outputs = _time_impls(lambda impl: pool_fn(impl, spec, x), impls, timing or {})
+    row = {"name": spec.name, "shape": spec.summary, "kind": spec.kind, "bytes": spec.bytes,
+           "ms": _medians(times), "min_ms": _minimums(times), "errors": {}}
+    row["gbytes_per_s"] = spec.bytes / (times["pyconvx"].median_ms * 1e6)
+    row["vs_torch"] = _ratio(row["ms"], "torch")
+    if torch:
+        row["errors"]["out"] = relative_error(outputs["pyconvx"], outputs["torch"].numpy())
+    return row
+
+
+def geometric_mean(values):
+    """Geometric mean of the positive numbers among `values` (None skipped), or None if there are none."""
+    values = [v for v in values if v is not None and v > 0]
+    return math.exp(sum(map(math.log, values)) / len(values)) if values else None
+
+
+def summarize(conv_rows, pool_rows):
+    """For each ratio (forward, backward and pooling vs torch; forward vs NumPy): its geometric
+    mean, its minimum and the row with it, over the rows that have it; None where none do."""
+    def stats(rows, key):
+        pairs = [(row[key], row["name"]) for row in rows if row.get(key) is not None]
+        if not pairs:
+            return None
+        worst, worst_name = min(pairs)
+        return {"geomean": geometric_mean([r for r, _ in pairs]), "min": worst, "min_name": worst_name,
+                "rows": len(pairs)}
+
+    return {"forward_vs_torch": stats(conv_rows, "forward_vs_torch"),
+            "backward_vs_torch": stats(conv_rows, "backward_vs_torch"),
+            "pool_vs_torch": stats(pool_rows, "vs_torch"),
+            "forward_vs_numpy": stats(conv_rows, "forward_vs_numpy")}
+
+
+def errors_above(rows, tolerance=ERROR_TOLERANCE):
+    """(row name, output, relative error) for each checked output that does not match (or is NaN)."""
+    return [(row["name"], output, err) for row in rows for output, err in row["errors"].items()
+            if not err <= tolerance]
+
+
+def run_benchmarks(threads=None, only=None, with_torch=True, backward=True, numpy_baseline=True, min_time=0.3,
+                   quick=False, progress=None):
+    """Measures the FMA peak, then every selected row of CONV_TABLE and POOL_TABLE.
+
+    threads: for pyconvx and torch alike (default: pyconvx's current count); only: name
+    substrings (see select); quick: fewer repeats, for a smoke run; progress: a function wrapping
+    the list of specs in an iterable (a progress bar). The thread counts are put back afterwards.
+    Returns a JSON-serialisable dict: the settings, "conv" and "pool" rows and a "summary".
+    """
+    torch = load_torch() if with_torch else None
+    threads = threads or runtime.get_num_threads()
+    before = (runtime.get_num_threads(), torch.get_num_threads() if torch else None)
+    # Every timing gets a warm-up call first; quick runs accept one timed call when it is slow.
+    timing = dict(min_time=min(min_time, 0.05), min_runs=1) if quick else dict(min_time=min_time, min_runs=5)
+    # Other work on the machine skews every figure: the report says how busy it was.
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    set_threads(threads, torch)
+    try:
+        peak = measure_peak(0.1 if quick else 0.3)
+        specs = select(CONV_TABLE, only) + select(POOL_TABLE, only)
+        conv_rows, pool_rows = [], []
+        for spec in (progress or iter)(specs):
+            if isinstance(spec, ConvSpec):
+                conv_rows.append(run_conv(spec, torch is not None, numpy_baseline, backward, peak, timing))
+            else:
+                pool_rows.append(run_pool(spec, torch is not None, timing))
+    finally:
+        set_threads(before[0], None)
+        if torch is not None:
+            torch.set_num_threads(before[1])
+    return {
+        "version": __version__, "isa": runtime.cpu_info()["active"], "threads": threads,
+        "torch": torch.__version__ if torch else None, "numpy": np.__version__, "machine": platform.machine(),
+        "peak_gflops": peak, "load_average": load, "timing": timing, "conv": conv_rows, "pool": pool_rows,
+        "summary": summarize(conv_rows, pool_rows),
+    }

@@ -1,0 +1,60 @@
+"""The `pyconvx` command and the benchmark helpers behind it (correctness, not speed)."""
+import json
+
+import numpy as np
+import pytest
+
+import pyconvx
+from pyconvx import benchmarks, cli
+
+
+def test_info_prints_isa_and_threads(capsys):
+    assert cli.main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert f"pyconvx {pyconvx.__version__}" in out
+    assert f"isa: {pyconvx.cpu_info()['active']}" in out
+    assert "FMA peak:" in out
+
+
+def test_bench_prints_rows_summary_and_writes_json(tmp_path, capsys):
+    path = tmp_path / "bench.json"
+    assert cli.main(["bench", "--quick", "--only", "lenet_c1,avg_2x2", "--threads", "1", "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "lenet_c1" in out and "avg_2x2_s2" in out and "geomean" in out
+    assert "vgg" not in out
+    data = json.loads(path.read_text())
+    assert data["threads"] == 1 and data["peak_gflops"] > 0
+    row = data["conv"][0]
+    assert row["name"] == "lenet_c1" and row["algorithm"] in pyconvx.CONV_ALGORITHMS
+    assert row["forward_ms"]["pyconvx"] > 0 and row["backward_ms"]["pyconvx"] > 0
+    assert data["pool"][0]["gbytes_per_s"] > 0
+
+
+def test_bench_markdown_and_no_torch(capsys):
+    assert cli.main(["bench", "--quick", "--only", "global_avg", "--no-torch", "--markdown"]) == 0
+    out = capsys.readouterr().out
+    assert "| global_avg |" in out and "torch=not installed" in out
+
+
+def test_bench_rejects_bad_thread_count():
+    with pytest.raises(SystemExit):
+        cli.main(["bench", "--threads", "0"])
+
+
+@pytest.mark.parametrize("spec", [s for s in benchmarks.CONV_TABLE if s.name in ("resnet_conv1", "alexnet_c1")],
+                         ids=lambda s: s.name)
+def test_numpy_baseline_is_a_correct_convolution(spec):
+    small = benchmarks.ConvSpec(spec.name, 1, spec.c, 31, 4, spec.r, spec.stride, spec.pad)
+    x, w, b, _ = small.make(np.random.default_rng(1))
+    got = benchmarks.numpy_conv2d(x, w, b, small.stride, small.pad)
+    want = pyconvx.conv2d(x, w, b, stride=small.stride, padding=small.pad)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_tables_compute_flops_and_bytes():
+    vgg = next(s for s in benchmarks.CONV_TABLE if s.name == "vgg_c3_2")
+    assert vgg.out_hw == 56 and vgg.flops == 2 * 8 * 256 * 56 * 56 * 256 * 9
+    pool = next(s for s in benchmarks.POOL_TABLE if s.name == "max_3x3_s2")
+    assert pool.out_shape() == (8, 64, 56, 56)
+    assert pool.bytes == 4 * (8 * 64 * 112 * 112 + 8 * 64 * 56 * 56)
+    assert benchmarks.geometric_mean([2.0, 0.5]) == pytest.approx(1.0)
