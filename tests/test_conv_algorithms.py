@@ -65,7 +65,8 @@ def test_heuristic_choices_on_named_shapes():
     assert pyconvx.conv2d_algorithm((8, 3, 227, 227), (96, 3, 11, 11), stride=4) == "implicit_gemm"
     assert pyconvx.conv2d_algorithm((64, 6, 14, 14), (16, 6, 5, 5)) == "direct"
     assert pyconvx.conv2d_algorithm((8, 16, 28, 28), (32, 16, 5, 5), padding=2) == "direct"
-    assert pyconvx.conv2d_algorithm((8, 96, 27, 27), (256, 96, 5, 5), padding=2) == "implicit_gemm"
+    assert pyconvx.conv2d_algorithm((8, 256, 56, 56), (256, 256, 3, 3), padding=1) == "direct"
+    assert pyconvx.conv2d_algorithm((8, 128, 56, 56), (128, 128, 3, 3), stride=2, padding=1) == "implicit_gemm"
 
 
 def test_direct_handles_dilation_groups_and_asymmetric_padding(rng):

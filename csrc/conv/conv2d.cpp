@@ -62,20 +62,18 @@ std::string conv_algorithm_unsupported_reason(const Conv2dProblem& pr, ConvAlgor
   return "unknown algorithm";
 }
 
-// The heuristic, from one-thread measurements on the benchmark table (GFLOP/s, implicit GEMM vs
-// direct): with few filters per group the patch gather of the implicit GEMM is amortised over
-// too few FLOPs and direct wins clearly (LeNet conv1 16 vs 48, conv3 27 vs 49, Inception 5x5
-// 45 vs 66, VGG conv1_2 68 vs 70, Inception 3x3 with 128 filters 72 vs 76); from 256 filters on
-// the two tie or the implicit GEMM wins (VGG conv3_2 80 vs 82, conv5_2 77 vs 74, AlexNet conv2
-// 79 vs 62), and it has no junk columns. A 1x1 layer has no patch gather to save, only the
-// packing of the image rows, so there direct wins only with 64 filters or fewer (ResNet's
-// 256 -> 64 reduction: 57 vs 66 with two threads; 64 -> 256: 90 vs 80 for pointwise).
+// The heuristic, from measurements on the benchmark table (GFLOP/s with two threads, the two
+// algorithms timed in alternation, implicit GEMM vs direct). For stride 1 the direct algorithm
+// wins or ties everywhere: clearly where few filters share each packed patch (LeNet conv1 16 vs
+// 48 on one thread, Inception 5x5 45 vs 66) and also on big layers (VGG conv3_2 133 vs 164,
+// ResNet stage 5 110 vs 119; AlexNet conv2 125 vs 122 and VGG conv5_2 153 vs 149 tie). A 1x1
+// layer has no patch gather to save, only the packing of image rows, so there direct wins only
+// with 64 filters or fewer (ResNet's 256 -> 64 reduction: 57 vs 66; 64 -> 256: 90 vs 80 for
+// pointwise). Strided layers need the implicit GEMM.
 ConvAlgorithm choose_conv_algorithm(const Conv2dProblem& pr) {
   const bool stride1 = pr.params.stride_h == 1 && pr.params.stride_w == 1;
-  const int64_t filters = pr.k_per_group();
-  if (is_pointwise(pr)) return filters <= 64 ? ConvAlgorithm::direct : ConvAlgorithm::pointwise;
-  if (stride1 && filters <= 128) return ConvAlgorithm::direct;
-  return ConvAlgorithm::implicit_gemm;
+  if (is_pointwise(pr)) return pr.k_per_group() <= 64 ? ConvAlgorithm::direct : ConvAlgorithm::pointwise;
+  return stride1 ? ConvAlgorithm::direct : ConvAlgorithm::implicit_gemm;
 }
 
 void conv2d_forward(const Conv2dProblem& pr, const float* x, const float* weight, const float* bias, float* y,
