@@ -62,17 +62,16 @@ std::string conv_algorithm_unsupported_reason(const Conv2dProblem& pr, ConvAlgor
   return "unknown algorithm";
 }
 
-// The heuristic, from measurements on the benchmark table (GFLOP/s with two threads, the two
-// algorithms timed in alternation, implicit GEMM vs direct). For stride 1 the direct algorithm
-// wins or ties everywhere: clearly where few filters share each packed patch (LeNet conv1 16 vs
-// 48 on one thread, Inception 5x5 45 vs 66) and also on big layers (VGG conv3_2 133 vs 164,
-// ResNet stage 5 110 vs 119; AlexNet conv2 125 vs 122 and VGG conv5_2 153 vs 149 tie). A 1x1
-// layer has no patch gather to save, only the packing of image rows, so there direct wins only
-// with 64 filters or fewer (ResNet's 256 -> 64 reduction: 57 vs 66; 64 -> 256: 90 vs 80 for
-// pointwise). Strided layers need the implicit GEMM.
+// The heuristic, from measurements on the benchmark table (GFLOP/s with two threads, the
+// algorithms timed in alternation). For stride 1 the direct algorithm wins or ties the implicit
+// GEMM everywhere: clearly where few filters share each packed patch (LeNet conv1 16 vs 48 on
+// one thread, Inception 5x5 45 vs 66) and also on big layers (VGG conv3_2 133 vs 164, ResNet
+// stage 5 110 vs 119; AlexNet conv2 125 vs 122 and VGG conv5_2 153 vs 149 tie). A 1x1 layer has
+// no patch gather to save, and a plain GEMM on the image, packed in row groups, beats it (ResNet's
+// 256 -> 64 reduction 10.4 vs 11.7 ms, 64 -> 64 2.6 vs 3.1). Strided layers need the implicit GEMM.
 ConvAlgorithm choose_conv_algorithm(const Conv2dProblem& pr) {
+  if (is_pointwise(pr)) return ConvAlgorithm::pointwise;
   const bool stride1 = pr.params.stride_h == 1 && pr.params.stride_w == 1;
-  if (is_pointwise(pr)) return pr.k_per_group() <= 64 ? ConvAlgorithm::direct : ConvAlgorithm::pointwise;
   return stride1 ? ConvAlgorithm::direct : ConvAlgorithm::implicit_gemm;
 }
 

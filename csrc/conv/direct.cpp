@@ -14,6 +14,7 @@
 #include <cstring>
 #include <vector>
 
+#include "../core/copy.hpp"
 #include "../core/parallel.hpp"
 #include "../gemm/gemm_driver.hpp"
 #include "algorithms.hpp"
@@ -67,14 +68,20 @@ void conv2d_direct(const Conv2dProblem& pr, const float* x, const float* weight,
       const int64_t row0 = v0 / Wp, rows = (v1 - 1) / Wp - row0 + 1 + (R - 1) * cp.dilation_h;
       const int64_t band_size = Cg * rows * Wp + nr;
       float* band = thread_scratch(2, band_size);
-      std::fill(band, band + band_size, 0.0f);
       const float* image = x + (n * pr.x.c + g * Cg) * H * W;
       for (int64_t c = 0; c < Cg; ++c)
         for (int64_t i = 0; i < rows; ++i) {
+          float* dst = band + (c * rows + i) * Wp;
           const int64_t h = row0 + i - cp.pad_top;
-          if (h >= 0 && h < H)
-            std::memcpy(band + (c * rows + i) * Wp + cp.pad_left, image + (c * H + h) * W, W * sizeof(float));
+          if (h < 0 || h >= H) {
+            std::fill(dst, dst + Wp, 0.0f);
+            continue;
+          }
+          std::fill(dst, dst + cp.pad_left, 0.0f);
+          copy_floats(dst + cp.pad_left, image + (c * H + h) * W, W);
+          std::fill(dst + cp.pad_left + W, dst + Wp, 0.0f);
         }
+      std::fill(band + Cg * rows * Wp, band + band_size, 0.0f);
       int64_t* offsets = reinterpret_cast<int64_t*>(thread_scratch(1, 2 * red));
       for (int64_t c = 0, k = 0; c < Cg; ++c)
         for (int64_t r = 0; r < R; ++r)
@@ -100,8 +107,7 @@ void conv2d_direct(const Conv2dProblem& pr, const float* x, const float* weight,
         const int64_t p = v / Wp, q = v % Wp, run = std::min(v1, p * Wp + Wp) - v;
         const int64_t valid = std::max<int64_t>(0, std::min(run, Q - q));
         if (valid > 0)
-          for (int64_t k = 0; k < Kg; ++k)
-            std::memcpy(out + k * P * Q + p * Q + q, tile + k * width + (v - v0), valid * sizeof(float));
+          for (int64_t k = 0; k < Kg; ++k) copy_floats(out + k * P * Q + p * Q + q, tile + k * width + (v - v0), valid);
         v += run;
       }
     });

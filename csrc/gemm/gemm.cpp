@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "../core/copy.hpp"
 #include "../core/parallel.hpp"
 #include "gemm_driver.hpp"
 #include "pyconvx/gemm.hpp"
@@ -39,20 +40,27 @@ PackedA pack_a(const GemmKernel& kernel, MatrixView a, int64_t m, int64_t k, flo
 }
 
 void MatrixPanelSource::pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr, float* dst) const {
-  for (int64_t j0 = 0; j0 < nc; j0 += nr) {
-    const int64_t cols = std::min<int64_t>(nr, nc - j0);
-    const float* src = b_.data + k0 * b_.rs + (n0 + j0) * b_.cs;
+  // Rows of B are far apart (a 1x1 convolution's B is the image: one channel per row), so each
+  // row is visited once per group of 8 slivers and 8 * nr contiguous floats are read at a time:
+  // 8 cache misses in flight per row instead of one when going sliver by sliver.
+  constexpr int64_t kGroup = 8;
+  const int64_t slivers = ceil_div(nc, nr);
+  for (int64_t s0 = 0; s0 < slivers; s0 += kGroup) {
+    const int64_t s1 = std::min(slivers, s0 + kGroup);
     for (int64_t p = 0; p < kc; ++p) {
-      const float* row = src + p * b_.rs;
-      int64_t j = 0;
-      if (b_.cs == 1) {
-        std::memcpy(dst, row, static_cast<size_t>(cols) * sizeof(float));
-        j = cols;
-      } else {
-        for (; j < cols; ++j) dst[j] = row[j * b_.cs];
+      const float* row = b_.data + (k0 + p) * b_.rs + n0 * b_.cs;
+      for (int64_t sl = s0; sl < s1; ++sl) {
+        float* out = dst + sl * kc * nr + p * nr;
+        const int64_t j0 = sl * nr, cols = std::min<int64_t>(nr, nc - j0);
+        int64_t j = 0;
+        if (b_.cs == 1) {
+          copy_floats(out, row + j0, cols);
+          j = cols;
+        } else {
+          for (; j < cols; ++j) out[j] = row[(j0 + j) * b_.cs];
+        }
+        for (; j < nr; ++j) out[j] = 0.0f;
       }
-      for (; j < nr; ++j) dst[j] = 0.0f;
-      dst += nr;
     }
   }
 }
