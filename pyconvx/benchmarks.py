@@ -379,6 +379,14 @@ def _minimums(timings):
     return {impl: t.min_ms for impl, t in timings.items()}
 
 
+def workspace_mib(fn):
+    """The scratch memory (MiB) pyconvx's kernels hold at most while `fn` runs once, per-thread
+    buffers left by earlier calls freed first (runtime.workspace_usage)."""
+    runtime.reset_workspace_peak()
+    fn()
+    return runtime.workspace_usage()["peak_bytes"] / 2**20
+
+
 def run_conv(spec, torch=False, numpy_baseline=True, backward=True, peak_gflops=None, timing=None, seed=0):
     """Times one convolution row on the threads already set (see set_threads), checks pyconvx's
     outputs against torch's (or NumPy's, without torch), and returns the row as a dict."""
@@ -390,6 +398,7 @@ def run_conv(spec, torch=False, numpy_baseline=True, backward=True, peak_gflops=
     impls = ["pyconvx"] + ["torch"] * bool(torch) + ["numpy"] * bool(numpy_baseline)
     times, outputs = _time_impls(lambda impl: conv_forward_fn(impl, spec, x, weight, bias), impls, timing)
     row["forward_ms"], row["forward_min_ms"] = _medians(times), _minimums(times)
+    row["forward_workspace_mib"] = workspace_mib(conv_forward_fn("pyconvx", spec, x, weight, bias))
     row["forward_gflops"] = spec.flops / (times["pyconvx"].median_ms * 1e6)
     row["forward_peak_percent"] = 100 * row["forward_gflops"] / peak_gflops if peak_gflops else None
     row["forward_vs_torch"] = _ratio(row["forward_ms"], "torch")
@@ -403,6 +412,7 @@ def run_conv(spec, torch=False, numpy_baseline=True, backward=True, peak_gflops=
         impls = ["pyconvx"] + ["torch"] * bool(torch)
         times, grads = _time_impls(lambda impl: conv_backward_fn(impl, spec, x, weight, grad_out), impls, timing)
         row["backward_ms"], row["backward_min_ms"] = _medians(times), _minimums(times)
+        row["backward_workspace_mib"] = workspace_mib(conv_backward_fn("pyconvx", spec, x, weight, grad_out))
         row["backward_gflops"] = spec.backward_flops / (times["pyconvx"].median_ms * 1e6)
         row["backward_vs_torch"] = _ratio(row["backward_ms"], "torch")
         if torch:

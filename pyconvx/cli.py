@@ -68,10 +68,12 @@ def _get(*path):
 
 CONV_COLUMNS = [
     ("conv", _get("name"), str), ("shape", _get("shape"), str), ("algorithm", _get("algorithm"), str),
+    ("fwd ws MiB", _get("forward_workspace_mib"), lambda v: _num(v, 1)),
     ("fwd ms", _get("forward_ms", "pyconvx"), _ms), ("GFLOP/s", _get("forward_gflops"), lambda v: _num(v, 1)),
     ("%peak", _get("forward_peak_percent"), lambda v: _num(v, 0)),
     ("torch ms", _get("forward_ms", "torch"), _ms), ("vs torch", _get("forward_vs_torch"), _ratio),
     ("numpy ms", _get("forward_ms", "numpy"), _ms), ("vs numpy", _get("forward_vs_numpy"), _ratio),
+    ("bwd ws MiB", _get("backward_workspace_mib"), lambda v: _num(v, 1)),
     ("bwd ms", _get("backward_ms", "pyconvx"), _ms), ("bwd GFLOP/s", _get("backward_gflops"), lambda v: _num(v, 1)),
     ("torch bwd ms", _get("backward_ms", "torch"), _ms), ("bwd vs torch", _get("backward_vs_torch"), _ratio),
 ]

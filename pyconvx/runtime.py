@@ -2,7 +2,8 @@
 from . import _core
 from ._args import as_int
 
-__all__ = ["cpu_info", "set_num_threads", "get_num_threads", "measure_peak_gflops"]
+__all__ = ["cpu_info", "set_num_threads", "get_num_threads", "measure_peak_gflops", "workspace_usage",
+           "reset_workspace_peak"]
 
 
 def cpu_info():
@@ -39,3 +40,21 @@ def measure_peak_gflops(seconds=0.3):
     running independent FMA chains for about `seconds`: the practical ceiling a kernel is
     compared with."""
     return _core.measure_peak_gflops(float(seconds))
+
+
+def workspace_usage():
+    """Scratch memory of the kernels in bytes: {"live_bytes": held now, "peak_bytes": the most held
+    at once since reset_workspace_peak()}. Kernels keep per-thread packing buffers between calls.
+
+    >>> reset_workspace_peak()
+    >>> _ = pyconvx.conv2d(np.ones((1, 8, 32, 32)), np.ones((8, 8, 3, 3)))
+    >>> workspace_usage()["peak_bytes"] > 0
+    True
+    """
+    return _core.workspace_usage()
+
+
+def reset_workspace_peak():
+    """Frees the kernels' per-thread scratch and restarts the peak count at what is still held."""
+    _core.reset_workspace_peak()
+

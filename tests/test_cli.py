@@ -58,3 +58,11 @@ def test_tables_compute_flops_and_bytes():
     assert pool.out_shape() == (8, 64, 56, 56)
     assert pool.bytes == 4 * (8 * 64 * 112 * 112 + 8 * 64 * 56 * 56)
     assert benchmarks.geometric_mean([2.0, 0.5]) == pytest.approx(1.0)
+
+
+def test_bench_reports_the_workspace_of_each_row(tmp_path):
+    path = tmp_path / "bench.json"
+    assert cli.main(["bench", "--quick", "--only", "lenet_c3", "--no-torch", "--no-numpy", "--json", str(path)]) == 0
+    row = json.loads(path.read_text())["conv"][0]
+    assert 0 < row["forward_workspace_mib"] < 64 and 0 < row["backward_workspace_mib"] < 64
+

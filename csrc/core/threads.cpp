@@ -7,6 +7,7 @@
 #include <string>
 
 #include "dispatch.hpp"
+#include "workspace.hpp"
 #include "pyconvx/runtime.hpp"
 
 namespace pyconvx {
@@ -25,6 +26,13 @@ int get_num_threads() {
   const int n = g_num_threads.load(std::memory_order_relaxed);
   return n > 0 ? n : omp_get_max_threads();
 }
+
+WorkspaceUsage workspace_usage() {
+  const detail::WorkspaceStats stats = detail::workspace_stats();
+  return {stats.live_bytes, stats.peak_bytes};
+}
+
+void reset_workspace_peak() { detail::release_workspace(get_num_threads()); }
 
 double measure_peak_gflops(double seconds) {
   if (!(seconds > 0.0) || seconds > 60.0)

@@ -16,6 +16,8 @@ class AlignedBuffer {
   AlignedBuffer& operator=(const AlignedBuffer&) = delete;
   // Grows (never shrinks) to hold `count` floats; contents are not preserved.
   void resize(int64_t count);
+  // Returns the memory.
+  void release();
   float* data() const { return data_; }
   int64_t size() const { return size_; }
 
@@ -30,6 +32,16 @@ class AlignedBuffer {
 // tiles or offset tables, 2 for packed A tiles or padded image bands. A caller must not hold two
 // views of the same slot.
 float* thread_scratch(int slot, int64_t count);
+
+// Scratch memory accounting: every AlignedBuffer (thread scratch included) adds its bytes while
+// it holds them, so the peak is the true high-water mark of the kernels' workspace.
+struct WorkspaceStats {
+  int64_t live_bytes, peak_bytes;
+};
+WorkspaceStats workspace_stats();
+// Frees the calling thread pool's per-thread scratch (each of `threads` OpenMP threads frees its
+// own) and restarts the peak at what is still live.
+void release_workspace(int threads);
 
 inline int64_t round_up(int64_t value, int64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }

@@ -267,5 +267,10 @@ PYBIND11_MODULE(_core, m) {
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
   m.def("get_num_threads", &get_num_threads);
   m.def("cpu_info", &cpu_info_py);
+  m.def("workspace_usage", [] {
+    const WorkspaceUsage usage = workspace_usage();
+    return py::dict(py::arg("live_bytes") = usage.live_bytes, py::arg("peak_bytes") = usage.peak_bytes);
+  });
+  m.def("reset_workspace_peak", &reset_workspace_peak, py::call_guard<py::gil_scoped_release>());
   m.def("measure_peak_gflops", &measure_peak_gflops, py::arg("seconds"), py::call_guard<py::gil_scoped_release>());
 }

@@ -24,6 +24,15 @@ struct CpuInfo {
 // The dispatch decision, made once (thread-safely) on first use from cpuid and PYCONVX_ISA.
 const CpuInfo& cpu_info();
 
+// Scratch memory of the kernels in bytes: held now, and the most held at once since the last
+// reset_workspace_peak(). reset_workspace_peak() also frees the per-thread scratch that kernels
+// keep between calls, so the next peak is what the next calls need.
+struct WorkspaceUsage {
+  int64_t live_bytes, peak_bytes;
+};
+WorkspaceUsage workspace_usage();
+void reset_workspace_peak();
+
 // Measures the FMA throughput (GFLOP/s) the active path reaches with the current thread count,
 // running for about `seconds`: the machine's practical ceiling for the benchmarks' "% of peak".
 double measure_peak_gflops(double seconds);
