@@ -197,28 +197,33 @@ Conv2dProblem make_im2col_problem(const Shape4& x, int64_t r, int64_t s, const C
   return make_conv2d_problem(x, Shape4{1, x.c, r, s}, params, op);
 }
 
-void im2col(const Conv2dProblem& pr, const float* x, float* cols) {
-  const int64_t C = pr.x.c, plane = pr.x.h * pr.x.w, rows = pr.reduction() * pr.params.groups, pq = pr.p * pr.q;
-  const int64_t rs = pr.r() * pr.s();
+namespace {
+
+// Runs body(image, channel, that channel's rows of the patch matrix) for every image and channel,
+// in parallel: each channel owns R * S rows of its image's patch matrix, so tasks never overlap.
+template <class Body>
+void for_each_channel(const Conv2dProblem& pr, Body body) {
+  const int64_t C = pr.x.c, rows = pr.reduction() * pr.params.groups, pq = pr.p * pr.q, rs = pr.r() * pr.s();
   const int64_t tasks = pr.x.n * C;
 #pragma omp parallel for schedule(static) num_threads(detail::threads_for(pr.x.n * rows * pq, get_num_threads()))
-  for (int64_t t = 0; t < tasks; ++t) {
-    const int64_t n = t / C, c = t % C;
-    detail::im2col_rows(pr, x + n * C * plane, c, c + 1, 0, pq, cols + (n * rows + c * rs) * pq, pq);
-  }
+  for (int64_t t = 0; t < tasks; ++t) body(t / C, t % C, (t / C * rows + t % C * rs) * pq);
+}
+
+}  // namespace
+
+void im2col(const Conv2dProblem& pr, const float* x, float* cols) {
+  const int64_t image = pr.x.c * pr.x.h * pr.x.w, pq = pr.p * pr.q;
+  for_each_channel(pr, [&](int64_t n, int64_t c, int64_t row0) {
+    detail::im2col_rows(pr, x + n * image, c, c + 1, 0, pq, cols + row0, pq);
+  });
 }
 
 void col2im(const Conv2dProblem& pr, const float* cols, float* x) {
-  const int64_t C = pr.x.c, plane = pr.x.h * pr.x.w, rows = pr.reduction() * pr.params.groups, pq = pr.p * pr.q;
-  const int64_t rs = pr.r() * pr.s();
-  const int64_t tasks = pr.x.n * C;
-#pragma omp parallel for schedule(static) num_threads(detail::threads_for(pr.x.n * rows * pq, get_num_threads()))
-  for (int64_t t = 0; t < tasks; ++t) {
-    const int64_t n = t / C, c = t % C;
-    float* image = x + n * C * plane;
-    std::fill(image + c * plane, image + (c + 1) * plane, 0.0f);
-    detail::col2im_rows(pr, cols + (n * rows + c * rs) * pq, pq, c, c + 1, 0, pq, image);
-  }
+  const int64_t plane = pr.x.h * pr.x.w, image = pr.x.c * plane, pq = pr.p * pr.q;
+  for_each_channel(pr, [&](int64_t n, int64_t c, int64_t row0) {
+    std::fill(x + n * image + c * plane, x + n * image + (c + 1) * plane, 0.0f);
+    detail::col2im_rows(pr, cols + row0, pq, c, c + 1, 0, pq, x + n * image);
+  });
 }
 
 }  // namespace pyconvx
