@@ -117,12 +117,16 @@ void PatchPanelSource::pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, int 
 void PatchTransposePanelSource::pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr, float* dst) const {
   const int64_t R = pr_.r(), S = pr_.s(), H = pr_.x.h, W = pr_.x.w;
   const int64_t dh = pr_.params.dilation_h, dw = pr_.params.dilation_w, sw = pr_.params.stride_w;
-  // The kc pixels fall into runs along output rows (at most kc / Q + 2 of them).
+  // The kc pixels fall into runs along output rows (at most kc / Q + 2 of them), each inside one
+  // image, whose offset from the first image the run's `image` records.
+  const int64_t pq = pr_.p * pr_.q;
   std::vector<LaneRun> runs(static_cast<size_t>(kc / std::max<int64_t>(pr_.q, 1) + 2));
+  std::vector<int64_t> run_image(runs.size());
   int run_count = 0;
   for (int64_t i = 0; i < kc;) {
-    const int64_t pixel = pixel0_ + k0 + i, len = std::min(kc - i, pr_.q - pixel % pr_.q);
+    const int64_t flat = pixel0_ + k0 + i, pixel = flat % pq, len = std::min(kc - i, pr_.q - pixel % pr_.q);
     const PixelOrigin o = origin(pr_, pixel);
+    run_image[run_count] = flat / pq * image_stride_;
     runs[run_count++] = LaneRun{i, len, o.ih, o.iw};
     i += len;
   }
@@ -135,9 +139,9 @@ void PatchTransposePanelSource::pack(int64_t k0, int64_t kc, int64_t n0, int64_t
         continue;
       }
       const int64_t k = n0 + j0 + j, c = k / (R * S), r = (k / S) % R, s = k % S;
-      const float* plane = image_ + c * H * W;
       for (int i = 0; i < run_count; ++i) {
         const LaneRun& run = runs[i];
+        const float* plane = image_ + run_image[i] + c * H * W;
         float* o = out + run.lane * nr;
         const int64_t ih = run.ih + r * dh, iw = run.iw + s * dw;
         if (!inside(ih, H)) {

@@ -24,20 +24,22 @@ class PatchPanelSource final : public BPanelSource {
   const float* image_;
 };
 
-// Packs B panels of the transposed patch matrix of one image (or channel group): row i is output
-// pixel pixel0 + i (the reduction of the weight gradient), column (c * R + r) * S + s. Reading
-// along output rows keeps the image reads contiguous; the strided writes stay in the L1-sized
-// panel.
+// Packs B panels of the transposed patch matrix of consecutive images (one channel group of
+// each): row i is output pixel pixel0 + i counted across the images (image (pixel0 + i) / (P*Q)
+// from `first_image`, images `image_stride` floats apart): the reduction of the weight gradient.
+// Column (c * R + r) * S + s. Reading along output rows keeps the image reads contiguous; the
+// strided writes stay in the L1-sized panel.
 class PatchTransposePanelSource final : public BPanelSource {
  public:
-  PatchTransposePanelSource(const Conv2dProblem& problem, const float* image, int64_t pixel0)
-      : pr_(problem), image_(image), pixel0_(pixel0) {}
+  PatchTransposePanelSource(const Conv2dProblem& problem, const float* first_image, int64_t image_stride,
+                            int64_t pixel0)
+      : pr_(problem), image_(first_image), image_stride_(image_stride), pixel0_(pixel0) {}
   void pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr, float* dst) const override;
 
  private:
   const Conv2dProblem& pr_;
   const float* image_;
-  int64_t pixel0_;
+  int64_t image_stride_, pixel0_;
 };
 
 // Writes rows for channels [c_begin, c_end) and columns [col_begin, col_end) of the patch matrix
