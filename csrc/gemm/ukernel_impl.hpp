@@ -37,6 +37,15 @@ template <int VL, int MR, int NV, class Rows>
 inline void sgemm_ukernel_body(int64_t kc, const float* __restrict a, Rows rows, float* __restrict c, int64_t ldc,
                                bool accumulate, const float* __restrict bias, bool relu) {
   typedef float vec __attribute__((vector_size(VL * sizeof(float))));
+  // The tile of C is read (when accumulating) and written once after kc steps, and its MR rows
+  // lie ldc floats apart, usually far outside the caches: fetched on demand, its lines stall the
+  // store for as long as the whole k loop of a small kc takes. Requested now, they arrive while
+  // the FMAs run.
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i) {
+    __builtin_prefetch(c + i * ldc, 1, 3);
+    __builtin_prefetch(c + i * ldc + NV * VL - 1, 1, 3);
+  }
   vec acc[MR][NV];
 #pragma GCC unroll 32
   for (int i = 0; i < MR; ++i)
