@@ -186,25 +186,24 @@ void grad_weight(const Conv2dProblem& pr, const float* gy, const float* x, float
     accumulate_images(kernel, pr, gy, x, 0, images, gw, threads);
     return;
   }
-  // Each thread sums a fixed contiguous block of images into a private copy of grad W; the
-  // copies are added at the end in thread order, so results repeat run to run.
-  AlignedBuffer partial(w_size * threads);
-  std::fill(partial.data(), partial.data() + w_size * threads, 0.0f);
+  // Each thread sums a fixed contiguous block of images into a copy of grad W of its own (the
+  // first thread into grad W itself); the copies are added at the end in thread order, so
+  // results repeat run to run.
+  AlignedBuffer partial(w_size * (threads - 1));
+  std::fill(partial.data(), partial.data() + w_size * (threads - 1), 0.0f);
+  auto copy_of = [&](int id) { return id == 0 ? gw : partial.data() + w_size * (id - 1); };
   ParallelExceptions errors;
 #pragma omp parallel num_threads(threads)
   errors.capture([&] {
     const int id = omp_get_thread_num();
     int64_t t0, t1;
     split_range(images, 1, threads, id, &t0, &t1);
-    accumulate_images(kernel, pr, gy, x, t0, t1, partial.data() + w_size * id, 1);
+    accumulate_images(kernel, pr, gy, x, t0, t1, copy_of(id), 1);
   });
   errors.rethrow();
 #pragma omp parallel for schedule(static) num_threads(threads)
-  for (int64_t i = 0; i < w_size; ++i) {
-    float sum = 0.0f;
-    for (int th = 0; th < threads; ++th) sum += partial.data()[th * w_size + i];
-    gw[i] = sum;
-  }
+  for (int64_t i = 0; i < w_size; ++i)
+    for (int th = 1; th < threads; ++th) gw[i] += copy_of(th)[i];
 }
 
 }  // namespace
