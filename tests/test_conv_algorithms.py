@@ -65,7 +65,12 @@ def test_heuristic_choices_on_named_shapes():
     assert pyconvx.conv2d_algorithm((8, 3, 227, 227), (96, 3, 11, 11), stride=4) == "implicit_gemm"
     assert pyconvx.conv2d_algorithm((64, 6, 14, 14), (16, 6, 5, 5)) == "direct"
     assert pyconvx.conv2d_algorithm((8, 16, 28, 28), (32, 16, 5, 5), padding=2) == "direct"
-    assert pyconvx.conv2d_algorithm((8, 256, 56, 56), (256, 256, 3, 3), padding=1) == "direct"
+    assert pyconvx.conv2d_algorithm((8, 256, 56, 56), (256, 256, 3, 3), padding=1) == "winograd"
+    assert pyconvx.conv2d_algorithm((32, 512, 7, 7), (512, 512, 3, 3), padding=1) == "winograd"
+    # Winograd needs 64 channels in and out, and a few dozen tiles to spread its filter transform.
+    assert pyconvx.conv2d_algorithm((8, 32, 56, 56), (32, 32, 3, 3), padding=1) == "direct"
+    assert pyconvx.conv2d_algorithm((1, 512, 7, 7), (512, 512, 3, 3), padding=1) == "direct"
+    assert pyconvx.conv2d_algorithm((8, 64, 56, 56), (64, 64, 3, 3), padding=1, dilation=2) == "direct"
     assert pyconvx.conv2d_algorithm((8, 128, 56, 56), (128, 128, 3, 3), stride=2, padding=1) == "implicit_gemm"
 
 

@@ -23,6 +23,8 @@ ISAS = ["avx512", "avx2", "generic"]
 CONV = ref.ConvCase("isa", 2, 33, 13, 11, 17, 3, 3, stride=1, padding=1, groups=1)
 CONV_GROUPED = ref.ConvCase("isa_grouped", 1, 6, 9, 8, 9, 3, 2, stride=2, padding=(1, 0), dilation=(1, 2), groups=3)
 CONV_1X1 = ref.ConvCase("isa_1x1", 1, 20, 7, 9, 13, 1, 1)
+# Enough channels and tiles for the heuristic to pick Winograd (asserted below).
+CONV_WINOGRAD = ref.ConvCase("isa_winograd", 3, 65, 13, 11, 70, 3, 3, padding=1)
 GEMM_MKN = (129, 257, 65)
 
 CHILD = textwrap.dedent(
@@ -69,9 +71,8 @@ def conv_spec(case):
     return {"x": list(case.x_shape), "w": list(case.w_shape), "kw": case.kwargs()}
 
 
-SPEC = {"convs": {"conv": conv_spec(CONV), "grouped": conv_spec(CONV_GROUPED), "one": conv_spec(CONV_1X1)},
-        "gemm": list(GEMM_MKN)}
-CASES = {"conv": CONV, "grouped": CONV_GROUPED, "one": CONV_1X1}
+CASES = {"conv": CONV, "grouped": CONV_GROUPED, "one": CONV_1X1, "winograd": CONV_WINOGRAD}
+SPEC = {"convs": {name: conv_spec(case) for name, case in CASES.items()}, "gemm": list(GEMM_MKN)}
 
 
 def supported():
@@ -140,7 +141,12 @@ def test_forcing_an_unavailable_path_falls_back_without_crashing(value):
         assert "Error" in proc.stderr
 
 
-@pytest.mark.parametrize("name", ["conv", "grouped", "one"])
+def test_the_cases_cover_every_algorithm_the_heuristic_picks():
+    chosen = {pyconvx.conv2d_algorithm(c.x_shape, c.w_shape, **c.kwargs()) for c in CASES.values()}
+    assert chosen == {"direct", "implicit_gemm", "pointwise", "winograd"}
+
+
+@pytest.mark.parametrize("name", list(CASES))
 def test_conv_paths_agree_with_each_other_and_the_reference(name, isa_results):
     case = CASES[name]
     base = next(iter(isa_results.values()))

@@ -19,4 +19,11 @@ void conv2d_pointwise(const Conv2dProblem& problem, const float* x, const float*
 void conv2d_direct(const Conv2dProblem& problem, const float* x, const float* weight, const float* bias, float* y,
                    Activation activation);
 
+// 3x3, stride 1, dilation 1, one group: Winograd F(4x4, 3x3) (winograd.cpp).
+void conv2d_winograd_f4x3(const Conv2dProblem& problem, const float* x, const float* weight, const float* bias,
+                          float* y, Activation activation);
+// Bytes of scratch it holds for the call: the transformed filters (36 packed K x C matrices) and
+// one block of transformed inputs and GEMM results.
+int64_t winograd_f4x3_workspace_bytes(const Conv2dProblem& problem);
+
 }  // namespace pyconvx::detail

@@ -18,7 +18,11 @@ constexpr AlgorithmEntry kAlgorithms[] = {
     {ConvAlgorithm::implicit_gemm, "implicit_gemm"},
     {ConvAlgorithm::pointwise, "pointwise"},
     {ConvAlgorithm::direct, "direct"},
+    {ConvAlgorithm::winograd, "winograd"},
 };
+
+// The most scratch memory an algorithm may hold beyond the size of the output.
+constexpr int64_t kWorkspaceBound = int64_t{64} << 20;
 
 bool is_stride1(const Conv2dProblem& pr) { return pr.params.stride_h == 1 && pr.params.stride_w == 1; }
 
@@ -60,19 +64,45 @@ std::string conv_algorithm_unsupported_reason(const Conv2dProblem& pr, ConvAlgor
       return is_pointwise(pr) ? "" : "pointwise needs a 1x1 kernel, stride 1 and no padding";
     case ConvAlgorithm::direct:
       return is_stride1(pr) ? "" : "direct needs stride 1";
+    case ConvAlgorithm::winograd:
+      if (pr.r() != 3 || pr.s() != 3 || !is_stride1(pr) || pr.params.dilation_h != 1 || pr.params.dilation_w != 1 ||
+          pr.params.groups != 1)
+        return "winograd needs a 3x3 kernel, stride 1, dilation 1 and groups 1";
+      // The transformed filters (36 packed K x C matrices) grow with K * C; the workspace stays
+      // within its 64 MiB bound.
+      if (detail::winograd_f4x3_workspace_bytes(pr) > kWorkspaceBound)
+        return "winograd's transformed filters would take its workspace past 64 MiB for K=" +
+               std::to_string(pr.k()) + " and C=" + std::to_string(pr.x.c);
+      return "";
   }
   return "unknown algorithm";
 }
 
-// The heuristic, from measurements on the benchmark table (GFLOP/s with two threads, the
-// algorithms timed in alternation). For stride 1 the direct algorithm wins or ties the implicit
-// GEMM everywhere: clearly where few filters share each packed patch (LeNet conv1 16 vs 48 on
-// one thread, Inception 5x5 45 vs 66) and also on big layers (VGG conv3_2 133 vs 164, ResNet
-// stage 5 110 vs 119; AlexNet conv2 125 vs 122 and VGG conv5_2 153 vs 149 tie). A 1x1 layer has
-// no patch gather to save, and a plain GEMM on the image, packed in row groups, beats it (ResNet's
-// 256 -> 64 reduction 10.4 vs 11.7 ms, 64 -> 64 2.6 vs 3.1). Strided layers need the implicit GEMM.
+namespace {
+
+bool is_winograd_worthwhile(const Conv2dProblem& pr) {
+  if (!conv_algorithm_unsupported_reason(pr, ConvAlgorithm::winograd).empty()) return false;
+  const int64_t tiles = pr.x.n * ((pr.p + 3) / 4) * ((pr.q + 3) / 4);
+  return pr.x.c >= 64 && pr.k() >= 64 && tiles >= 32;
+}
+
+}  // namespace
+
+// The heuristic, from measurements on the benchmark table (two threads, the algorithms timed in
+// alternation). For a 3x3 stride-1 layer Winograd F(4x4, 3x3) does 2.25 multiplications per
+// output instead of 9; its transforms cost O(C + K) per tile against the GEMMs' O(C * K), and the
+// filter transform O(C * K) against the GEMMs' O(C * K * tiles). So it pays once C and K are both
+// at least 64 and there are a few dozen tiles: VGG conv3_2 112 vs 238 ms direct, stage 5 of
+// ResNet 42 vs 80, Inception 3a 9.8 vs 17, 64 -> 64 channels on 56x56 1.6 vs 2.0; with 32 channels
+// (7.1 vs 4.9) or 4 tiles of 512 channels (10.2 vs 6.2) it loses. For the other stride-1 layers
+// the direct algorithm wins or ties the implicit GEMM: clearly where few filters share each packed
+// patch (LeNet conv1 16 vs 48 GFLOP/s on one thread, Inception 5x5 45 vs 66) and also on big
+// layers (AlexNet conv2 125 vs 122). A 1x1 layer has no patch gather to save, and a plain GEMM on
+// the image, packed in row groups, beats it (ResNet's 256 -> 64 reduction 10.4 vs 11.7 ms,
+// 64 -> 64 2.6 vs 3.1). Strided layers need the implicit GEMM.
 ConvAlgorithm choose_conv_algorithm(const Conv2dProblem& pr) {
   if (is_pointwise(pr)) return ConvAlgorithm::pointwise;
+  if (is_winograd_worthwhile(pr)) return ConvAlgorithm::winograd;
   return is_stride1(pr) ? ConvAlgorithm::direct : ConvAlgorithm::implicit_gemm;
 }
 
@@ -90,6 +120,9 @@ void conv2d_forward(const Conv2dProblem& pr, const float* x, const float* weight
       return;
     case ConvAlgorithm::direct:
       detail::conv2d_direct(pr, x, weight, bias, y, activation);
+      return;
+    case ConvAlgorithm::winograd:
+      detail::conv2d_winograd_f4x3(pr, x, weight, bias, y, activation);
       return;
     default:
       detail::conv2d_implicit_gemm(pr, x, weight, bias, y, activation);

@@ -29,6 +29,13 @@ struct PackedA {
 };
 
 int64_t packed_a_size(const GemmKernel& kernel, int64_t m, int64_t k);
+
+// Where element (i, p) of an m x k matrix lands in its packed form (pack_a's layout, KC slices),
+// for producers that write packed A directly. m_padded = round_up(m, MR).
+inline int64_t packed_a_index(const GemmKernel& kernel, int64_t m_padded, int64_t k, int64_t i, int64_t p) {
+  const int64_t k0 = p / kernel.kc * kernel.kc, kc = k - k0 < kernel.kc ? k - k0 : kernel.kc;
+  return k0 * m_padded + (i / kernel.mr) * kernel.mr * kc + (p - k0) * kernel.mr + i % kernel.mr;
+}
 // Packs the m x k matrix `a` into `dst` (packed_a_size floats, 64-byte aligned), in slices of
 // `kc` columns (the kernel's KC unless given).
 PackedA pack_a(const GemmKernel& kernel, MatrixView a, int64_t m, int64_t k, float* dst, int64_t kc = 0);

@@ -1,0 +1,259 @@
+// Winograd F(4x4, 3x3) convolution (Lavin and Gray, "Fast algorithms for convolutional neural
+// networks", 2016): each 4x4 block of outputs comes from a 6x6 input tile d and a 3x3 filter g as
+//   Y = A^T [ (G g G^T) . (B^T d B) ] A,
+// 36 multiplications per tile and channel pair instead of 144. Summed over input channels, the
+// elementwise products become 36 independent GEMMs, M_xi (K x tiles) = U_xi (K x C) V_xi (C x
+// tiles), run on the blocked GEMM. The matrices use the interpolation points 0, +-1, +-2 and
+// infinity, the usual choice for F(4, 3): small integer points keep the transforms' rounding
+// error near float32 precision (the tests bound it against a float64 reference).
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "../core/parallel.hpp"
+#include "../gemm/gemm_driver.hpp"
+#include "algorithms.hpp"
+#include "pyconvx/runtime.hpp"
+
+namespace pyconvx::detail {
+namespace {
+
+constexpr int kTile = 6, kOut = 4, kXi = kTile * kTile;
+
+// The 36 matrices of U, V and M are written or read together, one element of each at a time. At
+// strides that are (near) powers of two, such as C * block floats, those 36 streams all map to
+// one or two cache sets and evict each other; a cache line of padding between the matrices
+// spreads them over the sets.
+constexpr int64_t kSkew = 16;
+
+constexpr float kG[kTile][3] = {{1.0f / 4, 0, 0},
+                                {-1.0f / 6, -1.0f / 6, -1.0f / 6},
+                                {-1.0f / 6, 1.0f / 6, -1.0f / 6},
+                                {1.0f / 24, 1.0f / 12, 1.0f / 6},
+                                {1.0f / 24, -1.0f / 12, 1.0f / 6},
+                                {0, 0, 1}};
+// B^T = [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+//        [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], applied by apply_bt;
+// A^T = [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]],
+// applied by apply_at.
+
+// The transforms run on eight tiles (or filters) at once, one per vector lane: every step of a
+// transform is the same for all of them, so a lane-wise vector type turns each scalar operation
+// into one SIMD operation (two SSE instructions in this portable translation unit).
+constexpr int kLanes = 8;
+typedef float Lanes __attribute__((vector_size(kLanes * sizeof(float))));
+
+// (By reference: a vector passed by value would depend on the ISA's calling convention.)
+inline void load_lanes(Lanes& v, const float* p) { std::memcpy(&v, p, sizeof v); }
+inline void store_lanes(float* p, const Lanes& v) { std::memcpy(p, &v, sizeof v); }
+
+// u = G g G^T (6 x 6) for eight 3 x 3 filters g[0..8] (lane l holds filter l).
+void transform_filters(const Lanes* g, Lanes* u) {
+  Lanes t[kTile][3];
+  for (int i = 0; i < kTile; ++i)
+    for (int j = 0; j < 3; ++j) t[i][j] = kG[i][0] * g[j] + kG[i][1] * g[3 + j] + kG[i][2] * g[6 + j];
+  for (int i = 0; i < kTile; ++i)
+    for (int j = 0; j < kTile; ++j) u[i * kTile + j] = t[i][0] * kG[j][0] + t[i][1] * kG[j][1] + t[i][2] * kG[j][2];
+}
+
+// B^T times a 6-vector taken with stride `step` (B^T is mostly zeros; written out, a column takes
+// 12 additions and 8 scalings instead of 36 multiply-adds).
+inline void apply_bt(const Lanes* d, int step, Lanes* out, int out_step) {
+  const Lanes d0 = d[0], d1 = d[step], d2 = d[2 * step], d3 = d[3 * step], d4 = d[4 * step], d5 = d[5 * step];
+  out[0] = 4.0f * d0 - 5.0f * d2 + d4;
+  out[out_step] = -4.0f * (d1 + d2) + d3 + d4;
+  out[2 * out_step] = 4.0f * (d1 - d2) - d3 + d4;
+  out[3 * out_step] = 2.0f * (d3 - d1) - d2 + d4;
+  out[4 * out_step] = 2.0f * (d1 - d3) - d2 + d4;
+  out[5 * out_step] = 4.0f * d1 - 5.0f * d3 + d5;
+}
+
+// v = B^T d B (6 x 6) for eight input tiles: B^T on the columns, then on the rows.
+void transform_inputs(const Lanes* d, Lanes* v) {
+  Lanes t[kXi];
+  for (int j = 0; j < kTile; ++j) apply_bt(d + j, kTile, t + j, kTile);
+  for (int i = 0; i < kTile; ++i) apply_bt(t + i * kTile, 1, v + i * kTile, 1);
+}
+
+// A^T times a 6-vector taken with stride `step`, written out like apply_bt.
+inline void apply_at(const Lanes* m, int step, Lanes* out, int out_step) {
+  const Lanes m0 = m[0], m1 = m[step], m2 = m[2 * step], m3 = m[3 * step], m4 = m[4 * step], m5 = m[5 * step];
+  const Lanes sum12 = m1 + m2, diff12 = m1 - m2, sum34 = m3 + m4, diff34 = m3 - m4;
+  out[0] = m0 + sum12 + sum34;
+  out[out_step] = diff12 + 2.0f * diff34;
+  out[2 * out_step] = sum12 + 4.0f * sum34;
+  out[3 * out_step] = diff12 + 8.0f * diff34 + m5;
+}
+
+// y = A^T m A (4 x 4) for eight tiles of GEMM results.
+void transform_outputs(const Lanes* m, Lanes* y) {
+  Lanes t[kOut * kTile];
+  for (int j = 0; j < kTile; ++j) apply_at(m + j, kTile, t + j, kTile);
+  for (int i = 0; i < kOut; ++i) apply_at(t + i * kTile, 1, y + i * kOut, 1);
+}
+
+// Where tile t (numbered over the batch, row-major within an image) lies.
+struct TileGrid {
+  int64_t per_image, tiles_w;
+  void locate(int64_t t, int64_t* n, int64_t* row, int64_t* col) const {
+    *n = t / per_image;
+    *row = t % per_image / tiles_w * kOut;
+    *col = t % per_image % tiles_w * kOut;
+  }
+};
+
+// The sizes of one call's buffers. Tiles go through in blocks, each in three phases that all
+// threads share: transform the inputs (by channel), run the 36 GEMMs (by position), transform the
+// outputs (by filter). Every block streams all of U (36 * K * C floats, up to tens of MiB) through
+// the GEMMs, which perform `block` / 2 flops per byte of it, so a block takes as many tiles as fit
+// in about 16 MiB of transformed inputs and results (36 * (C + K) floats a tile, half of L3).
+// Sharing each block among the threads, rather than giving each thread blocks of its own, keeps
+// the blocks large on layers with few tiles (ResNet's stage 5: 128 tiles in all). Rows of V and
+// M are whole vectors of lanes long, so the transforms load and store full vectors.
+//
+// Where U itself is large (36 MiB for 512 x 512 channels), the block shrinks so that U, V and M
+// together stay within 44 MiB (and never below 4 MiB for V and M): the workspace bound of 64 MiB
+// then leaves room for a backward pass's own buffers beside them.
+int64_t vm_budget_floats(int64_t c, int64_t k) {
+  constexpr int64_t kMiB = int64_t{1} << 18;  // floats
+  const int64_t u = kXi * c * k;
+  return std::max(4 * kMiB, std::min(16 * kMiB, 44 * kMiB - u));
+}
+
+struct WinogradPlan {
+  TileGrid grid;
+  int64_t tiles, block, k_padded, a_stride, v_stride, m_stride;
+
+  WinogradPlan(const GemmKernel& kernel, const Conv2dProblem& pr) {
+    const int64_t C = pr.x.c, K = pr.k();
+    grid = TileGrid{ceil_div(pr.p, kOut) * ceil_div(pr.q, kOut), ceil_div(pr.q, kOut)};
+    tiles = pr.x.n * grid.per_image;
+    const int64_t fit = vm_budget_floats(C, K) / (kXi * (C + K));
+    block = std::min(round_up(tiles, kLanes), std::max<int64_t>(kLanes, fit / kLanes * kLanes));
+    k_padded = round_up(K, kernel.mr);
+    a_stride = packed_a_size(kernel, K, C) + kSkew;
+    v_stride = C * block + kSkew;
+    m_stride = K * block + kSkew;
+  }
+  int64_t u_floats() const { return kXi * a_stride; }
+  int64_t vm_floats() const { return kXi * (v_stride + m_stride); }
+};
+
+}  // namespace
+
+int64_t winograd_f4x3_workspace_bytes(const Conv2dProblem& pr) {
+  const WinogradPlan plan(active_gemm_kernel(), pr);
+  return (plan.u_floats() + plan.vm_floats()) * static_cast<int64_t>(sizeof(float));
+}
+
+void conv2d_winograd_f4x3(const Conv2dProblem& pr, const float* x, const float* weight, const float* bias, float* y,
+                          Activation activation) {
+  const GemmKernel& kernel = active_gemm_kernel();
+  const int64_t C = pr.x.c, K = pr.k(), H = pr.x.h, W = pr.x.w, P = pr.p, Q = pr.q;
+  const int64_t pad_top = pr.params.pad_top, pad_left = pr.params.pad_left;
+  const int threads = threads_for(pr.y().numel() * pr.reduction() / 4, get_num_threads());
+  const int mr = kernel.mr;
+  const WinogradPlan plan(kernel, pr);
+  const TileGrid grid = plan.grid;
+  const int64_t tiles = plan.tiles, block = plan.block, k_padded = plan.k_padded;
+  const int64_t a_stride = plan.a_stride, v_stride = plan.v_stride, m_stride = plan.m_stride;
+
+  // The calling thread's scratch holds U (slot 1) and V and M (slot 2) for the whole call: inside
+  // the parallel region below only the GEMM's B panels (slot 0) are taken from scratch. Kept
+  // from call to call, these tens of MiB are not faulted in afresh each time.
+  float* const u = thread_scratch(1, plan.u_floats());
+  float* const v = thread_scratch(2, plan.vm_floats());
+  float* const m = v + kXi * v_stride;
+
+  ParallelExceptions errors;
+#pragma omp parallel num_threads(threads)
+  {
+    // U_xi = G g G^T for the 36 positions, written straight into the GEMM's packed-A layout: for
+    // each sliver of MR filters, channel by channel, the MR values of one position are adjacent,
+    // so each of the 36 matrices is written front to back. Filters past K are zero.
+#pragma omp for schedule(static)
+    for (int64_t k0 = 0; k0 < k_padded; k0 += mr)
+      for (int64_t c0 = 0; c0 < C; c0 += kLanes) {
+        const int64_t lanes = std::min<int64_t>(kLanes, C - c0);
+        for (int64_t kk = 0; kk < mr; ++kk) {
+          alignas(32) float g[9][kLanes] = {};
+          if (k0 + kk < K)
+            for (int64_t l = 0; l < lanes; ++l)
+              for (int e = 0; e < 9; ++e) g[e][l] = weight[((k0 + kk) * C + c0 + l) * 9 + e];
+          Lanes gl[9], ul[kXi];
+          for (int e = 0; e < 9; ++e) load_lanes(gl[e], g[e]);
+          transform_filters(gl, ul);
+          for (int xi = 0; xi < kXi; ++xi) {
+            float* dst = u + xi * a_stride + packed_a_index(kernel, k_padded, C, k0 + kk, c0);
+            for (int64_t l = 0; l < lanes; ++l) dst[l * mr] = ul[xi][l];
+          }
+        }
+      }
+    std::vector<PackedA> a(kXi);
+    for (int xi = 0; xi < kXi; ++xi) a[xi] = PackedA{u + xi * a_stride, K, C, k_padded};
+
+    for (int64_t t0 = 0; t0 < tiles; t0 += block) {
+      const int64_t count = std::min(tiles, t0 + block) - t0, ld = round_up(count, kLanes);
+      // Channel by channel, eight tiles at a time: each of the 36 rows of V a channel writes is
+      // filled front to back, and the tiles read neighbouring parts of one plane.
+#pragma omp for schedule(static)
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t t = 0; t < count; t += kLanes) {
+          alignas(32) float d[kXi][kLanes];
+          for (int l = 0; l < kLanes; ++l) {
+            int64_t n, ih0, iw0;
+            grid.locate(t0 + std::min(t + l, count - 1), &n, &ih0, &iw0);
+            ih0 -= pad_top;
+            iw0 -= pad_left;
+            const float* plane = x + (n * C + c) * H * W;
+            if (ih0 >= 0 && iw0 >= 0 && ih0 + kTile <= H && iw0 + kTile <= W) {
+              for (int i = 0; i < kTile; ++i)
+                for (int j = 0; j < kTile; ++j) d[i * kTile + j][l] = plane[(ih0 + i) * W + iw0 + j];
+            } else {
+              for (int i = 0; i < kTile; ++i)
+                for (int j = 0; j < kTile; ++j) {
+                  const int64_t ih = ih0 + i, iw = iw0 + j;
+                  d[i * kTile + j][l] = ih >= 0 && ih < H && iw >= 0 && iw < W ? plane[ih * W + iw] : 0.0f;
+                }
+            }
+          }
+          Lanes dl[kXi], vl[kXi];
+          for (int xi = 0; xi < kXi; ++xi) load_lanes(dl[xi], d[xi]);
+          transform_inputs(dl, vl);
+          for (int xi = 0; xi < kXi; ++xi) store_lanes(v + xi * v_stride + c * ld + t, vl[xi]);
+        }
+#pragma omp for schedule(dynamic)
+      for (int xi = 0; xi < kXi; ++xi)
+        errors.capture([&] {
+          gemm_blocked(kernel, a[xi], MatrixPanelSource(MatrixView{v + xi * v_stride, ld, 1}), 0, K, 0, count,
+                       m + xi * m_stride, ld, false, Epilogue{});
+        });
+      // Filter by filter, eight tiles at a time: M's rows are read front to back.
+#pragma omp for schedule(static)
+      for (int64_t k = 0; k < K; ++k) {
+        const float add = bias ? bias[k] : 0.0f;
+        for (int64_t t = 0; t < count; t += kLanes) {
+          Lanes ml[kXi], yl[kOut * kOut];
+          for (int xi = 0; xi < kXi; ++xi) load_lanes(ml[xi], m + xi * m_stride + k * ld + t);
+          transform_outputs(ml, yl);
+          for (int l = 0; l < kLanes && t + l < count; ++l) {
+            int64_t n, oh0, ow0;
+            grid.locate(t0 + t + l, &n, &oh0, &ow0);
+            const int64_t rows = std::min<int64_t>(kOut, P - oh0), cols = std::min<int64_t>(kOut, Q - ow0);
+            float* dst = y + ((n * K + k) * P + oh0) * Q + ow0;
+            for (int64_t i = 0; i < rows; ++i)
+              for (int64_t j = 0; j < cols; ++j) {
+                const float value = yl[i * kOut + j][l] + add;
+                dst[i * Q + j] = activation == Activation::relu && value < 0.0f ? 0.0f : value;
+              }
+          }
+        }
+      }
+    }
+  }
+  errors.rethrow();
+}
+
+}  // namespace pyconvx::detail

@@ -1,0 +1,88 @@
+"""Winograd F(4x4, 3x3): its rounding error on the benchmark's 3x3 layers, and its edge cases.
+
+Winograd trades multiplications for transforms whose constants (1/4, 1/6, 1/24, 8, ...) add
+rounding error that a direct sum does not have, so it gets an explicit error budget: at most
+1e-3 relative to the largest output, against the float64 reference, on unit-normal data.
+"""
+import dataclasses
+
+import numpy as np
+import pytest
+
+import pyconvx
+import reference as ref
+from pyconvx.benchmarks import CONV_TABLE
+
+
+def relative_error(got, want):
+    return float(np.max(np.abs(got - want)) / np.max(np.abs(want)))
+
+
+# Every 3x3 stride-1 layer of the benchmark table, with the batch cut to two images: the error
+# per output does not depend on the batch, and the float64 reference stays quick.
+TABLE_3X3 = [dataclasses.replace(s, n=min(s.n, 2)) for s in CONV_TABLE if s.r == 3 and s.stride == 1]
+
+
+def test_the_table_has_3x3_layers_and_the_heuristic_takes_winograd_on_them():
+    assert len(TABLE_3X3) >= 4
+    for spec in TABLE_3X3:
+        full = next(s for s in CONV_TABLE if s.name == spec.name)
+        assert pyconvx.conv2d_algorithm(full.x_shape, full.w_shape, **full.kwargs) == "winograd", spec.name
+
+
+@pytest.mark.parametrize("spec", TABLE_3X3, ids=lambda s: s.name)
+def test_error_on_the_table_layers_is_within_1e_3(spec):
+    x, w, b, _ = spec.make(np.random.default_rng(3))
+    y = pyconvx.conv2d(x, w, b, algorithm="winograd", **spec.kwargs)
+    want = ref.conv2d(x, w, b, **spec.kwargs)
+    assert relative_error(y, want) <= 1e-3
+
+
+@pytest.mark.parametrize("case", [
+    # Several tile blocks (960 tiles against a block of 856), the last one partial; C not a
+    # multiple of the 8 lanes, K not a multiple of the register tile, outputs not multiples of 4.
+    ref.ConvCase("blocks", 4, 66, 58, 61, 70, 3, 3, padding=1, activation="relu"),
+    # Padding that differs between the axes, a single image, fewer tiles than lanes.
+    ref.ConvCase("pad_0x2", 1, 9, 7, 5, 4, 3, 3, padding=(0, 2)),
+    # "same" padding, no bias, one channel in and out.
+    ref.ConvCase("same_c1", 2, 1, 9, 10, 1, 3, 3, padding="same", bias=False),
+    # Output of exactly one partial tile.
+    ref.ConvCase("tiny", 1, 3, 3, 3, 2, 3, 3),
+], ids=lambda c: c.id)
+def test_edges_match_the_reference(case):
+    x, w, b = case.make(np.random.default_rng(11))
+    y = pyconvx.conv2d(x, w, b, activation=case.activation, algorithm="winograd", **case.kwargs())
+    want = ref.conv2d(x, w, b, activation=case.activation, **case.kwargs())
+    ref.assert_close(y, want, case.fwd_reduction(), case.id)
+
+
+def test_repeated_calls_with_other_shapes_reuse_scratch_safely():
+    # The transformed filters and tiles live in scratch kept from call to call: a smaller call
+    # after a larger one must not see stale values.
+    rng = np.random.default_rng(5)
+    for n, c, hw, k in ((2, 64, 20, 96), (1, 8, 9, 5), (2, 64, 20, 96), (3, 17, 6, 7)):
+        x = rng.standard_normal((n, c, hw, hw)).astype(np.float32)
+        w = rng.standard_normal((k, c, 3, 3)).astype(np.float32)
+        y = pyconvx.conv2d(x, w, padding=1, algorithm="winograd")
+        ref.assert_close(y, ref.conv2d(x, w, padding=1), c * 9, f"{(n, c, hw, k)}")
+
+
+@pytest.mark.parametrize("kwargs, why", [
+    (dict(weight=(4, 3, 5, 5)), "3x3"),
+    (dict(stride=2), "stride 1"),
+    (dict(dilation=2), "dilation 1"),
+    (dict(groups=3), "groups 1"),
+])
+def test_forcing_it_on_other_shapes_says_why(kwargs, why):
+    weight = np.ones(kwargs.pop("weight", (6, 3 // kwargs.get("groups", 1), 3, 3)), np.float32)
+    x = np.ones((1, 3, 12, 12), np.float32)
+    with pytest.raises(ValueError, match=f"algorithm='winograd' cannot compute this convolution: .*{why}"):
+        pyconvx.conv2d(x, weight, algorithm="winograd", **kwargs)
+
+
+def test_layers_whose_filters_would_not_fit_the_workspace_are_refused():
+    # 36 transformed 1024 x 1024 filter matrices are 144 MiB: past the 64 MiB bound.
+    with pytest.raises(ValueError, match="winograd.*64 MiB.*K=1024 and C=1024"):
+        pyconvx.conv2d(np.ones((1, 1024, 4, 4), np.float32), np.ones((1024, 1024, 3, 3), np.float32),
+                       padding=1, algorithm="winograd")
+    assert pyconvx.conv2d_algorithm((8, 1024, 14, 14), (1024, 1024, 3, 3), padding=1) == "direct"
