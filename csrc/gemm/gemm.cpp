@@ -92,12 +92,20 @@ void gemm_blocked(const GemmKernel& kernel, const PackedA& a, const BPanelSource
     if (epilogue.active()) apply_epilogue(epilogue, c + m_begin * ldc, ldc, m_begin, m_end - m_begin, n_end - n_begin);
     return;
   }
-  const int64_t panel_cols = std::min(kernel.nc, round_up(n_end - n_begin, nr));
-  float* b_panel = thread_scratch(0, std::min(kernel.kc, k) * panel_cols);
+  // A B panel is reused by every MC block of A. With a single block (a few filters, as in a
+  // 1x1 convolution reducing channels) it is used once, straight after packing: a panel of at
+  // most 256 KiB (half of L2) is then still in L2 when the micro-kernels read it, where an NC-wide
+  // one (2 MiB) would have gone out to L3 and back.
+  const int64_t kc_max = std::min(kernel.kc, k);
+  const int64_t nc_max = m_end - m_begin <= kernel.mc
+                             ? std::min(kernel.nc, std::max<int64_t>(4 * nr, (int64_t{1} << 16) / kc_max / nr * nr))
+                             : kernel.nc;
+  const int64_t panel_cols = std::min(nc_max, round_up(n_end - n_begin, nr));
+  float* b_panel = thread_scratch(0, kc_max * panel_cols);
   alignas(64) float edge[32 * 32];  // one register tile, for tiles that overhang C
 
-  for (int64_t jc = n_begin; jc < n_end; jc += kernel.nc) {
-    const int64_t nc = std::min(kernel.nc, n_end - jc);
+  for (int64_t jc = n_begin; jc < n_end; jc += nc_max) {
+    const int64_t nc = std::min(nc_max, n_end - jc);
     for (int64_t pc = 0; pc < k; pc += kernel.kc) {
       const int64_t kc = std::min(kernel.kc, k - pc);
       const bool acc = accumulate || pc > 0;
