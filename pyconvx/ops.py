@@ -55,8 +55,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, acti
     algorithm is "auto" (chosen from the shape; see conv2d_algorithm) or forces one:
     "implicit_gemm" (any shape), "pointwise" (1x1, stride 1, no padding), "direct"
     (stride 1) or "winograd" (3x3, stride 1, dilation 1, groups 1: Winograd F(4x4, 3x3), fewer
-    multiplications at a relative error of about 1e-5 instead of 1e-7); forcing one that cannot
-    compute the shape raises ValueError.
+    multiplications at a relative error of about 1e-5 instead of 1e-7) or "depthwise"
+    (groups = C); forcing one that cannot compute the shape raises ValueError.
 
     >>> y = conv2d(np.ones((1, 3, 8, 8)), np.ones((4, 3, 3, 3)), padding="same", activation="relu")
     >>> y.shape

@@ -71,6 +71,10 @@ def test_heuristic_choices_on_named_shapes():
     assert pyconvx.conv2d_algorithm((8, 32, 56, 56), (32, 32, 3, 3), padding=1) == "direct"
     assert pyconvx.conv2d_algorithm((1, 512, 7, 7), (512, 512, 3, 3), padding=1) == "direct"
     assert pyconvx.conv2d_algorithm((8, 64, 56, 56), (64, 64, 3, 3), padding=1, dilation=2) == "direct"
+    # groups = C, whatever the stride and the filters per channel; one channel is a plain layer.
+    assert pyconvx.conv2d_algorithm((8, 32, 112, 112), (32, 1, 3, 3), padding=1, groups=32) == "depthwise"
+    assert pyconvx.conv2d_algorithm((8, 32, 112, 112), (64, 1, 5, 5), stride=2, groups=32) == "depthwise"
+    assert pyconvx.conv2d_algorithm((64, 1, 32, 32), (6, 1, 5, 5)) == "direct"
     assert pyconvx.conv2d_algorithm((8, 128, 56, 56), (128, 128, 3, 3), stride=2, padding=1) == "implicit_gemm"
 
 

@@ -25,6 +25,8 @@ CONV_GROUPED = ref.ConvCase("isa_grouped", 1, 6, 9, 8, 9, 3, 2, stride=2, paddin
 CONV_1X1 = ref.ConvCase("isa_1x1", 1, 20, 7, 9, 13, 1, 1)
 # Enough channels and tiles for the heuristic to pick Winograd (asserted below).
 CONV_WINOGRAD = ref.ConvCase("isa_winograd", 3, 65, 13, 11, 70, 3, 3, padding=1)
+# Depthwise with two filters per channel, rows wider than one run of 16 outputs.
+CONV_DEPTHWISE = ref.ConvCase("isa_depthwise", 2, 12, 11, 19, 24, 3, 3, padding=1, groups=12)
 GEMM_MKN = (129, 257, 65)
 
 CHILD = textwrap.dedent(
@@ -71,7 +73,8 @@ def conv_spec(case):
     return {"x": list(case.x_shape), "w": list(case.w_shape), "kw": case.kwargs()}
 
 
-CASES = {"conv": CONV, "grouped": CONV_GROUPED, "one": CONV_1X1, "winograd": CONV_WINOGRAD}
+CASES = {"conv": CONV, "grouped": CONV_GROUPED, "one": CONV_1X1, "winograd": CONV_WINOGRAD,
+         "depthwise": CONV_DEPTHWISE}
 SPEC = {"convs": {name: conv_spec(case) for name, case in CASES.items()}, "gemm": list(GEMM_MKN)}
 
 
@@ -143,7 +146,7 @@ def test_forcing_an_unavailable_path_falls_back_without_crashing(value):
 
 def test_the_cases_cover_every_algorithm_the_heuristic_picks():
     chosen = {pyconvx.conv2d_algorithm(c.x_shape, c.w_shape, **c.kwargs()) for c in CASES.values()}
-    assert chosen == {"direct", "implicit_gemm", "pointwise", "winograd"}
+    assert chosen == {"depthwise", "direct", "implicit_gemm", "pointwise", "winograd"}
 
 
 @pytest.mark.parametrize("name", list(CASES))

@@ -19,6 +19,13 @@ void conv2d_pointwise(const Conv2dProblem& problem, const float* x, const float*
 void conv2d_direct(const Conv2dProblem& problem, const float* x, const float* weight, const float* bias, float* y,
                    Activation activation);
 
+// Depthwise (groups = C): each output row computed directly from a zero-padded input plane
+// (depthwise.cpp); and its weight gradient.
+void conv2d_depthwise(const Conv2dProblem& problem, const float* x, const float* weight, const float* bias, float* y,
+                      Activation activation);
+void conv2d_depthwise_grad_weight(const Conv2dProblem& problem, const float* grad_y, const float* x,
+                                  float* grad_weight);
+
 // 3x3, stride 1, dilation 1, one group: Winograd F(4x4, 3x3) (winograd.cpp).
 void conv2d_winograd_f4x3(const Conv2dProblem& problem, const float* x, const float* weight, const float* bias,
                           float* y, Activation activation);

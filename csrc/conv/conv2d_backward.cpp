@@ -11,6 +11,7 @@
 
 #include "../core/copy.hpp"
 #include "../core/parallel.hpp"
+#include "algorithms.hpp"
 #include "patches.hpp"
 #include "pyconvx/conv.hpp"
 #include "pyconvx/runtime.hpp"
@@ -178,6 +179,11 @@ void accumulate_images(const GemmKernel& kernel, const Conv2dProblem& pr, const 
 }
 
 void grad_weight(const Conv2dProblem& pr, const float* gy, const float* x, float* gw) {
+  // Depthwise layers, where the forward pass goes direct too: as GEMMs they have one row each.
+  if (choose_conv_algorithm(pr) == ConvAlgorithm::depthwise) {
+    conv2d_depthwise_grad_weight(pr, gy, x, gw);
+    return;
+  }
   const GemmKernel& kernel = active_gemm_kernel();
   const int threads = backward_threads(pr);
   const int64_t w_size = pr.weight.numel(), images = pr.x.n * pr.params.groups;

@@ -16,6 +16,7 @@ enum class ConvAlgorithm {
   pointwise,      // 1x1, stride 1, no padding: GEMM on the image itself
   direct,         // stride 1: GEMM whose micro-kernel reads shifted views of the padded image
   winograd,       // 3x3, stride 1, dilation 1, one group: Winograd F(4x4, 3x3)
+  depthwise,      // groups = C: a direct loop over each input plane
 };
 
 // Every value of ConvAlgorithm, `automatic` first.
@@ -26,6 +27,8 @@ const char* conv_algorithm_name(ConvAlgorithm algorithm);
 ConvAlgorithm conv_algorithm_from_name(const std::string& name);
 // "" when `algorithm` can compute `problem`, else why not.
 std::string conv_algorithm_unsupported_reason(const Conv2dProblem& problem, ConvAlgorithm algorithm);
+// Whether every group holds one input channel (groups == C), the depthwise case.
+bool is_depthwise(const Conv2dProblem& problem);
 // The algorithm `automatic` resolves to for this shape.
 ConvAlgorithm choose_conv_algorithm(const Conv2dProblem& problem);
 

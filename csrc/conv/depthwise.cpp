@@ -1,0 +1,213 @@
+// Depthwise convolution (groups = C: each input channel feeds K / C filters of its own), directly.
+//
+// A depthwise layer does R * S multiply-adds per output and reads each input once, so it is
+// bound by memory, not by FMAs; as GEMMs its groups would have one row each, five sixths of every
+// register tile wasted. Here each task zero-pads one input plane into scratch (a few KiB: it
+// stays in L1 or L2), then sweeps each output row in runs of 16 values that stay in registers
+// across all R * S taps: one load of the input per tap, one store per output.
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "../core/parallel.hpp"
+#include "../core/workspace.hpp"
+#include "algorithms.hpp"
+#include "pyconvx/runtime.hpp"
+
+namespace pyconvx::detail {
+namespace {
+
+// Outputs per register run: four vectors of four lanes, the width this portable translation unit
+// can keep in registers (SSE on x86-64; wider generic vectors would live on the stack).
+constexpr int64_t kLanes = 4, kRun = 4 * kLanes;
+typedef float Lanes __attribute__((vector_size(kLanes * sizeof(float))));
+// The same, at any float address: loads and stores through it are unaligned vector moves (a
+// memcpy to or from the accumulators made GCC keep them on the stack).
+typedef float UnalignedLanes __attribute__((vector_size(kLanes * sizeof(float)), aligned(4), may_alias));
+
+// The zero-padded plane that the outputs read: `rows` x `cols` values in rows of `ld` floats,
+// zero past `cols` too, so that a run of kRun outputs at the right edge may read a full run.
+struct PaddedPlane {
+  int64_t rows, cols, ld;
+  explicit PaddedPlane(const Conv2dProblem& pr)
+      : rows((pr.p - 1) * pr.params.stride_h + (pr.r() - 1) * pr.params.dilation_h + 1),
+        cols((pr.q - 1) * pr.params.stride_w + (pr.s() - 1) * pr.params.dilation_w + 1),
+        ld(cols + kRun * pr.params.stride_w) {}
+  int64_t size() const { return rows * ld; }
+
+  // Copies `plane` (H x W) into `dst` behind pad_top rows and pad_left columns of zeros.
+  void fill(const Conv2dProblem& pr, const float* plane, float* dst) const {
+    const int64_t H = pr.x.h, W = pr.x.w, top = pr.params.pad_top, left = pr.params.pad_left;
+    const int64_t width = std::max<int64_t>(0, std::min(W, cols - left));
+    for (int64_t i = 0; i < rows; ++i) {
+      float* row = dst + i * ld;
+      const int64_t h = i - top;
+      if (h < 0 || h >= H) {
+        std::fill(row, row + ld, 0.0f);
+        continue;
+      }
+      std::fill(row, row + left, 0.0f);
+      std::memcpy(row + left, plane + h * W, static_cast<size_t>(width) * sizeof(float));
+      std::fill(row + left + width, row + ld, 0.0f);
+    }
+  }
+};
+
+// Lanes j of `v` are src[j * step] (a plain vector load when step is 1).
+template <bool Unit>
+inline void load_lanes(Lanes& v, const float* src, int64_t step) {
+  if (Unit) {
+    v = *reinterpret_cast<const UnalignedLanes*>(src);
+  } else {
+    for (int64_t j = 0; j < kLanes; ++j) v[j] = src[j * step];
+  }
+}
+
+// The taps of a filter: R x S at dilation (dh, dw), over input rows `ld` floats long, at stride
+// sw along a row. KR and KS fix R and S at compile time (0: read them at run time), so the 3x3
+// case runs fully unrolled.
+struct Taps {
+  int64_t r, s, dh, dw, sw, ld;
+};
+
+// Outputs j < count (<= kRun) of one row: bias + the sum over taps (r, s) of
+// w[r, s] * in[r * dh * ld + s * dw + j * sw], all kRun of them kept in registers. Padded past
+// its right edge, the plane can always be read for a full run.
+// Not inlined: alone, the function keeps its accumulators in registers; inlined into the
+// parallel loop, GCC spilled them to the stack and each tap paid a load and a store per vector.
+template <bool Unit, int KR, int KS>
+__attribute__((noinline)) void output_run(const float* in, const float* w, const Taps taps, float bias, bool relu,
+                                          float* out, int64_t count) {
+  const int64_t R = KR ? KR : taps.r, S = KS ? KS : taps.s, sw = Unit ? 1 : taps.sw;
+  // Four named accumulators rather than an array: GCC keeps these in registers.
+  Lanes acc0 = Lanes{bias, bias, bias, bias}, acc1 = acc0, acc2 = acc0, acc3 = acc0;
+  for (int64_t r = 0; r < R; ++r)
+    for (int64_t s = 0; s < S; ++s) {
+      const float* src = in + r * taps.dh * taps.ld + s * taps.dw;
+      const Lanes wv = Lanes{} + w[r * S + s];
+      Lanes a0, a1, a2, a3;
+      load_lanes<Unit>(a0, src, sw);
+      load_lanes<Unit>(a1, src + kLanes * sw, sw);
+      load_lanes<Unit>(a2, src + 2 * kLanes * sw, sw);
+      load_lanes<Unit>(a3, src + 3 * kLanes * sw, sw);
+      acc0 += wv * a0;
+      acc1 += wv * a1;
+      acc2 += wv * a2;
+      acc3 += wv * a3;
+    }
+  if (relu) {  // NaN stays NaN, as in torch
+    acc0 = acc0 < Lanes{} ? Lanes{} : acc0;
+    acc1 = acc1 < Lanes{} ? Lanes{} : acc1;
+    acc2 = acc2 < Lanes{} ? Lanes{} : acc2;
+    acc3 = acc3 < Lanes{} ? Lanes{} : acc3;
+  }
+  float tmp[kRun];
+  float* dst = count == kRun ? out : tmp;
+  *reinterpret_cast<UnalignedLanes*>(dst) = acc0;
+  *reinterpret_cast<UnalignedLanes*>(dst + kLanes) = acc1;
+  *reinterpret_cast<UnalignedLanes*>(dst + 2 * kLanes) = acc2;
+  *reinterpret_cast<UnalignedLanes*>(dst + 3 * kLanes) = acc3;
+  if (count < kRun)
+    for (int64_t j = 0; j < count; ++j) out[j] = tmp[j];
+}
+
+template <bool Unit, int KR, int KS>
+void output_plane(const Conv2dProblem& pr, const Taps& taps, const float* in, const float* w, float bias, bool relu,
+                  float* out) {
+  const int64_t P = pr.p, Q = pr.q;
+  for (int64_t p = 0; p < P; ++p) {
+    const float* row = in + p * pr.params.stride_h * taps.ld;
+    for (int64_t q = 0; q < Q; q += kRun)
+      output_run<Unit, KR, KS>(row + q * taps.sw, w, taps, bias, relu, out + p * Q + q, std::min(kRun, Q - q));
+  }
+}
+
+using OutputPlane = void (*)(const Conv2dProblem&, const Taps&, const float*, const float*, float, bool, float*);
+
+OutputPlane output_plane_for(const Taps& taps) {
+  const bool k3x3 = taps.r == 3 && taps.s == 3;
+  if (taps.sw == 1) return k3x3 ? output_plane<true, 3, 3> : output_plane<true, 0, 0>;
+  return k3x3 ? output_plane<false, 3, 3> : output_plane<false, 0, 0>;
+}
+
+}  // namespace
+
+void conv2d_depthwise(const Conv2dProblem& pr, const float* x, const float* weight, const float* bias, float* y,
+                      Activation activation) {
+  const Conv2dParams& cp = pr.params;
+  const int64_t C = pr.x.c, M = pr.k_per_group(), RS = pr.r() * pr.s(), PQ = pr.p * pr.q;
+  const int64_t planes = pr.x.n * C;
+  const PaddedPlane padded(pr);
+  const Taps taps{pr.r(), pr.s(), cp.dilation_h, cp.dilation_w, cp.stride_w, padded.ld};
+  const OutputPlane output = output_plane_for(taps);
+  const bool relu = activation == Activation::relu;
+  const int threads = threads_for(pr.y().numel() * pr.reduction() / 4, get_num_threads());
+
+  ParallelExceptions errors;
+#pragma omp parallel for schedule(dynamic, 4) num_threads(threads)
+  for (int64_t t = 0; t < planes; ++t) {
+    errors.capture([&] {
+      const int64_t n = t / C, c = t % C;
+      float* in = thread_scratch(0, padded.size());
+      padded.fill(pr, x + t * pr.x.h * pr.x.w, in);
+      for (int64_t k = c * M; k < (c + 1) * M; ++k)
+        output(pr, taps, in, weight + k * RS, bias ? bias[k] : 0.0f, relu, y + (n * pr.k() + k) * PQ);
+    });
+  }
+  errors.rethrow();
+}
+
+void conv2d_depthwise_grad_weight(const Conv2dProblem& pr, const float* grad_y, const float* x, float* grad_weight) {
+  const Conv2dParams& cp = pr.params;
+  const int64_t N = pr.x.n, C = pr.x.c, M = pr.k_per_group(), R = pr.r(), S = pr.s(), P = pr.p, Q = pr.q;
+  const PaddedPlane padded(pr);
+  const int threads = threads_for(pr.y().numel() * pr.reduction() / 4, get_num_threads());
+
+  // By channel: each thread owns whole filters and sums their images in order, so the result
+  // does not depend on the thread count. Each tap is a dot product of the output gradient with
+  // a shifted view of the padded plane: eight lanes per image, then summed in double.
+  ParallelExceptions errors;
+#pragma omp parallel for schedule(dynamic) num_threads(threads)
+  for (int64_t c = 0; c < C; ++c) {
+    errors.capture([&] {
+      float* in = thread_scratch(0, padded.size());
+      double* sums = reinterpret_cast<double*>(thread_scratch(1, 2 * M * R * S));
+      std::fill(sums, sums + M * R * S, 0.0);
+      for (int64_t n = 0; n < N; ++n) {
+        padded.fill(pr, x + (n * C + c) * pr.x.h * pr.x.w, in);
+        for (int64_t k = c * M; k < (c + 1) * M; ++k) {
+          const float* gy = grad_y + (n * pr.k() + k) * P * Q;
+          for (int64_t r = 0; r < R; ++r)
+            for (int64_t s = 0; s < S; ++s) {
+              const float* base = in + r * cp.dilation_h * padded.ld + s * cp.dilation_w;
+              Lanes acc = Lanes{};
+              float tail = 0.0f;
+              for (int64_t p = 0; p < P; ++p) {
+                const float* row = base + p * cp.stride_h * padded.ld;
+                const float* g = gy + p * Q;
+                int64_t q = 0;
+                for (; q + kLanes <= Q; q += kLanes) {
+                  Lanes gv, xv;
+                  load_lanes<true>(gv, g + q, 1);
+                  if (cp.stride_w == 1)
+                    load_lanes<true>(xv, row + q, 1);
+                  else
+                    load_lanes<false>(xv, row + q * cp.stride_w, cp.stride_w);
+                  acc += gv * xv;
+                }
+                for (; q < Q; ++q) tail += g[q] * row[q * cp.stride_w];
+              }
+              double total = tail;
+              for (int64_t j = 0; j < kLanes; ++j) total += acc[j];
+              sums[((k - c * M) * R + r) * S + s] += total;
+            }
+        }
+      }
+      for (int64_t i = 0; i < M * R * S; ++i) grad_weight[c * M * R * S + i] = static_cast<float>(sums[i]);
+    });
+  }
+  errors.rethrow();
+}
+
+}  // namespace pyconvx::detail
