@@ -18,13 +18,16 @@ namespace detail {
 
 int64_t packed_a_size(const GemmKernel& kernel, int64_t m, int64_t k) { return round_up(m, kernel.mr) * k; }
 
-PackedA pack_a(const GemmKernel& kernel, MatrixView a, int64_t m, int64_t k, float* dst, int64_t slice) {
+PackedA pack_a(const GemmKernel& kernel, MatrixView a, int64_t m, int64_t k, float* dst, int64_t slice, int threads) {
   const int mr = kernel.mr;
   if (slice <= 0) slice = kernel.kc;
   PackedA packed{dst, m, k, round_up(m, mr)};
+  const int64_t slivers = packed.m_padded / mr;
   for (int64_t k0 = 0; k0 < k; k0 += slice) {
     const int64_t kc = std::min(slice, k - k0);
-    for (int64_t i0 = 0; i0 < m; i0 += mr) {
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+    for (int64_t sliver = 0; sliver < slivers; ++sliver) {
+      const int64_t i0 = sliver * mr;
       float* out = dst + k0 * packed.m_padded + i0 * kc;
       const int64_t rows = std::min<int64_t>(mr, m - i0);
       for (int64_t p = 0; p < kc; ++p) {
@@ -178,12 +181,18 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const fl
   checked_mul(m, n, "sgemm output");
   if (m == 0 || n == 0) return;
   const detail::GemmKernel& kernel = detail::active_gemm_kernel();
-  detail::AlignedBuffer packed(detail::packed_a_size(kernel, m, k));
+  // The calling thread's scratch (slot 1: gemm_parallel's threads take only slot 0) keeps the
+  // packed A from call to call instead of faulting in fresh pages every time.
+  float* packed = detail::thread_scratch(1, detail::packed_a_size(kernel, m, k));
   const detail::MatrixView av = trans_a ? detail::MatrixView{a, 1, lda} : detail::MatrixView{a, lda, 1};
   const detail::MatrixView bv = trans_b ? detail::MatrixView{b, 1, ldb} : detail::MatrixView{b, ldb, 1};
-  const detail::PackedA pa = detail::pack_a(kernel, av, m, k, packed.data());
+  // A is packed once for the whole product; for large ones (2048^2: 16 MiB read with a stride)
+  // the copy is worth sharing among the threads too.
+  const int threads = get_num_threads();
+  const detail::PackedA pa =
+      detail::pack_a(kernel, av, m, k, packed, 0, detail::threads_for(m * k, threads));
   detail::gemm_parallel(kernel, pa, detail::MatrixPanelSource(bv), 0, n, c, ldc, accumulate, detail::Epilogue{},
-                        get_num_threads());
+                        threads);
 }
 
 }  // namespace pyconvx

@@ -37,8 +37,9 @@ inline int64_t packed_a_index(const GemmKernel& kernel, int64_t m_padded, int64_
   return k0 * m_padded + (i / kernel.mr) * kernel.mr * kc + (p - k0) * kernel.mr + i % kernel.mr;
 }
 // Packs the m x k matrix `a` into `dst` (packed_a_size floats, 64-byte aligned), in slices of
-// `kc` columns (the kernel's KC unless given).
-PackedA pack_a(const GemmKernel& kernel, MatrixView a, int64_t m, int64_t k, float* dst, int64_t kc = 0);
+// `kc` columns (the kernel's KC unless given), on `threads` OpenMP threads.
+PackedA pack_a(const GemmKernel& kernel, MatrixView a, int64_t m, int64_t k, float* dst, int64_t kc = 0,
+               int threads = 1);
 
 // Supplies B one panel at a time: rows [k0, k0 + kc) x columns [n0, n0 + nc) packed as
 // ceil(nc / nr) slivers of kc rows x nr values, zero-padded past the last column.
