@@ -22,9 +22,10 @@ from . import ops, runtime
 from ._version import __version__
 
 __all__ = [
-    "ConvSpec", "PoolSpec", "Timing", "CONV_TABLE", "POOL_TABLE", "select", "load_torch", "set_threads",
-    "measure_peak", "time_calls", "time_call", "numpy_conv2d", "conv_forward_fn", "conv_backward_fn", "pool_fn",
-    "run_conv", "run_pool", "run_benchmarks", "summarize", "errors_above", "geometric_mean",
+    "ConvSpec", "PoolSpec", "GemmSpec", "Timing", "CONV_TABLE", "POOL_TABLE", "GEMM_TABLE", "select", "load_torch",
+    "set_threads", "measure_peak", "time_calls", "time_call", "numpy_conv2d", "conv_forward_fn", "conv_backward_fn",
+    "pool_fn", "gemm_fn", "run_conv", "run_pool", "run_gemm", "run_benchmarks", "summarize", "errors_above",
+    "geometric_mean",
 ]
 
 # Relative error (max |a - b| / max |b|) above which a result is reported as wrong: float32 sums
@@ -127,6 +128,29 @@ class PoolSpec:
         return rng.standard_normal(self.shape, dtype=np.float32)
 
 
+@dataclass(frozen=True)
+class GemmSpec:
+    """A single-precision matrix product C (m x n) = A (m x k) B (k x n), all row-major."""
+
+    name: str
+    m: int
+    n: int
+    k: int
+
+    @property
+    def flops(self):
+        return 2 * self.m * self.n * self.k
+
+    @property
+    def summary(self):
+        return f"{self.m}x{self.k} @ {self.k}x{self.n}"
+
+    def make(self, rng):
+        """Random C-contiguous float32 operands (a, b)."""
+        return (rng.standard_normal((self.m, self.k), dtype=np.float32),
+                rng.standard_normal((self.k, self.n), dtype=np.float32))
+
+
 CONV_TABLE = (
     ConvSpec("lenet_c1", 64, 1, 32, 6, 5, 1, 0),
     ConvSpec("lenet_c3", 64, 6, 14, 16, 5, 1, 0),
@@ -150,6 +174,13 @@ POOL_TABLE = (
     PoolSpec("max_2x2_s2", "max", (8, 128, 112, 112), 2, 2, 0),  # VGG
     PoolSpec("avg_2x2_s2", "avg", (64, 6, 28, 28), 2, 2, 0),  # LeNet
     PoolSpec("global_avg", "global_avg", (32, 2048, 7, 7)),  # ResNet-50's head
+)
+
+
+# Large square products, where a GEMM should run near the FMA peak.
+GEMM_TABLE = (
+    GemmSpec("gemm_1024", 1024, 1024, 1024),
+    GemmSpec("gemm_2048", 2048, 2048, 2048),
 )
 
 
@@ -337,6 +368,20 @@ def pool_fn(impl, spec, x):
     raise ValueError(f"unknown implementation {impl!r}")
 
 
+def gemm_fn(impl, a, b):
+    """A callable computing a @ b in `impl` ("pyconvx", "torch" or "numpy")."""
+    if impl == "pyconvx":
+        return lambda: ops.gemm(a, b)
+    if impl == "numpy":
+        return lambda: a @ b
+    if impl == "torch":
+        import torch
+
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+        return lambda: torch.mm(ta, tb)
+    raise ValueError(f"unknown implementation {impl!r}")
+
+
 # ---------------------------------------------------------------------------------------------
 # Table rows
 
@@ -435,6 +480,24 @@ def run_pool(spec, torch=False, timing=None, seed=0):
     return row
 
 
+def run_gemm(spec, torch=False, numpy_baseline=True, peak_gflops=None, timing=None, seed=0):
+    """Times one GEMM row (torch's and NumPy's too, checking that the products agree); returns it
+    as a dict with pyconvx's GFLOP/s and its percentage of the FMA peak."""
+    a, b = spec.make(np.random.default_rng(seed))
+    impls = ["pyconvx"] + ["torch"] * bool(torch) + ["numpy"] * bool(numpy_baseline)
+    times, outputs = _time_impls(lambda impl: gemm_fn(impl, a, b), impls, timing or {})
+    row = {"name": spec.name, "shape": spec.summary, "flops": spec.flops, "ms": _medians(times),
+           "min_ms": _minimums(times), "errors": {}}
+    row["gflops"] = spec.flops / (times["pyconvx"].median_ms * 1e6)
+    row["peak_percent"] = 100 * row["gflops"] / peak_gflops if peak_gflops else None
+    row["vs_torch"] = _ratio(row["ms"], "torch")
+    row["vs_numpy"] = _ratio(row["ms"], "numpy")
+    reference = "torch" if torch else "numpy" if numpy_baseline else None
+    if reference:
+        row["errors"]["out"] = relative_error(outputs["pyconvx"], np.asarray(outputs[reference]))
+    return row
+
+
 def geometric_mean(values):
     """Geometric mean of the positive numbers among `values` (None skipped), or None if there are none."""
     values = [v for v in values if v is not None and v > 0]
@@ -466,12 +529,12 @@ def errors_above(rows, tolerance=ERROR_TOLERANCE):
 
 def run_benchmarks(threads=None, only=None, with_torch=True, backward=True, numpy_baseline=True, min_time=0.3,
                    quick=False, progress=None):
-    """Measures the FMA peak, then every selected row of CONV_TABLE and POOL_TABLE.
+    """Measures the FMA peak, then every selected row of CONV_TABLE, POOL_TABLE and GEMM_TABLE.
 
     threads: for pyconvx and torch alike (default: pyconvx's current count); only: name
     substrings (see select); quick: fewer repeats, for a smoke run; progress: a function wrapping
     the list of specs in an iterable (a progress bar). The thread counts are put back afterwards.
-    Returns a JSON-serialisable dict: the settings, "conv" and "pool" rows and a "summary".
+    Returns a JSON-serialisable dict: the settings, "conv", "pool" and "gemm" rows and a "summary".
     """
     torch = load_torch() if with_torch else None
     threads = threads or runtime.get_num_threads()
@@ -483,13 +546,15 @@ def run_benchmarks(threads=None, only=None, with_torch=True, backward=True, nump
     set_threads(threads, torch)
     try:
         peak = measure_peak(0.1 if quick else 0.3)
-        specs = select(CONV_TABLE, only) + select(POOL_TABLE, only)
-        conv_rows, pool_rows = [], []
+        specs = select(CONV_TABLE, only) + select(POOL_TABLE, only) + select(GEMM_TABLE, only)
+        conv_rows, pool_rows, gemm_rows = [], [], []
         for spec in (progress or iter)(specs):
             if isinstance(spec, ConvSpec):
                 conv_rows.append(run_conv(spec, torch is not None, numpy_baseline, backward, peak, timing))
-            else:
+            elif isinstance(spec, PoolSpec):
                 pool_rows.append(run_pool(spec, torch is not None, timing))
+            else:
+                gemm_rows.append(run_gemm(spec, torch is not None, numpy_baseline, peak, timing))
     finally:
         set_threads(before[0], None)
         if torch is not None:
@@ -498,5 +563,5 @@ def run_benchmarks(threads=None, only=None, with_torch=True, backward=True, nump
         "version": __version__, "isa": runtime.cpu_info()["active"], "threads": threads,
         "torch": torch.__version__ if torch else None, "numpy": np.__version__, "machine": platform.machine(),
         "peak_gflops": peak, "load_average": load, "timing": timing, "conv": conv_rows, "pool": pool_rows,
-        "summary": summarize(conv_rows, pool_rows),
+        "gemm": gemm_rows, "summary": summarize(conv_rows, pool_rows),
     }

@@ -1,7 +1,7 @@
 """The `pyconvx` command.
 
-`pyconvx bench` times pyconvx's convolution and pooling kernels on the layers of classic networks
-against torch (when installed) and a NumPy baseline; `pyconvx info` says what this machine and
+`pyconvx bench` times pyconvx's convolution and pooling kernels on the layers of classic networks,
+and its GEMM on large square products, against torch (when installed) and a NumPy baseline; `pyconvx info` says what this machine and
 build offer. Tables go to stdout, the progress bar to stderr.
 """
 import argparse
@@ -84,13 +84,20 @@ POOL_COLUMNS = [
     ("vs torch", _get("vs_torch"), _ratio),
 ]
 
+GEMM_COLUMNS = [
+    ("gemm", _get("name"), str), ("shape", _get("shape"), str), ("ms", _get("ms", "pyconvx"), _ms),
+    ("GFLOP/s", _get("gflops"), lambda v: _num(v, 1)), ("%peak", _get("peak_percent"), lambda v: _num(v, 0)),
+    ("torch ms", _get("ms", "torch"), _ms), ("vs torch", _get("vs_torch"), _ratio),
+    ("numpy ms", _get("ms", "numpy"), _ms), ("vs numpy", _get("vs_numpy"), _ratio),
+]
+
 SUMMARY_LABELS = [("forward_vs_torch", "conv forward vs torch"), ("backward_vs_torch", "conv backward vs torch"),
                   ("pool_vs_torch", "pooling vs torch"), ("forward_vs_numpy", "conv forward vs numpy")]
 
 
 def format_report(report, markdown=False):
-    """The results of benchmarks.run_benchmarks as text: header, conv table, pool table, summary
-    and a warning for any output that did not match the reference."""
+    """The results of benchmarks.run_benchmarks as text: header, conv, pool and GEMM tables,
+    summary and a warning for any output that did not match the reference."""
     load = report.get("load_average")
     out = [
         f"pyconvx {report['version']}  isa={report['isa']}  threads={report['threads']}  "
@@ -100,7 +107,8 @@ def format_report(report, markdown=False):
         "NumPy's matmul runs on its BLAS's own threads",
         "",
     ]
-    for rows, columns in ((report["conv"], CONV_COLUMNS), (report["pool"], POOL_COLUMNS)):
+    tables = ((report["conv"], CONV_COLUMNS), (report["pool"], POOL_COLUMNS), (report.get("gemm", []), GEMM_COLUMNS))
+    for rows, columns in tables:
         if rows:
             out += [format_table(*_columns(rows, columns), markdown=markdown), ""]
     summary = [[label, _ratio(stats["geomean"]), _ratio(stats["min"]), stats["min_name"], str(stats["rows"])]
@@ -108,7 +116,7 @@ def format_report(report, markdown=False):
     if summary:
         out += [format_table(["summary", "geomean", "min", "min at", "rows"], summary, markdown), ""]
     reference = "torch" if report["torch"] else "numpy"
-    for name, output, err in benchmarks.errors_above(report["conv"] + report["pool"]):
+    for name, output, err in benchmarks.errors_above(report["conv"] + report["pool"] + report.get("gemm", [])):
         out.append(f"WARNING: {name}: pyconvx's {output} differs from {reference}'s (relative error {err:.2g})")
     return "\n".join(out).rstrip() + "\n"
 
@@ -130,7 +138,7 @@ def _bench(args):
     report = benchmarks.run_benchmarks(threads=args.threads, only=args.only, with_torch=not args.no_torch,
                                        backward=not args.no_backward, numpy_baseline=not args.no_numpy,
                                        min_time=args.min_time, quick=args.quick, progress=_progress_bar)
-    if not report["conv"] and not report["pool"]:
+    if not report["conv"] and not report["pool"] and not report["gemm"]:
         print(f"pyconvx bench: no row matches --only {args.only!r}", file=sys.stderr)
     sys.stdout.write(format_report(report, markdown=args.markdown))
     if args.json:

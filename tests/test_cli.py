@@ -36,6 +36,18 @@ def test_bench_markdown_and_no_torch(capsys):
     assert "| global_avg |" in out and "torch=not installed" in out
 
 
+def test_bench_reports_the_gemm_against_the_peak(tmp_path, capsys):
+    path = tmp_path / "bench.json"
+    assert cli.main(["bench", "--quick", "--only", "gemm_1024", "--no-torch", "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "gemm_1024" in out and "1024x1024 @ 1024x1024" in out and "WARNING" not in out
+    data = json.loads(path.read_text())
+    assert not data["conv"] and not data["pool"]
+    row = data["gemm"][0]
+    assert row["gflops"] > 0 and 0 < row["peak_percent"] < 200 and row["vs_numpy"] > 0
+    assert row["errors"]["out"] < 1e-3
+
+
 def test_bench_rejects_bad_thread_count():
     with pytest.raises(SystemExit):
         cli.main(["bench", "--threads", "0"])
