@@ -424,6 +424,22 @@ def _minimums(timings):
     return {impl: t.min_ms for impl, t in timings.items()}
 
 
+def _rates(times, flops, peak_gflops):
+    """The figures of a timed row: medians and minimums per implementation, pyconvx's GFLOP/s and
+    percentage of the peak, and its ratios against torch and NumPy (None where not timed)."""
+    ms = _medians(times)
+    gflops = flops / (ms["pyconvx"] * 1e6)
+    return {"ms": ms, "min_ms": _minimums(times), "gflops": gflops,
+            "peak_percent": 100 * gflops / peak_gflops if peak_gflops else None,
+            "vs_torch": _ratio(ms, "torch"), "vs_numpy": _ratio(ms, "numpy")}
+
+
+def _reference_error(outputs, torch, numpy_baseline):
+    """pyconvx's relative error against torch's output (or NumPy's, without torch), or None."""
+    reference = "torch" if torch else "numpy" if numpy_baseline else None
+    return relative_error(outputs["pyconvx"], np.asarray(outputs[reference])) if reference else None
+
+
 def workspace_mib(fn):
     """The scratch memory (MiB) pyconvx's kernels hold at most while `fn` runs once, per-thread
     buffers left by earlier calls freed first (runtime.workspace_usage)."""
@@ -442,15 +458,10 @@ def run_conv(spec, torch=False, numpy_baseline=True, backward=True, peak_gflops=
 
     impls = ["pyconvx"] + ["torch"] * bool(torch) + ["numpy"] * bool(numpy_baseline)
     times, outputs = _time_impls(lambda impl: conv_forward_fn(impl, spec, x, weight, bias), impls, timing)
-    row["forward_ms"], row["forward_min_ms"] = _medians(times), _minimums(times)
+    row.update({f"forward_{key}": value for key, value in _rates(times, spec.flops, peak_gflops).items()})
     row["forward_workspace_mib"] = workspace_mib(conv_forward_fn("pyconvx", spec, x, weight, bias))
-    row["forward_gflops"] = spec.flops / (times["pyconvx"].median_ms * 1e6)
-    row["forward_peak_percent"] = 100 * row["forward_gflops"] / peak_gflops if peak_gflops else None
-    row["forward_vs_torch"] = _ratio(row["forward_ms"], "torch")
-    row["forward_vs_numpy"] = _ratio(row["forward_ms"], "numpy")
-    reference = "torch" if torch else "numpy" if numpy_baseline else None
-    if reference:
-        row["errors"]["forward"] = relative_error(outputs["pyconvx"], np.asarray(outputs[reference]))
+    if torch or numpy_baseline:
+        row["errors"]["forward"] = _reference_error(outputs, torch, numpy_baseline)
     del outputs  # the largest outputs are hundreds of MB; free them before the next pass
 
     if backward:
@@ -486,15 +497,10 @@ def run_gemm(spec, torch=False, numpy_baseline=True, peak_gflops=None, timing=No
     a, b = spec.make(np.random.default_rng(seed))
     impls = ["pyconvx"] + ["torch"] * bool(torch) + ["numpy"] * bool(numpy_baseline)
     times, outputs = _time_impls(lambda impl: gemm_fn(impl, a, b), impls, timing or {})
-    row = {"name": spec.name, "shape": spec.summary, "flops": spec.flops, "ms": _medians(times),
-           "min_ms": _minimums(times), "errors": {}}
-    row["gflops"] = spec.flops / (times["pyconvx"].median_ms * 1e6)
-    row["peak_percent"] = 100 * row["gflops"] / peak_gflops if peak_gflops else None
-    row["vs_torch"] = _ratio(row["ms"], "torch")
-    row["vs_numpy"] = _ratio(row["ms"], "numpy")
-    reference = "torch" if torch else "numpy" if numpy_baseline else None
-    if reference:
-        row["errors"]["out"] = relative_error(outputs["pyconvx"], np.asarray(outputs[reference]))
+    row = {"name": spec.name, "shape": spec.summary, "flops": spec.flops, "errors": {}}
+    row.update(_rates(times, spec.flops, peak_gflops))
+    if torch or numpy_baseline:
+        row["errors"]["out"] = _reference_error(outputs, torch, numpy_baseline)
     return row
 
 
