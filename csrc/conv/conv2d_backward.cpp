@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <vector>
 
-#include "../core/copy.hpp"
 #include "../core/parallel.hpp"
 #include "algorithms.hpp"
 #include "patches.hpp"
@@ -145,18 +144,30 @@ int64_t weight_tile_pixels(const GemmKernel& kernel, const Conv2dProblem& pr) {
 void accumulate_weight(const GemmKernel& kernel, const Conv2dProblem& pr, const float* gy, const float* x, int64_t g,
                        int64_t n0, int64_t r0, int64_t r1, float* gw_group, int threads) {
   const int64_t Kg = pr.k_per_group(), Cg = pr.c_per_group(), red = pr.reduction(), pq = pr.p * pr.q;
-  const int64_t length = r1 - r0, plane = pr.x.h * pr.x.w;
-  // grad_Y's pixels of consecutive images are K * P * Q floats apart: gather the tile's rows
-  // into one matrix, then pack it.
-  float* rows = thread_scratch(1, Kg * length);
-  for (int64_t k = 0; k < Kg; ++k)
-    for (int64_t r = r0; r < r1;) {
-      const int64_t n = n0 + r / pq, pixel = r % pq, run = std::min(r1 - r, pq - pixel);
-      copy_floats(rows + k * length + (r - r0), gy + ((n * pr.k() + g * Kg + k) * pq) + pixel, run);
-      r += run;
+  const int64_t length = r1 - r0, plane = pr.x.h * pr.x.w, mr = kernel.mr;
+  // grad_Y's tile packed as A straight from grad_Y (pack_a's layout: KC slices of MR-row
+  // slivers), one run of pixels of one image at a time: grad_Y's pixels of consecutive images
+  // are K * P * Q floats apart, so the tile is no single strided matrix. Each run reads MR
+  // contiguous rows; the strided writes stay inside a sliver.
+  float* packed = thread_scratch(2, packed_a_size(kernel, Kg, length));
+  const PackedA a{packed, Kg, length, round_up(Kg, mr)};
+  for (int64_t k0 = 0; k0 < length; k0 += kernel.kc) {
+    const int64_t kc = std::min(kernel.kc, length - k0);
+    for (int64_t i0 = 0; i0 < a.m_padded; i0 += mr) {
+      float* out = packed + k0 * a.m_padded + i0 * kc;
+      const int64_t rows = std::min<int64_t>(mr, Kg - i0);
+      for (int64_t p = 0; p < kc;) {
+        const int64_t flat = r0 + k0 + p, n = n0 + flat / pq, pixel = flat % pq;
+        const int64_t run = std::min(kc - p, pq - pixel);
+        const float* src = gy + (n * pr.k() + g * Kg + i0) * pq + pixel;
+        for (int64_t i = 0; i < rows; ++i)
+          for (int64_t t = 0; t < run; ++t) out[(p + t) * mr + i] = src[i * pq + t];
+        for (int64_t i = rows; i < mr; ++i)
+          for (int64_t t = 0; t < run; ++t) out[(p + t) * mr + i] = 0.0f;
+        p += run;
+      }
     }
-  float* a_buf = thread_scratch(2, packed_a_size(kernel, Kg, length));
-  const PackedA a = pack_a(kernel, MatrixView{rows, length, 1}, Kg, length, a_buf);
+  }
   const PatchTransposePanelSource b(pr, x + (n0 * pr.x.c + g * Cg) * plane, pr.x.c * plane, r0);
   if (threads == 1)
     gemm_blocked(kernel, a, b, 0, Kg, 0, red, gw_group, red, true, Epilogue{});
