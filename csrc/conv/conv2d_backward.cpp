@@ -137,6 +137,28 @@ int64_t weight_tile_pixels(const GemmKernel& kernel, const Conv2dProblem& pr) {
   return std::min(round_up(pixels, kernel.kc), pr.x.n * pr.p * pr.q);
 }
 
+// out[t * MR + i] = src[i * ld + t] for t < run and i < rows, zero for rows <= i < MR: a block of
+// rows interleaved pixel by pixel (MR adjacent writes, MR streams read). MR as a template
+// argument, for the micro-kernels' 4, 6 and 12 rows, unrolls the inner loop and keeps the MR
+// row pointers in registers.
+template <int MR>
+void interleave_rows_fixed(const float* src, int64_t ld, int64_t run, float* out) {
+  const float* row[MR];
+  for (int i = 0; i < MR; ++i) row[i] = src + i * ld;
+  for (int64_t t = 0; t < run; ++t)
+    for (int i = 0; i < MR; ++i) out[t * MR + i] = row[i][t];
+}
+
+void interleave_rows(const float* src, int64_t ld, int64_t rows, int64_t mr, int64_t run, float* out) {
+  if (rows == mr && mr == 6) return interleave_rows_fixed<6>(src, ld, run, out);
+  if (rows == mr && mr == 4) return interleave_rows_fixed<4>(src, ld, run, out);
+  if (rows == mr && mr == 12) return interleave_rows_fixed<12>(src, ld, run, out);
+  for (int64_t t = 0; t < run; ++t) {
+    for (int64_t i = 0; i < rows; ++i) out[t * mr + i] = src[i * ld + t];
+    for (int64_t i = rows; i < mr; ++i) out[t * mr + i] = 0.0f;
+  }
+}
+
 // grad W_g (Kg x red) += grad_Y_g[:, pixels] (Kg x tile) * patches_g[:, pixels]^T (tile x red)
 // over pixels [r0, r1) counted across images n0, n0 + 1, ... of group g: one long reduction
 // instead of one short GEMM per image, each of which read and wrote all of grad W (9 MiB for
@@ -159,11 +181,7 @@ void accumulate_weight(const GemmKernel& kernel, const Conv2dProblem& pr, const 
       for (int64_t p = 0; p < kc;) {
         const int64_t flat = r0 + k0 + p, n = n0 + flat / pq, pixel = flat % pq;
         const int64_t run = std::min(kc - p, pq - pixel);
-        const float* src = gy + (n * pr.k() + g * Kg + i0) * pq + pixel;
-        for (int64_t i = 0; i < rows; ++i)
-          for (int64_t t = 0; t < run; ++t) out[(p + t) * mr + i] = src[i * pq + t];
-        for (int64_t i = rows; i < mr; ++i)
-          for (int64_t t = 0; t < run; ++t) out[(p + t) * mr + i] = 0.0f;
+        interleave_rows(gy + (n * pr.k() + g * Kg + i0) * pq + pixel, pq, rows, mr, run, out + p * mr);
         p += run;
       }
     }
