@@ -114,6 +114,34 @@ void PatchPanelSource::pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, int 
   }
 }
 
+namespace {
+
+typedef float Quad __attribute__((vector_size(4 * sizeof(float))));
+typedef int QuadIndex __attribute__((vector_size(4 * sizeof(int))));
+
+// Rows 0..3 of `out` (`ld` floats apart) take columns 0..3 of the 4 x 4 block whose row i is the
+// four floats at src[i] (a zero vector where src[i] is null): four loads, eight shuffles, four
+// stores where the scalar transpose takes sixteen loads and stores.
+inline void transpose_quad(const float* const* src, int64_t t, float* out, int64_t ld) {
+  Quad v[4];
+  for (int i = 0; i < 4; ++i)
+    if (src[i])
+      std::memcpy(&v[i], src[i] + t, sizeof(Quad));
+    else
+      v[i] = Quad{};
+  const Quad lo01 = __builtin_shuffle(v[0], v[1], QuadIndex{0, 4, 1, 5});
+  const Quad hi01 = __builtin_shuffle(v[0], v[1], QuadIndex{2, 6, 3, 7});
+  const Quad lo23 = __builtin_shuffle(v[2], v[3], QuadIndex{0, 4, 1, 5});
+  const Quad hi23 = __builtin_shuffle(v[2], v[3], QuadIndex{2, 6, 3, 7});
+  const Quad w[4] = {__builtin_shuffle(lo01, lo23, QuadIndex{0, 1, 4, 5}),
+                     __builtin_shuffle(lo01, lo23, QuadIndex{2, 3, 6, 7}),
+                     __builtin_shuffle(hi01, hi23, QuadIndex{0, 1, 4, 5}),
+                     __builtin_shuffle(hi01, hi23, QuadIndex{2, 3, 6, 7})};
+  for (int u = 0; u < 4; ++u) std::memcpy(out + u * ld, &w[u], sizeof(Quad));
+}
+
+}  // namespace
+
 void PatchTransposePanelSource::pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr, float* dst) const {
   const int64_t R = pr_.r(), S = pr_.s(), H = pr_.x.h, W = pr_.x.w;
   const int64_t dh = pr_.params.dilation_h, dw = pr_.params.dilation_w, sw = pr_.params.stride_w;
@@ -130,30 +158,82 @@ void PatchTransposePanelSource::pack(int64_t k0, int64_t kc, int64_t n0, int64_t
     runs[run_count++] = LaneRun{i, len, o.ih, o.iw};
     i += len;
   }
-  for (int64_t j0 = 0; j0 < nc; j0 += nr, dst += kc * nr) {
-    const int64_t cols = std::min<int64_t>(nr, nc - j0);
-    for (int64_t j = 0; j < nr; ++j) {
-      float* out = dst + j;
-      if (j >= cols) {
-        for (int64_t i = 0; i < kc; ++i) out[i * nr] = 0.0f;
-        continue;
-      }
-      const int64_t k = n0 + j0 + j, c = k / (R * S), r = (k / S) % R, s = k % S;
-      for (int i = 0; i < run_count; ++i) {
-        const LaneRun& run = runs[i];
-        const float* plane = image_ + run_image[i] + c * H * W;
-        float* o = out + run.lane * nr;
-        const int64_t ih = run.ih + r * dh, iw = run.iw + s * dw;
-        if (!inside(ih, H)) {
-          for (int64_t t = 0; t < run.len; ++t) o[t * nr] = 0.0f;
-        } else if (iw >= 0 && iw + (run.len - 1) * sw < W) {
-          const float* src = plane + ih * W + iw;
-          for (int64_t t = 0; t < run.len; ++t) o[t * nr] = src[t * sw];
-        } else {
-          const float* src = plane + ih * W;
-          for (int64_t t = 0; t < run.len; ++t) o[t * nr] = inside(iw + t * sw, W) ? src[iw + t * sw] : 0.0f;
+  // Short runs (output rows under 32 pixels) or a stride: column by column, each column's reads
+  // running along input rows and its writes nr floats apart within the L1-sized sliver.
+  if (sw != 1 || nr % 4 != 0 || pr_.q < 32) {
+    for (int64_t j0 = 0; j0 < nc; j0 += nr, dst += kc * nr) {
+      const int64_t cols = std::min<int64_t>(nr, nc - j0);
+      for (int64_t j = 0; j < nr; ++j) {
+        float* out = dst + j;
+        if (j >= cols) {
+          for (int64_t i = 0; i < kc; ++i) out[i * nr] = 0.0f;
+          continue;
+        }
+        const int64_t k = n0 + j0 + j, c = k / (R * S), r = (k / S) % R, s = k % S;
+        for (int i = 0; i < run_count; ++i) {
+          const LaneRun& run = runs[i];
+          const float* plane = image_ + run_image[i] + c * H * W;
+          float* o = out + run.lane * nr;
+          const int64_t ih = run.ih + r * dh, iw = run.iw + s * dw;
+          if (!inside(ih, H)) {
+            for (int64_t t = 0; t < run.len; ++t) o[t * nr] = 0.0f;
+          } else if (iw >= 0 && iw + (run.len - 1) * sw < W) {
+            const float* src = plane + ih * W + iw;
+            for (int64_t t = 0; t < run.len; ++t) o[t * nr] = src[t * sw];
+          } else {
+            const float* src = plane + ih * W;
+            for (int64_t t = 0; t < run.len; ++t) o[t * nr] = inside(iw + t * sw, W) ? src[iw + t * sw] : 0.0f;
+          }
         }
       }
+    }
+    return;
+  }
+  // Long stride-1 runs: within a run, column j of the sliver reads one input row from iw_j on:
+  // src[j] points at its first value (null where the row is padding or j is past the last
+  // column), and lanes [lo[j], hi[j]) lie inside the row. Lanes inside for every column are
+  // transposed four by four; the others, at the padded edges, go one by one.
+  constexpr int kMaxNr = 32;
+  const float* src[kMaxNr];
+  int64_t lo[kMaxNr], hi[kMaxNr];
+  for (int64_t j0 = 0; j0 < nc; j0 += nr, dst += kc * nr) {
+    const int64_t cols = std::min<int64_t>(nr, nc - j0);
+    for (int i = 0; i < run_count; ++i) {
+      const LaneRun& run = runs[i];
+      int64_t all_lo = 0, all_hi = run.len;
+      // Column j is tap (c, r, s) = k / (R * S), k / S % R, k % S of k = n0 + j0 + j, stepped
+      // along with j rather than divided out.
+      int64_t c = (n0 + j0) / (R * S), r = (n0 + j0) / S % R, s = (n0 + j0) % S;
+      for (int64_t j = 0; j < nr; ++j) {
+        src[j] = nullptr;
+        lo[j] = 0;
+        hi[j] = run.len;
+        const int64_t ih = run.ih + r * dh, iw = run.iw + s * dw;
+        if (j < cols && inside(ih, H)) {
+          src[j] = image_ + run_image[i] + (c * H + ih) * W + iw;
+          lo[j] = std::min(run.len, std::max<int64_t>(0, -iw));
+          hi[j] = std::max(lo[j], std::min(run.len, W - iw));
+          all_lo = std::max(all_lo, lo[j]);
+          all_hi = std::min(all_hi, hi[j]);
+        }
+        if (++s == S) {
+          s = 0;
+          if (++r == R) {
+            r = 0;
+            ++c;
+          }
+        }
+      }
+      float* out = dst + run.lane * nr;
+      auto one_by_one = [&](int64_t t0, int64_t t1) {
+        for (int64_t j = 0; j < nr; ++j)
+          for (int64_t t = t0; t < t1; ++t) out[t * nr + j] = src[j] && t >= lo[j] && t < hi[j] ? src[j][t] : 0.0f;
+      };
+      const int64_t quads_end = all_lo + std::max<int64_t>(0, all_hi - all_lo) / 4 * 4;
+      one_by_one(0, all_lo);
+      for (int64_t t = all_lo; t < quads_end; t += 4)
+        for (int64_t j = 0; j < nr; j += 4) transpose_quad(src + j, t, out + t * nr + j, nr);
+      one_by_one(quads_end, run.len);
     }
   }
 }
