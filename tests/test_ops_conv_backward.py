@@ -91,3 +91,17 @@ def test_backward_zero_batch(rng):
     assert_output_array(gb, (4,))
     # Nothing contributes to the weight and bias gradients: they are exact zeros.
     assert not gw.any() and not gb.any()
+
+
+@pytest.mark.parametrize("case", [
+    # Output rows of 32 pixels or more at stride 1: the weight gradient packs these in 4 x 4
+    # blocks, the padded edges one by one; rows of 45 cross KC slices and image boundaries.
+    ref.ConvCase("long_rows_pad", 3, 5, 9, 45, 7, 3, 5, padding=(1, 2)),
+    ref.ConvCase("long_rows_dilated", 2, 3, 11, 40, 18, 3, 3, dilation=(1, 3), padding=(1, 3)),
+    ref.ConvCase("long_rows_1x1", 2, 21, 4, 33, 9, 1, 1),
+], ids=lambda c: c.id)
+def test_weight_gradient_on_long_rows_matches_reference(case, rng):
+    grad_out, x, w = make_backward_inputs(case, rng)
+    _, gw, _ = pyconvx.conv2d_backward(grad_out, x, w, needs=(False, True, False), **case.kwargs())
+    _, want_gw, _ = ref.conv2d_backward(grad_out, x, w, **case.kwargs())
+    ref.assert_close(gw, want_gw, case.grad_w_reduction(), case.id)
