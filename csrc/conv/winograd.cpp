@@ -39,17 +39,19 @@ constexpr float kG[kTile][3] = {{1.0f / 4, 0, 0},
 // A^T = [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]],
 // applied by apply_at.
 
-// The transforms run on eight tiles (or filters) at once, one per vector lane: every step of a
+// The transforms run on four tiles (or filters) at once, one per vector lane: every step of a
 // transform is the same for all of them, so a lane-wise vector type turns each scalar operation
-// into one SIMD operation (two SSE instructions in this portable translation unit).
-constexpr int kLanes = 8;
+// into one SIMD operation. Four lanes is the width this portable translation unit has (SSE);
+// GCC emulates wider vectors through memory.
+constexpr int kLanes = 4;
 typedef float Lanes __attribute__((vector_size(kLanes * sizeof(float))));
+typedef int LaneIndex __attribute__((vector_size(kLanes * sizeof(int))));
 
 // (By reference: a vector passed by value would depend on the ISA's calling convention.)
 inline void load_lanes(Lanes& v, const float* p) { std::memcpy(&v, p, sizeof v); }
 inline void store_lanes(float* p, const Lanes& v) { std::memcpy(p, &v, sizeof v); }
 
-// u = G g G^T (6 x 6) for eight 3 x 3 filters g[0..8] (lane l holds filter l).
+// u = G g G^T (6 x 6) for four 3 x 3 filters g[0..8] (lane l holds filter l).
 void transform_filters(const Lanes* g, Lanes* u) {
   Lanes t[kTile][3];
   for (int i = 0; i < kTile; ++i)
@@ -70,7 +72,7 @@ inline void apply_bt(const Lanes* d, int step, Lanes* out, int out_step) {
   out[5 * out_step] = 4.0f * d1 - 5.0f * d3 + d5;
 }
 
-// v = B^T d B (6 x 6) for eight input tiles: B^T on the columns, then on the rows.
+// v = B^T d B (6 x 6) for four input tiles: B^T on the columns, then on the rows.
 void transform_inputs(const Lanes* d, Lanes* v) {
   Lanes t[kXi];
   for (int j = 0; j < kTile; ++j) apply_bt(d + j, kTile, t + j, kTile);
@@ -87,11 +89,41 @@ inline void apply_at(const Lanes* m, int step, Lanes* out, int out_step) {
   out[3 * out_step] = diff12 + 8.0f * diff34 + m5;
 }
 
-// y = A^T m A (4 x 4) for eight tiles of GEMM results.
+// y = A^T m A (4 x 4) for four tiles of GEMM results.
 void transform_outputs(const Lanes* m, Lanes* y) {
   Lanes t[kOut * kTile];
   for (int j = 0; j < kTile; ++j) apply_at(m + j, kTile, t + j, kTile);
   for (int i = 0; i < kOut; ++i) apply_at(t + i * kTile, 1, y + i * kOut, 1);
+}
+
+// Transposes the 4 x 4 matrix whose rows are v[0..3] (eight shuffles).
+inline void transpose_lanes(Lanes* v) {
+  const Lanes lo01 = __builtin_shuffle(v[0], v[1], LaneIndex{0, 4, 1, 5});
+  const Lanes hi01 = __builtin_shuffle(v[0], v[1], LaneIndex{2, 6, 3, 7});
+  const Lanes lo23 = __builtin_shuffle(v[2], v[3], LaneIndex{0, 4, 1, 5});
+  const Lanes hi23 = __builtin_shuffle(v[2], v[3], LaneIndex{2, 6, 3, 7});
+  v[0] = __builtin_shuffle(lo01, lo23, LaneIndex{0, 1, 4, 5});
+  v[1] = __builtin_shuffle(lo01, lo23, LaneIndex{2, 3, 6, 7});
+  v[2] = __builtin_shuffle(hi01, hi23, LaneIndex{0, 1, 4, 5});
+  v[3] = __builtin_shuffle(hi01, hi23, LaneIndex{2, 3, 6, 7});
+}
+
+// d[i * 6 + j] (lane l) = row i, column j of the 6 x 6 input tile of lane l, whose row i starts at
+// src[l] + i * ld[l] and may be read 8 floats wide. Row by row: two vector loads per tile, then
+// two transposes turn the tiles' rows into the lanes' columns, with no scalar stores that a
+// vector load would have to wait for.
+inline void gather_tiles(const float* const* src, const int64_t* ld, Lanes* d) {
+  for (int i = 0; i < kTile; ++i) {
+    Lanes left[kLanes], right[kLanes];
+    for (int l = 0; l < kLanes; ++l) {
+      load_lanes(left[l], src[l] + i * ld[l]);
+      load_lanes(right[l], src[l] + i * ld[l] + kLanes);
+    }
+    transpose_lanes(left);
+    transpose_lanes(right);
+    for (int j = 0; j < kLanes; ++j) d[i * kTile + j] = left[j];
+    for (int j = kLanes; j < kTile; ++j) d[i * kTile + j] = right[j - kLanes];
+  }
 }
 
 // Where tile t (numbered over the batch, row-major within an image) lies.
@@ -196,31 +228,38 @@ void conv2d_winograd_f4x3(const Conv2dProblem& pr, const float* x, const float* 
 
     for (int64_t t0 = 0; t0 < tiles; t0 += block) {
       const int64_t count = std::min(tiles, t0 + block) - t0, ld = round_up(count, kLanes);
-      // Channel by channel, eight tiles at a time: each of the 36 rows of V a channel writes is
+      // Channel by channel, four tiles at a time: each of the 36 rows of V a channel writes is
       // filled front to back, and the tiles read neighbouring parts of one plane.
 #pragma omp for schedule(static)
       for (int64_t c = 0; c < C; ++c)
         for (int64_t t = 0; t < count; t += kLanes) {
-          alignas(32) float d[kXi][kLanes];
+          // Each lane reads its tile in place when the tile, 8 columns wide, lies inside the
+          // plane, else from a zero-padded copy; lanes past the block repeat its last tile.
+          alignas(16) float padded[kLanes][kTile * 2 * kLanes];
+          const float* src[kLanes];
+          int64_t row_stride[kLanes];
           for (int l = 0; l < kLanes; ++l) {
             int64_t n, ih0, iw0;
             grid.locate(t0 + std::min(t + l, count - 1), &n, &ih0, &iw0);
             ih0 -= pad_top;
             iw0 -= pad_left;
             const float* plane = x + (n * C + c) * H * W;
-            if (ih0 >= 0 && iw0 >= 0 && ih0 + kTile <= H && iw0 + kTile <= W) {
-              for (int i = 0; i < kTile; ++i)
-                for (int j = 0; j < kTile; ++j) d[i * kTile + j][l] = plane[(ih0 + i) * W + iw0 + j];
-            } else {
-              for (int i = 0; i < kTile; ++i)
-                for (int j = 0; j < kTile; ++j) {
-                  const int64_t ih = ih0 + i, iw = iw0 + j;
-                  d[i * kTile + j][l] = ih >= 0 && ih < H && iw >= 0 && iw < W ? plane[ih * W + iw] : 0.0f;
-                }
+            if (ih0 >= 0 && iw0 >= 0 && ih0 + kTile <= H && iw0 + 2 * kLanes <= W) {
+              src[l] = plane + ih0 * W + iw0;
+              row_stride[l] = W;
+              continue;
             }
+            for (int i = 0; i < kTile; ++i)
+              for (int j = 0; j < 2 * kLanes; ++j) {
+                const int64_t ih = ih0 + i, iw = iw0 + j;
+                padded[l][i * 2 * kLanes + j] =
+                    j < kTile && ih >= 0 && ih < H && iw >= 0 && iw < W ? plane[ih * W + iw] : 0.0f;
+              }
+            src[l] = padded[l];
+            row_stride[l] = 2 * kLanes;
           }
           Lanes dl[kXi], vl[kXi];
-          for (int xi = 0; xi < kXi; ++xi) load_lanes(dl[xi], d[xi]);
+          gather_tiles(src, row_stride, dl);
           transform_inputs(dl, vl);
           for (int xi = 0; xi < kXi; ++xi) store_lanes(v + xi * v_stride + c * ld + t, vl[xi]);
         }
@@ -230,7 +269,7 @@ void conv2d_winograd_f4x3(const Conv2dProblem& pr, const float* x, const float* 
           gemm_blocked(kernel, a[xi], MatrixPanelSource(MatrixView{v + xi * v_stride, ld, 1}), 0, K, 0, count,
                        m + xi * m_stride, ld, false, Epilogue{});
         });
-      // Filter by filter, eight tiles at a time: M's rows are read front to back.
+      // Filter by filter, four tiles at a time: M's rows are read front to back.
 #pragma omp for schedule(static)
       for (int64_t k = 0; k < K; ++k) {
         const float add = bias ? bias[k] : 0.0f;
@@ -238,16 +277,33 @@ void conv2d_winograd_f4x3(const Conv2dProblem& pr, const float* x, const float* 
           Lanes ml[kXi], yl[kOut * kOut];
           for (int xi = 0; xi < kXi; ++xi) load_lanes(ml[xi], m + xi * m_stride + k * ld + t);
           transform_outputs(ml, yl);
-          for (int l = 0; l < kLanes && t + l < count; ++l) {
+          for (int xi = 0; xi < kOut * kOut; ++xi) {
+            yl[xi] += add;
+            if (activation == Activation::relu) yl[xi] = yl[xi] < Lanes{} ? Lanes{} : yl[xi];  // NaN stays
+          }
+          // Row i of the tiles: lanes become the four tiles' rows (one transpose), each stored
+          // whole where the tile lies inside the output, else clipped value by value.
+          float* dst[kLanes];
+          int64_t rows[kLanes], cols[kLanes];
+          const int lanes = static_cast<int>(std::min<int64_t>(kLanes, count - t));
+          for (int l = 0; l < lanes; ++l) {
             int64_t n, oh0, ow0;
             grid.locate(t0 + t + l, &n, &oh0, &ow0);
-            const int64_t rows = std::min<int64_t>(kOut, P - oh0), cols = std::min<int64_t>(kOut, Q - ow0);
-            float* dst = y + ((n * K + k) * P + oh0) * Q + ow0;
-            for (int64_t i = 0; i < rows; ++i)
-              for (int64_t j = 0; j < cols; ++j) {
-                const float value = yl[i * kOut + j][l] + add;
-                dst[i * Q + j] = activation == Activation::relu && value < 0.0f ? 0.0f : value;
+            dst[l] = y + ((n * K + k) * P + oh0) * Q + ow0;
+            rows[l] = std::min<int64_t>(kOut, P - oh0);
+            cols[l] = std::min<int64_t>(kOut, Q - ow0);
+          }
+          for (int i = 0; i < kOut; ++i) {
+            Lanes rows_of[kLanes] = {yl[i * kOut], yl[i * kOut + 1], yl[i * kOut + 2], yl[i * kOut + 3]};
+            transpose_lanes(rows_of);
+            for (int l = 0; l < lanes; ++l) {
+              if (i >= rows[l]) continue;
+              if (cols[l] == kOut) {
+                store_lanes(dst[l] + i * Q, rows_of[l]);
+              } else {
+                for (int64_t j = 0; j < cols[l]; ++j) dst[l][i * Q + j] = rows_of[l][j];
               }
+            }
           }
         }
       }
