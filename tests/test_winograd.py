@@ -39,9 +39,11 @@ def test_error_on_the_table_layers_is_within_1e_3(spec):
 
 
 @pytest.mark.parametrize("case", [
-    # Several tile blocks (960 tiles against a block of 856), the last one partial; C not a
-    # multiple of the 8 lanes, K not a multiple of the register tile, outputs not multiples of 4.
+    # Several tile blocks (960 tiles in blocks of a few dozen), the last one partial; C not a
+    # multiple of the 4 lanes, K not a multiple of the register tile, outputs not multiples of 4.
     ref.ConvCase("blocks", 4, 66, 58, 61, 70, 3, 3, padding=1, activation="relu"),
+    # Large enough U (36 * 256 * 260 floats) for blocks shared by all threads, two of them.
+    ref.ConvCase("shared_blocks", 1, 256, 62, 63, 260, 3, 3, padding=1),
     # Padding that differs between the axes, a single image, fewer tiles than lanes.
     ref.ConvCase("pad_0x2", 1, 9, 7, 5, 4, 3, 3, padding=(0, 2)),
     # "same" padding, no bias, one channel in and out.

@@ -136,34 +136,42 @@ struct TileGrid {
   }
 };
 
-// The sizes of one call's buffers. Tiles go through in blocks, each in three phases that all
-// threads share: transform the inputs (by channel), run the 36 GEMMs (by position), transform the
-// outputs (by filter). Every block streams all of U (36 * K * C floats, up to tens of MiB) through
-// the GEMMs, which perform `block` / 2 flops per byte of it, so a block takes as many tiles as fit
-// in about 16 MiB of transformed inputs and results (36 * (C + K) floats a tile, half of L3).
-// Sharing each block among the threads, rather than giving each thread blocks of its own, keeps
-// the blocks large on layers with few tiles (ResNet's stage 5: 128 tiles in all). Rows of V and
-// M are whole vectors of lanes long, so the transforms load and store full vectors.
-//
-// Where U itself is large (36 MiB for 512 x 512 channels), the block shrinks so that U, V and M
-// together stay within 44 MiB (and never below 4 MiB for V and M): the workspace bound of 64 MiB
-// then leaves room for a backward pass's own buffers beside them.
-int64_t vm_budget_floats(int64_t c, int64_t k) {
-  constexpr int64_t kMiB = int64_t{1} << 18;  // floats
-  const int64_t u = kXi * c * k;
-  return std::max(4 * kMiB, std::min(16 * kMiB, 44 * kMiB - u));
-}
-
+// The sizes of one call's buffers, and how the tiles are shared out. Tiles go through in blocks:
+// transform a block's inputs, run the 36 GEMMs on it, transform its outputs. The GEMMs stream all
+// of U (36 * K * C floats) for block / 2 flops per byte of it.
+// - Where U fits in a quarter of L3 (8 MiB; up to about 256 channels in and out), each thread
+//   takes blocks of its own from start to end, sized so that their transformed inputs and GEMM
+//   results (36 * (C + K) floats a tile) stay in the thread's L2 (half of its 512 KiB): the three
+//   phases hand their data over in cache, and U comes from L3 (VGG conv1_2: 34 vs 64 ms with
+//   blocks shared as below).
+// - Where U is larger (36 MiB for 512 channels), it comes from memory, and only large blocks
+//   amortise it: one block at a time of as many tiles as fit in 16 MiB, shared by all threads
+//   phase by phase (inputs by channel, GEMMs by position, outputs by filter). ResNet's stage 5
+//   has 128 tiles in all: one block, U read once (31 vs 43 ms with per-thread blocks).
+// U and V and M stay within 44 MiB in all: the workspace bound of 64 MiB then leaves room for a
+// backward pass's own buffers beside them. Rows of V and M are whole vectors of lanes long, so
+// the transforms load and store full vectors.
 struct WinogradPlan {
   TileGrid grid;
+  bool shared;  // blocks shared by all threads, one at a time (else one thread's each)
   int64_t tiles, block, k_padded, a_stride, v_stride, m_stride;
 
-  WinogradPlan(const GemmKernel& kernel, const Conv2dProblem& pr) {
-    const int64_t C = pr.x.c, K = pr.k();
+  WinogradPlan(const GemmKernel& kernel, const Conv2dProblem& pr, int threads) {
+    constexpr int64_t kMiB = int64_t{1} << 18;  // floats
+    const int64_t C = pr.x.c, K = pr.k(), nr = kernel.nr;
     grid = TileGrid{ceil_div(pr.p, kOut) * ceil_div(pr.q, kOut), ceil_div(pr.q, kOut)};
     tiles = pr.x.n * grid.per_image;
-    const int64_t fit = vm_budget_floats(C, K) / (kXi * (C + K));
-    block = std::min(round_up(tiles, kLanes), std::max<int64_t>(kLanes, fit / kLanes * kLanes));
+    const int64_t per_tile = kXi * (C + K), u = kXi * C * K;
+    shared = u > 2 * kMiB;
+    if (shared) {
+      const int64_t budget = std::max(4 * kMiB, std::min(16 * kMiB, 44 * kMiB - u));
+      block = std::min(round_up(tiles, kLanes), std::max<int64_t>(kLanes, budget / per_tile / kLanes * kLanes));
+    } else {
+      const int64_t fit = kMiB / 4 / per_tile / nr * nr;
+      const int64_t spread = round_up(ceil_div(tiles, 3 * threads), nr);
+      const int64_t cap = (44 * kMiB - u) / threads / per_tile / nr * nr;
+      block = std::max(nr, std::min(cap, std::min(fit, spread)));
+    }
     k_padded = round_up(K, kernel.mr);
     a_stride = packed_a_size(kernel, K, C) + kSkew;
     v_stride = C * block + kSkew;
@@ -171,13 +179,16 @@ struct WinogradPlan {
   }
   int64_t u_floats() const { return kXi * a_stride; }
   int64_t vm_floats() const { return kXi * (v_stride + m_stride); }
+  // V and M buffers in use at once.
+  int64_t vm_buffers(int threads) const { return shared ? 1 : threads; }
 };
 
 }  // namespace
 
 int64_t winograd_f4x3_workspace_bytes(const Conv2dProblem& pr) {
-  const WinogradPlan plan(active_gemm_kernel(), pr);
-  return (plan.u_floats() + plan.vm_floats()) * static_cast<int64_t>(sizeof(float));
+  const int threads = get_num_threads();
+  const WinogradPlan plan(active_gemm_kernel(), pr, threads);
+  return (plan.u_floats() + plan.vm_buffers(threads) * plan.vm_floats()) * static_cast<int64_t>(sizeof(float));
 }
 
 void conv2d_winograd_f4x3(const Conv2dProblem& pr, const float* x, const float* weight, const float* bias, float* y,
@@ -187,17 +198,18 @@ void conv2d_winograd_f4x3(const Conv2dProblem& pr, const float* x, const float* 
   const int64_t pad_top = pr.params.pad_top, pad_left = pr.params.pad_left;
   const int threads = threads_for(pr.y().numel() * pr.reduction() / 4, get_num_threads());
   const int mr = kernel.mr;
-  const WinogradPlan plan(kernel, pr);
+  const WinogradPlan plan(kernel, pr, threads);
   const TileGrid grid = plan.grid;
   const int64_t tiles = plan.tiles, block = plan.block, k_padded = plan.k_padded;
   const int64_t a_stride = plan.a_stride, v_stride = plan.v_stride, m_stride = plan.m_stride;
 
-  // The calling thread's scratch holds U (slot 1) and V and M (slot 2) for the whole call: inside
-  // the parallel region below only the GEMM's B panels (slot 0) are taken from scratch. Kept
-  // from call to call, these tens of MiB are not faulted in afresh each time.
-  float* const u = thread_scratch(1, plan.u_floats());
-  float* const v = thread_scratch(2, plan.vm_floats());
-  float* const m = v + kXi * v_stride;
+  // The calling thread's scratch slot 2 holds U for the whole call, kept from call to call so
+  // that its tens of MiB are not faulted in afresh each time. V and M take slot 1: the calling
+  // thread's for blocks shared by all threads, each thread's own otherwise. The GEMM's B panels
+  // take slot 0.
+  float* const u = thread_scratch(2, plan.u_floats());
+  float* const shared_v = plan.shared ? thread_scratch(1, plan.vm_floats()) : nullptr;
+  float* const shared_m = plan.shared ? shared_v + kXi * v_stride : nullptr;
 
   ParallelExceptions errors;
 #pragma omp parallel num_threads(threads)
@@ -226,12 +238,12 @@ void conv2d_winograd_f4x3(const Conv2dProblem& pr, const float* x, const float* 
     std::vector<PackedA> a(kXi);
     for (int xi = 0; xi < kXi; ++xi) a[xi] = PackedA{u + xi * a_stride, K, C, k_padded};
 
-    for (int64_t t0 = 0; t0 < tiles; t0 += block) {
-      const int64_t count = std::min(tiles, t0 + block) - t0, ld = round_up(count, kLanes);
-      // Channel by channel, four tiles at a time: each of the 36 rows of V a channel writes is
-      // filled front to back, and the tiles read neighbouring parts of one plane.
-#pragma omp for schedule(static)
-      for (int64_t c = 0; c < C; ++c)
+    // Transform the inputs of block [t0, t0 + count) for channels [c_begin, c_end) into V, four
+    // tiles at a time: each of the 36 rows of V a channel writes is filled front to back, and
+    // the tiles read neighbouring parts of one plane.
+    auto transform_block_inputs = [&](int64_t t0, int64_t count, float* v, int64_t c_begin, int64_t c_end) {
+      const int64_t ld = round_up(count, kLanes);
+      for (int64_t c = c_begin; c < c_end; ++c)
         for (int64_t t = 0; t < count; t += kLanes) {
           // Each lane reads its tile in place when the tile, 8 columns wide, lies inside the
           // plane, else from a zero-padded copy; lanes past the block repeat its last tile.
@@ -263,15 +275,19 @@ void conv2d_winograd_f4x3(const Conv2dProblem& pr, const float* x, const float* 
           transform_inputs(dl, vl);
           for (int xi = 0; xi < kXi; ++xi) store_lanes(v + xi * v_stride + c * ld + t, vl[xi]);
         }
-#pragma omp for schedule(dynamic)
-      for (int xi = 0; xi < kXi; ++xi)
-        errors.capture([&] {
-          gemm_blocked(kernel, a[xi], MatrixPanelSource(MatrixView{v + xi * v_stride, ld, 1}), 0, K, 0, count,
-                       m + xi * m_stride, ld, false, Epilogue{});
-        });
-      // Filter by filter, four tiles at a time: M's rows are read front to back.
-#pragma omp for schedule(static)
-      for (int64_t k = 0; k < K; ++k) {
+    };
+    // M_xi = U_xi V_xi for one position xi.
+    auto multiply = [&](int64_t count, const float* v, float* m, int xi) {
+      const int64_t ld = round_up(count, kLanes);
+      gemm_blocked(kernel, a[xi], MatrixPanelSource(MatrixView{v + xi * v_stride, ld, 1}), 0, K, 0, count,
+                   m + xi * m_stride, ld, false, Epilogue{});
+    };
+    // Transform the GEMM results of the block for filters [k_begin, k_end) into y, adding the
+    // bias and applying the activation; filter by filter, four tiles at a time, so that M's rows
+    // are read front to back.
+    auto transform_block_outputs = [&](int64_t t0, int64_t count, const float* m, int64_t k_begin, int64_t k_end) {
+      const int64_t ld = round_up(count, kLanes);
+      for (int64_t k = k_begin; k < k_end; ++k) {
         const float add = bias ? bias[k] : 0.0f;
         for (int64_t t = 0; t < count; t += kLanes) {
           Lanes ml[kXi], yl[kOut * kOut];
@@ -307,6 +323,29 @@ void conv2d_winograd_f4x3(const Conv2dProblem& pr, const float* x, const float* 
           }
         }
       }
+    };
+
+    if (plan.shared) {
+      for (int64_t t0 = 0; t0 < tiles; t0 += block) {
+        const int64_t count = std::min(tiles, t0 + block) - t0;
+#pragma omp for schedule(static)
+        for (int64_t c = 0; c < C; ++c) transform_block_inputs(t0, count, shared_v, c, c + 1);
+#pragma omp for schedule(dynamic)
+        for (int xi = 0; xi < kXi; ++xi) errors.capture([&] { multiply(count, shared_v, shared_m, xi); });
+#pragma omp for schedule(static)
+        for (int64_t k = 0; k < K; ++k) transform_block_outputs(t0, count, shared_m, k, k + 1);
+      }
+    } else {
+#pragma omp for schedule(dynamic)
+      for (int64_t t0 = 0; t0 < tiles; t0 += block)
+        errors.capture([&] {
+          const int64_t count = std::min(tiles, t0 + block) - t0;
+          float* const v = thread_scratch(1, plan.vm_floats());
+          float* const m = v + kXi * v_stride;
+          transform_block_inputs(t0, count, v, 0, C);
+          for (int xi = 0; xi < kXi; ++xi) multiply(count, v, m, xi);
+          transform_block_outputs(t0, count, m, 0, K);
+        });
     }
   }
   errors.rethrow();
