@@ -67,8 +67,9 @@ def test_heuristic_choices_on_named_shapes():
     assert pyconvx.conv2d_algorithm((8, 16, 28, 28), (32, 16, 5, 5), padding=2) == "direct"
     assert pyconvx.conv2d_algorithm((8, 256, 56, 56), (256, 256, 3, 3), padding=1) == "winograd"
     assert pyconvx.conv2d_algorithm((32, 512, 7, 7), (512, 512, 3, 3), padding=1) == "winograd"
-    # Winograd needs 64 channels in and out, and a few dozen tiles to spread its filter transform.
-    assert pyconvx.conv2d_algorithm((8, 32, 56, 56), (32, 32, 3, 3), padding=1) == "direct"
+    # Winograd needs 32 channels in and out, and a few dozen tiles to spread its filter transform.
+    assert pyconvx.conv2d_algorithm((8, 32, 56, 56), (32, 32, 3, 3), padding=1) == "winograd"
+    assert pyconvx.conv2d_algorithm((8, 16, 56, 56), (32, 16, 3, 3), padding=1) == "direct"
     assert pyconvx.conv2d_algorithm((1, 512, 7, 7), (512, 512, 3, 3), padding=1) == "direct"
     assert pyconvx.conv2d_algorithm((8, 64, 56, 56), (64, 64, 3, 3), padding=1, dilation=2) == "direct"
     # groups = C, whatever the stride and the filters per channel; one channel is a plain layer.

@@ -92,7 +92,7 @@ namespace {
 bool is_winograd_worthwhile(const Conv2dProblem& pr) {
   if (!conv_algorithm_unsupported_reason(pr, ConvAlgorithm::winograd).empty()) return false;
   const int64_t tiles = pr.x.n * ((pr.p + 3) / 4) * ((pr.q + 3) / 4);
-  return pr.x.c >= 64 && pr.k() >= 64 && tiles >= 32;
+  return pr.x.c >= 32 && pr.k() >= 32 && tiles >= 32;
 }
 
 }  // namespace
@@ -101,14 +101,14 @@ bool is_winograd_worthwhile(const Conv2dProblem& pr) {
 // alternation). For a 3x3 stride-1 layer Winograd F(4x4, 3x3) does 2.25 multiplications per
 // output instead of 9; its transforms cost O(C + K) per tile against the GEMMs' O(C * K), and the
 // filter transform O(C * K) against the GEMMs' O(C * K * tiles). So it pays once C and K are both
-// at least 64 and there are a few dozen tiles: VGG conv3_2 112 vs 238 ms direct, stage 5 of
-// ResNet 42 vs 80, Inception 3a 9.8 vs 17, 64 -> 64 channels on 56x56 1.6 vs 2.0; with 32 channels
-// (7.1 vs 4.9) or 4 tiles of 512 channels (10.2 vs 6.2) it loses. For the other stride-1 layers
+// at least 32 and there are a few dozen tiles (direct / Winograd time: 32 -> 32 channels on 56x56
+// 1.15, 64 -> 64 1.67, 256 -> 32 on 28x28 1.38, 256 -> 256 on 14x14 1.83), not with 16 channels in
+// (1.06), 3 or 8 (0.5-0.6), nor on 4 tiles of 512 channels (0.41). For the other stride-1 layers
 // the direct algorithm wins or ties the implicit GEMM: clearly where few filters share each packed
 // patch (LeNet conv1 16 vs 48 GFLOP/s on one thread, Inception 5x5 45 vs 66) and also on big
 // layers (AlexNet conv2 125 vs 122). A 1x1 layer has no patch gather to save, and a plain GEMM on
 // the image, packed in row groups, beats it (ResNet's 256 -> 64 reduction 10.4 vs 11.7 ms,
-// 64 -> 64 2.6 vs 3.1). Strided layers need the implicit GEMM.
+// 64 -> 64 2.6 vs 3.1). Strided layers need the implicit GEMM. Depthwise layers go direct.
 ConvAlgorithm choose_conv_algorithm(const Conv2dProblem& pr) {
   if (is_depthwise(pr) && pr.x.c > 1) return ConvAlgorithm::depthwise;
   if (is_pointwise(pr)) return ConvAlgorithm::pointwise;
