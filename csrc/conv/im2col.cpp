@@ -34,6 +34,26 @@ inline bool inside(int64_t v, int64_t limit) { return static_cast<uint64_t>(v) <
 
 namespace {
 
+// out[t] = src[t * Step] for t < n. A constant step lets GCC vectorise the gather (loads and
+// shuffles); 0 reads `step` at run time.
+template <int Step>
+inline void gather_every(float* out, const float* src, int64_t n, int64_t step) {
+  const int64_t s = Step ? Step : step;
+  for (int64_t t = 0; t < n; ++t) out[t] = src[t * s];
+}
+
+// The strides of the classic networks' strided layers (2, and AlexNet's 4) get their own copies.
+inline void copy_strided(float* out, const float* src, int64_t n, int64_t step) {
+  if (step == 1)
+    copy_floats(out, src, n);
+  else if (step == 2)
+    gather_every<2>(out, src, n, 2);
+  else if (step == 4)
+    gather_every<4>(out, src, n, 4);
+  else
+    gather_every<0>(out, src, n, step);
+}
+
 // Lanes of a sliver that share an output row read input pixels `stride_w` apart along one input
 // row: a run. A sliver of nr lanes holds at most a few runs, so the bounds check is made per run
 // and the copy itself is a straight (or strided) loop.
@@ -92,11 +112,7 @@ void PatchPanelSource::pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, int 
           }
           const float* src = plane + ih * W;
           if (iw >= 0 && iw + (run.len - 1) * sw < W) {  // the whole run lies inside the row
-            if (sw == 1) {
-              copy_floats(out, src + iw, run.len);
-            } else {
-              for (int64_t t = 0; t < run.len; ++t) out[t] = src[iw + t * sw];
-            }
+            copy_strided(out, src + iw, run.len, sw);
           } else {
             for (int64_t t = 0; t < run.len; ++t) out[t] = inside(iw + t * sw, W) ? src[iw + t * sw] : 0.0f;
           }
