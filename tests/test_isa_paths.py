@@ -25,6 +25,7 @@ CONV_GROUPED = ref.ConvCase("isa_grouped", 1, 6, 9, 8, 9, 3, 2, stride=2, paddin
 CONV_1X1 = ref.ConvCase("isa_1x1", 1, 20, 7, 9, 13, 1, 1)
 # Enough channels and tiles for the heuristic to pick Winograd (asserted below).
 CONV_WINOGRAD = ref.ConvCase("isa_winograd", 3, 65, 13, 11, 70, 3, 3, padding=1)
+CONV_WINOGRAD_5X5 = ref.ConvCase("isa_winograd_5x5", 2, 33, 12, 13, 40, 5, 5, padding=2)
 # Depthwise with two filters per channel, rows wider than one run of 16 outputs.
 CONV_DEPTHWISE = ref.ConvCase("isa_depthwise", 2, 12, 11, 19, 24, 3, 3, padding=1, groups=12)
 GEMM_MKN = (129, 257, 65)
@@ -74,7 +75,7 @@ def conv_spec(case):
 
 
 CASES = {"conv": CONV, "grouped": CONV_GROUPED, "one": CONV_1X1, "winograd": CONV_WINOGRAD,
-         "depthwise": CONV_DEPTHWISE}
+         "winograd_5x5": CONV_WINOGRAD_5X5, "depthwise": CONV_DEPTHWISE}
 SPEC = {"convs": {name: conv_spec(case) for name, case in CASES.items()}, "gemm": list(GEMM_MKN)}
 
 

@@ -1,4 +1,5 @@
-"""Winograd F(4x4, 3x3): its rounding error on the benchmark's 3x3 layers, and its edge cases.
+"""Winograd F(4x4, 3x3) and F(2x2, 5x5): their rounding error on the benchmark's 3x3 and 5x5
+layers, and their edge cases.
 
 Winograd trades multiplications for transforms whose constants (1/4, 1/6, 1/24, 8, ...) add
 rounding error that a direct sum does not have, so it gets an explicit error budget: at most
@@ -18,19 +19,21 @@ def relative_error(got, want):
     return float(np.max(np.abs(got - want)) / np.max(np.abs(want)))
 
 
-# Every 3x3 stride-1 layer of the benchmark table, with the batch cut to two images: the error
-# per output does not depend on the batch, and the float64 reference stays quick.
-TABLE_3X3 = [dataclasses.replace(s, n=min(s.n, 2)) for s in CONV_TABLE if s.r == 3 and s.stride == 1]
+# Every 3x3 and 5x5 stride-1 layer of the benchmark table, with the batch cut to two images: the
+# error per output does not depend on the batch, and the float64 reference stays quick.
+TABLE_WINOGRAD = [dataclasses.replace(s, n=min(s.n, 2)) for s in CONV_TABLE if s.r in (3, 5) and s.stride == 1]
 
 
-def test_the_table_has_3x3_layers_and_the_heuristic_takes_winograd_on_them():
-    assert len(TABLE_3X3) >= 4
-    for spec in TABLE_3X3:
+def test_the_heuristic_takes_winograd_on_the_tables_3x3_layers_and_wide_5x5_ones():
+    assert len(TABLE_WINOGRAD) >= 6
+    for spec in TABLE_WINOGRAD:
         full = next(s for s in CONV_TABLE if s.name == spec.name)
-        assert pyconvx.conv2d_algorithm(full.x_shape, full.w_shape, **full.kwargs) == "winograd", spec.name
+        wide = full.c >= 32 and full.k >= 32  # Inception's 5x5 has 16 channels in: direct
+        expected = "winograd" if full.r == 3 or wide else "direct"
+        assert pyconvx.conv2d_algorithm(full.x_shape, full.w_shape, **full.kwargs) == expected, spec.name
 
 
-@pytest.mark.parametrize("spec", TABLE_3X3, ids=lambda s: s.name)
+@pytest.mark.parametrize("spec", TABLE_WINOGRAD, ids=lambda s: s.name)
 def test_error_on_the_table_layers_is_within_1e_3(spec):
     x, w, b, _ = spec.make(np.random.default_rng(3))
     y = pyconvx.conv2d(x, w, b, algorithm="winograd", **spec.kwargs)
@@ -50,6 +53,11 @@ def test_error_on_the_table_layers_is_within_1e_3(spec):
     ref.ConvCase("same_c1", 2, 1, 9, 10, 1, 3, 3, padding="same", bias=False),
     # Output of exactly one partial tile.
     ref.ConvCase("tiny", 1, 3, 3, 3, 2, 3, 3),
+    # F(2x2, 5x5): odd outputs, padding that differs between the axes, bias and ReLU.
+    ref.ConvCase("f2x5_edges", 3, 33, 11, 14, 10, 5, 5, padding=(2, 1), activation="relu"),
+    ref.ConvCase("f2x5_tiny", 1, 2, 5, 6, 3, 5, 5),
+    # F(2x2, 5x5) with U past 8 MiB: blocks shared by all threads, two of them (256 tiles).
+    ref.ConvCase("f2x5_shared_blocks", 1, 256, 32, 32, 256, 5, 5, padding=2),
 ], ids=lambda c: c.id)
 def test_edges_match_the_reference(case):
     x, w, b = case.make(np.random.default_rng(11))
@@ -70,7 +78,7 @@ def test_repeated_calls_with_other_shapes_reuse_scratch_safely():
 
 
 @pytest.mark.parametrize("kwargs, why", [
-    (dict(weight=(4, 3, 5, 5)), "3x3"),
+    (dict(weight=(4, 3, 4, 4)), "3x3 or 5x5"),
     (dict(stride=2), "stride 1"),
     (dict(dilation=2), "dilation 1"),
     (dict(groups=3), "groups 1"),

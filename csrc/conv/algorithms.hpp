@@ -26,11 +26,13 @@ void conv2d_depthwise(const Conv2dProblem& problem, const float* x, const float*
 void conv2d_depthwise_grad_weight(const Conv2dProblem& problem, const float* grad_y, const float* x,
                                   float* grad_weight);
 
-// 3x3, stride 1, dilation 1, one group: Winograd F(4x4, 3x3) (winograd.cpp).
+// Stride 1, dilation 1, one group: Winograd F(4x4, 3x3) for 3x3 filters, F(2x2, 5x5) for 5x5
+// ones (winograd.cpp); and the bytes of scratch either holds for the call: the transformed
+// filters (36 packed K x C matrices) and the transformed inputs and GEMM results of its blocks.
 void conv2d_winograd_f4x3(const Conv2dProblem& problem, const float* x, const float* weight, const float* bias,
                           float* y, Activation activation);
-// Bytes of scratch it holds for the call: the transformed filters (36 packed K x C matrices) and
-// one block of transformed inputs and GEMM results.
-int64_t winograd_f4x3_workspace_bytes(const Conv2dProblem& problem);
+void conv2d_winograd_f2x5(const Conv2dProblem& problem, const float* x, const float* weight, const float* bias,
+                          float* y, Activation activation);
+int64_t winograd_workspace_bytes(const Conv2dProblem& problem);
 
 }  // namespace pyconvx::detail

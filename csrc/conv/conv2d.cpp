@@ -72,12 +72,12 @@ std::string conv_algorithm_unsupported_reason(const Conv2dProblem& pr, ConvAlgor
     case ConvAlgorithm::direct:
       return is_stride1(pr) ? "" : "direct needs stride 1";
     case ConvAlgorithm::winograd:
-      if (pr.r() != 3 || pr.s() != 3 || !is_stride1(pr) || pr.params.dilation_h != 1 || pr.params.dilation_w != 1 ||
-          pr.params.groups != 1)
-        return "winograd needs a 3x3 kernel, stride 1, dilation 1 and groups 1";
+      if (!((pr.r() == 3 && pr.s() == 3) || (pr.r() == 5 && pr.s() == 5)) || !is_stride1(pr) ||
+          pr.params.dilation_h != 1 || pr.params.dilation_w != 1 || pr.params.groups != 1)
+        return "winograd needs a 3x3 or 5x5 kernel, stride 1, dilation 1 and groups 1";
       // The transformed filters (36 packed K x C matrices) grow with K * C; the workspace stays
       // within its 64 MiB bound.
-      if (detail::winograd_f4x3_workspace_bytes(pr) > kWorkspaceBound)
+      if (detail::winograd_workspace_bytes(pr) > kWorkspaceBound)
         return "winograd's transformed filters would take its workspace past 64 MiB for K=" +
                std::to_string(pr.k()) + " and C=" + std::to_string(pr.x.c);
       return "";
@@ -91,7 +91,8 @@ namespace {
 
 bool is_winograd_worthwhile(const Conv2dProblem& pr) {
   if (!conv_algorithm_unsupported_reason(pr, ConvAlgorithm::winograd).empty()) return false;
-  const int64_t tiles = pr.x.n * ((pr.p + 3) / 4) * ((pr.q + 3) / 4);
+  const int64_t out = pr.r() == 5 ? 2 : 4;  // outputs per tile side: F(2x2, 5x5) or F(4x4, 3x3)
+  const int64_t tiles = pr.x.n * ((pr.p + out - 1) / out) * ((pr.q + out - 1) / out);
   return pr.x.c >= 32 && pr.k() >= 32 && tiles >= 32;
 }
 
@@ -103,12 +104,15 @@ bool is_winograd_worthwhile(const Conv2dProblem& pr) {
 // filter transform O(C * K) against the GEMMs' O(C * K * tiles). So it pays once C and K are both
 // at least 32 and there are a few dozen tiles (direct / Winograd time: 32 -> 32 channels on 56x56
 // 1.15, 64 -> 64 1.67, 256 -> 32 on 28x28 1.38, 256 -> 256 on 14x14 1.83), not with 16 channels in
-// (1.06), 3 or 8 (0.5-0.6), nor on 4 tiles of 512 channels (0.41). For the other stride-1 layers
-// the direct algorithm wins or ties the implicit GEMM: clearly where few filters share each packed
-// patch (LeNet conv1 16 vs 48 GFLOP/s on one thread, Inception 5x5 45 vs 66) and also on big
-// layers (AlexNet conv2 125 vs 122). A 1x1 layer has no patch gather to save, and a plain GEMM on
-// the image, packed in row groups, beats it (ResNet's 256 -> 64 reduction 10.4 vs 11.7 ms,
-// 64 -> 64 2.6 vs 3.1). Strided layers need the implicit GEMM. Depthwise layers go direct.
+// (1.06), 3 or 8 (0.5-0.6), nor on 4 tiles of 512 channels (0.41). F(2x2, 5x5) does 9 instead
+// of 25 per output, with the same transforms per tile but a quarter of the outputs per tile; the
+// same rule holds for it (AlexNet conv2, 96 -> 256: 1.43; 32 -> 64 on 28x28: 1.34; 16 -> 32:
+// 0.90). For the other stride-1 layers the direct algorithm wins or ties the implicit GEMM:
+// clearly where few filters share each packed patch (LeNet conv1 16 vs 48 GFLOP/s on one thread,
+// Inception 5x5 45 vs 66) and also on big layers (AlexNet conv2 125 vs 122). A 1x1 layer has no
+// patch gather to save, and a plain GEMM on the image, packed in row groups, beats it (ResNet's
+// 256 -> 64 reduction 10.4 vs 11.7 ms, 64 -> 64 2.6 vs 3.1). Strided layers need the implicit
+// GEMM. Depthwise layers go direct.
 ConvAlgorithm choose_conv_algorithm(const Conv2dProblem& pr) {
   if (is_depthwise(pr) && pr.x.c > 1) return ConvAlgorithm::depthwise;
   if (is_pointwise(pr)) return ConvAlgorithm::pointwise;
@@ -132,7 +136,10 @@ void conv2d_forward(const Conv2dProblem& pr, const float* x, const float* weight
       detail::conv2d_direct(pr, x, weight, bias, y, activation);
       return;
     case ConvAlgorithm::winograd:
-      detail::conv2d_winograd_f4x3(pr, x, weight, bias, y, activation);
+      if (pr.r() == 5)
+        detail::conv2d_winograd_f2x5(pr, x, weight, bias, y, activation);
+      else
+        detail::conv2d_winograd_f4x3(pr, x, weight, bias, y, activation);
       return;
     case ConvAlgorithm::depthwise:
       detail::conv2d_depthwise(pr, x, weight, bias, y, activation);

@@ -20,7 +20,7 @@
 namespace pyconvx::detail {
 namespace {
 
-constexpr int kTile = 6, kOut = 4, kXi = kTile * kTile;
+constexpr int kTile = 6, kXi = kTile * kTile;
 
 // The 36 matrices of U, V and M are written or read together, one element of each at a time. At
 // strides that are (near) powers of two, such as C * block floats, those 36 streams all map to
@@ -28,16 +28,33 @@ constexpr int kTile = 6, kOut = 4, kXi = kTile * kTile;
 // spreads them over the sets.
 constexpr int64_t kSkew = 16;
 
-constexpr float kG[kTile][3] = {{1.0f / 4, 0, 0},
-                                {-1.0f / 6, -1.0f / 6, -1.0f / 6},
-                                {-1.0f / 6, 1.0f / 6, -1.0f / 6},
-                                {1.0f / 24, 1.0f / 12, 1.0f / 6},
-                                {1.0f / 24, -1.0f / 12, 1.0f / 6},
-                                {0, 0, 1}};
+// The variants share the six points and so the input transform B^T; the filter transform G
+// (6 x r) and the output transform A^T (m x 6) follow from m and r = 7 - m. G for F(4, 3):
+constexpr float kG3[kTile][3] = {{1.0f / 4, 0, 0},
+                                 {-1.0f / 6, -1.0f / 6, -1.0f / 6},
+                                 {-1.0f / 6, 1.0f / 6, -1.0f / 6},
+                                 {1.0f / 24, 1.0f / 12, 1.0f / 6},
+                                 {1.0f / 24, -1.0f / 12, 1.0f / 6},
+                                 {0, 0, 1}};
+// and for F(2, 5) (row j: the point's powers over the product of its differences to the others):
+constexpr float kG5[kTile][5] = {{1.0f / 4, 0, 0, 0, 0},
+                                 {-1.0f / 6, -1.0f / 6, -1.0f / 6, -1.0f / 6, -1.0f / 6},
+                                 {-1.0f / 6, 1.0f / 6, -1.0f / 6, 1.0f / 6, -1.0f / 6},
+                                 {1.0f / 24, 1.0f / 12, 1.0f / 6, 1.0f / 3, 2.0f / 3},
+                                 {1.0f / 24, -1.0f / 12, 1.0f / 6, -1.0f / 3, 2.0f / 3},
+                                 {0, 0, 0, 0, 1}};
+
+// F(m x m, r x r) with 6 x 6 tiles: m outputs per tile side from an r-tap filter.
+template <int M>
+struct Variant {
+  static constexpr int kOut = M, kTaps = kTile + 1 - M;
+  static_assert(M == 4 || M == 2, "F(4x4, 3x3) and F(2x2, 5x5)");
+  static constexpr float g(int i, int j) { return M == 4 ? kG3[i][j] : kG5[i][j]; }
+};
 // B^T = [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
 //        [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], applied by apply_bt;
-// A^T = [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]],
-// applied by apply_at.
+// A^T = [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]] for
+// F(4, 3) and its first two rows with a last column of [0, 1] for F(2, 5), applied by apply_at.
 
 // The transforms run on four tiles (or filters) at once, one per vector lane: every step of a
 // transform is the same for all of them, so a lane-wise vector type turns each scalar operation
@@ -51,13 +68,23 @@ typedef int LaneIndex __attribute__((vector_size(kLanes * sizeof(int))));
 inline void load_lanes(Lanes& v, const float* p) { std::memcpy(&v, p, sizeof v); }
 inline void store_lanes(float* p, const Lanes& v) { std::memcpy(p, &v, sizeof v); }
 
-// u = G g G^T (6 x 6) for four 3 x 3 filters g[0..8] (lane l holds filter l).
+// u = G g G^T (6 x 6) for four r x r filters g[0 .. r * r) (lane l holds filter l).
+template <class V>
 void transform_filters(const Lanes* g, Lanes* u) {
-  Lanes t[kTile][3];
+  constexpr int R = V::kTaps;
+  Lanes t[kTile][R];
   for (int i = 0; i < kTile; ++i)
-    for (int j = 0; j < 3; ++j) t[i][j] = kG[i][0] * g[j] + kG[i][1] * g[3 + j] + kG[i][2] * g[6 + j];
+    for (int j = 0; j < R; ++j) {
+      Lanes sum = Lanes{};
+      for (int e = 0; e < R; ++e) sum += V::g(i, e) * g[e * R + j];
+      t[i][j] = sum;
+    }
   for (int i = 0; i < kTile; ++i)
-    for (int j = 0; j < kTile; ++j) u[i * kTile + j] = t[i][0] * kG[j][0] + t[i][1] * kG[j][1] + t[i][2] * kG[j][2];
+    for (int j = 0; j < kTile; ++j) {
+      Lanes sum = Lanes{};
+      for (int e = 0; e < R; ++e) sum += t[i][e] * V::g(j, e);
+      u[i * kTile + j] = sum;
+    }
 }
 
 // B^T times a 6-vector taken with stride `step` (B^T is mostly zeros; written out, a column takes
@@ -79,21 +106,28 @@ void transform_inputs(const Lanes* d, Lanes* v) {
   for (int i = 0; i < kTile; ++i) apply_bt(t + i * kTile, 1, v + i * kTile, 1);
 }
 
-// A^T times a 6-vector taken with stride `step`, written out like apply_bt.
+// A^T (m x 6) times a 6-vector taken with stride `step`, written out like apply_bt.
+template <int M>
 inline void apply_at(const Lanes* m, int step, Lanes* out, int out_step) {
   const Lanes m0 = m[0], m1 = m[step], m2 = m[2 * step], m3 = m[3 * step], m4 = m[4 * step], m5 = m[5 * step];
   const Lanes sum12 = m1 + m2, diff12 = m1 - m2, sum34 = m3 + m4, diff34 = m3 - m4;
   out[0] = m0 + sum12 + sum34;
+  if (M == 2) {
+    out[out_step] = diff12 + 2.0f * diff34 + m5;
+    return;
+  }
   out[out_step] = diff12 + 2.0f * diff34;
   out[2 * out_step] = sum12 + 4.0f * sum34;
   out[3 * out_step] = diff12 + 8.0f * diff34 + m5;
 }
 
-// y = A^T m A (4 x 4) for four tiles of GEMM results.
+// y = A^T m A (m x m) for four tiles of GEMM results.
+template <class V>
 void transform_outputs(const Lanes* m, Lanes* y) {
-  Lanes t[kOut * kTile];
-  for (int j = 0; j < kTile; ++j) apply_at(m + j, kTile, t + j, kTile);
-  for (int i = 0; i < kOut; ++i) apply_at(t + i * kTile, 1, y + i * kOut, 1);
+  constexpr int M = V::kOut;
+  Lanes t[M * kTile];
+  for (int j = 0; j < kTile; ++j) apply_at<M>(m + j, kTile, t + j, kTile);
+  for (int i = 0; i < M; ++i) apply_at<M>(t + i * kTile, 1, y + i * M, 1);
 }
 
 // Transposes the 4 x 4 matrix whose rows are v[0..3] (eight shuffles).
@@ -126,13 +160,14 @@ inline void gather_tiles(const float* const* src, const int64_t* ld, Lanes* d) {
   }
 }
 
-// Where tile t (numbered over the batch, row-major within an image) lies.
+// Where tile t (numbered over the batch, row-major within an image) lies; tiles are `out`
+// outputs apart.
 struct TileGrid {
-  int64_t per_image, tiles_w;
+  int64_t per_image, tiles_w, out;
   void locate(int64_t t, int64_t* n, int64_t* row, int64_t* col) const {
     *n = t / per_image;
-    *row = t % per_image / tiles_w * kOut;
-    *col = t % per_image % tiles_w * kOut;
+    *row = t % per_image / tiles_w * out;
+    *col = t % per_image % tiles_w * out;
   }
 };
 
@@ -156,10 +191,10 @@ struct WinogradPlan {
   bool shared;  // blocks shared by all threads, one at a time (else one thread's each)
   int64_t tiles, block, k_padded, a_stride, v_stride, m_stride;
 
-  WinogradPlan(const GemmKernel& kernel, const Conv2dProblem& pr, int threads) {
+  WinogradPlan(const GemmKernel& kernel, const Conv2dProblem& pr, int threads, int out) {
     constexpr int64_t kMiB = int64_t{1} << 18;  // floats
     const int64_t C = pr.x.c, K = pr.k(), nr = kernel.nr;
-    grid = TileGrid{ceil_div(pr.p, kOut) * ceil_div(pr.q, kOut), ceil_div(pr.q, kOut)};
+    grid = TileGrid{ceil_div(pr.p, out) * ceil_div(pr.q, out), ceil_div(pr.q, out), out};
     tiles = pr.x.n * grid.per_image;
     const int64_t per_tile = kXi * (C + K), u = kXi * C * K;
     shared = u > 2 * kMiB;
@@ -185,20 +220,24 @@ struct WinogradPlan {
 
 }  // namespace
 
-int64_t winograd_f4x3_workspace_bytes(const Conv2dProblem& pr) {
+int64_t winograd_workspace_bytes(const Conv2dProblem& pr) {
   const int threads = get_num_threads();
-  const WinogradPlan plan(active_gemm_kernel(), pr, threads);
+  const WinogradPlan plan(active_gemm_kernel(), pr, threads, pr.r() == 5 ? 2 : 4);
   return (plan.u_floats() + plan.vm_buffers(threads) * plan.vm_floats()) * static_cast<int64_t>(sizeof(float));
 }
 
-void conv2d_winograd_f4x3(const Conv2dProblem& pr, const float* x, const float* weight, const float* bias, float* y,
-                          Activation activation) {
+namespace {
+
+template <class V>
+void conv2d_winograd(const Conv2dProblem& pr, const float* x, const float* weight, const float* bias, float* y,
+                     Activation activation) {
+  constexpr int kOut = V::kOut, kTaps = V::kTaps, kFilter = kTaps * kTaps;
   const GemmKernel& kernel = active_gemm_kernel();
   const int64_t C = pr.x.c, K = pr.k(), H = pr.x.h, W = pr.x.w, P = pr.p, Q = pr.q;
   const int64_t pad_top = pr.params.pad_top, pad_left = pr.params.pad_left;
   const int threads = threads_for(pr.y().numel() * pr.reduction() / 4, get_num_threads());
   const int mr = kernel.mr;
-  const WinogradPlan plan(kernel, pr, threads);
+  const WinogradPlan plan(kernel, pr, threads, kOut);
   const TileGrid grid = plan.grid;
   const int64_t tiles = plan.tiles, block = plan.block, k_padded = plan.k_padded;
   const int64_t a_stride = plan.a_stride, v_stride = plan.v_stride, m_stride = plan.m_stride;
@@ -222,13 +261,13 @@ void conv2d_winograd_f4x3(const Conv2dProblem& pr, const float* x, const float* 
       for (int64_t c0 = 0; c0 < C; c0 += kLanes) {
         const int64_t lanes = std::min<int64_t>(kLanes, C - c0);
         for (int64_t kk = 0; kk < mr; ++kk) {
-          alignas(32) float g[9][kLanes] = {};
+          alignas(16) float g[kFilter][kLanes] = {};
           if (k0 + kk < K)
             for (int64_t l = 0; l < lanes; ++l)
-              for (int e = 0; e < 9; ++e) g[e][l] = weight[((k0 + kk) * C + c0 + l) * 9 + e];
-          Lanes gl[9], ul[kXi];
-          for (int e = 0; e < 9; ++e) load_lanes(gl[e], g[e]);
-          transform_filters(gl, ul);
+              for (int e = 0; e < kFilter; ++e) g[e][l] = weight[((k0 + kk) * C + c0 + l) * kFilter + e];
+          Lanes gl[kFilter], ul[kXi];
+          for (int e = 0; e < kFilter; ++e) load_lanes(gl[e], g[e]);
+          transform_filters<V>(gl, ul);
           for (int xi = 0; xi < kXi; ++xi) {
             float* dst = u + xi * a_stride + packed_a_index(kernel, k_padded, C, k0 + kk, c0);
             for (int64_t l = 0; l < lanes; ++l) dst[l * mr] = ul[xi][l];
@@ -292,7 +331,7 @@ void conv2d_winograd_f4x3(const Conv2dProblem& pr, const float* x, const float* 
         for (int64_t t = 0; t < count; t += kLanes) {
           Lanes ml[kXi], yl[kOut * kOut];
           for (int xi = 0; xi < kXi; ++xi) load_lanes(ml[xi], m + xi * m_stride + k * ld + t);
-          transform_outputs(ml, yl);
+          transform_outputs<V>(ml, yl);
           for (int xi = 0; xi < kOut * kOut; ++xi) {
             yl[xi] += add;
             if (activation == Activation::relu) yl[xi] = yl[xi] < Lanes{} ? Lanes{} : yl[xi];  // NaN stays
@@ -310,11 +349,12 @@ void conv2d_winograd_f4x3(const Conv2dProblem& pr, const float* x, const float* 
             cols[l] = std::min<int64_t>(kOut, Q - ow0);
           }
           for (int i = 0; i < kOut; ++i) {
-            Lanes rows_of[kLanes] = {yl[i * kOut], yl[i * kOut + 1], yl[i * kOut + 2], yl[i * kOut + 3]};
+            Lanes rows_of[kLanes] = {};
+            for (int j = 0; j < kOut; ++j) rows_of[j] = yl[i * kOut + j];
             transpose_lanes(rows_of);
             for (int l = 0; l < lanes; ++l) {
               if (i >= rows[l]) continue;
-              if (cols[l] == kOut) {
+              if (kOut == kLanes && cols[l] == kOut) {
                 store_lanes(dst[l] + i * Q, rows_of[l]);
               } else {
                 for (int64_t j = 0; j < cols[l]; ++j) dst[l][i * Q + j] = rows_of[l][j];
@@ -349,6 +389,18 @@ void conv2d_winograd_f4x3(const Conv2dProblem& pr, const float* x, const float* 
     }
   }
   errors.rethrow();
+}
+
+}  // namespace
+
+void conv2d_winograd_f4x3(const Conv2dProblem& pr, const float* x, const float* weight, const float* bias, float* y,
+                          Activation activation) {
+  conv2d_winograd<Variant<4>>(pr, x, weight, bias, y, activation);
+}
+
+void conv2d_winograd_f2x5(const Conv2dProblem& pr, const float* x, const float* weight, const float* bias, float* y,
+                          Activation activation) {
+  conv2d_winograd<Variant<2>>(pr, x, weight, bias, y, activation);
 }
 
 }  // namespace pyconvx::detail

@@ -15,7 +15,7 @@ enum class ConvAlgorithm {
   implicit_gemm,  // any shape: GEMM over patches packed straight from the image
   pointwise,      // 1x1, stride 1, no padding: GEMM on the image itself
   direct,         // stride 1: GEMM whose micro-kernel reads shifted views of the padded image
-  winograd,       // 3x3, stride 1, dilation 1, one group: Winograd F(4x4, 3x3)
+  winograd,       // stride 1, dilation 1, one group: Winograd F(4x4, 3x3) or F(2x2, 5x5)
   depthwise,      // groups = C: a direct loop over each input plane
 };
 
