@@ -55,8 +55,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, acti
     algorithm is "auto" (chosen from the shape; see conv2d_algorithm) or forces one:
     "implicit_gemm" (any shape), "pointwise" (1x1, stride 1, no padding), "direct"
     (stride 1) or "winograd" (3x3, stride 1, dilation 1, groups 1: Winograd F(4x4, 3x3), fewer
-    multiplications at a relative error of about 1e-5 instead of 1e-7) or "depthwise"
-    (groups = C); forcing one that cannot compute the shape raises ValueError.
+    multiplications at a relative error of about 1e-5 instead of 1e-7), "depthwise" (groups = C)
+    or "broadcast" (groups 1: input pixels broadcast against vectors of filters, for layers with
+    few input channels); forcing one that cannot compute the shape raises ValueError.
 
     >>> y = conv2d(np.ones((1, 3, 8, 8)), np.ones((4, 3, 3, 3)), padding="same", activation="relu")
     >>> y.shape
@@ -77,7 +78,9 @@ def conv2d_algorithm(x_shape, weight_shape, stride=1, padding=0, dilation=1, gro
 
     >>> conv2d_algorithm((8, 64, 56, 56), (256, 64, 1, 1))
     'pointwise'
-    >>> conv2d_algorithm((8, 6, 14, 14), (16, 6, 5, 5))
+    >>> conv2d_algorithm((8, 128, 28, 28), (128, 128, 3, 3), padding=1)
+    'winograd'
+    >>> conv2d_algorithm((64, 1, 32, 32), (6, 1, 5, 5))
     'direct'
     """
     x_shape, weight_shape = as_shape4(x_shape, "x_shape"), as_shape4(weight_shape, "weight_shape")

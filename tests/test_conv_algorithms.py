@@ -62,14 +62,18 @@ def test_heuristic_choices_on_named_shapes():
     assert pyconvx.conv2d_algorithm((8, 64, 56, 56), (256, 64, 1, 1)) == "pointwise"
     assert pyconvx.conv2d_algorithm((8, 256, 56, 56), (64, 256, 1, 1)) == "pointwise"
     assert pyconvx.conv2d_algorithm((8, 256, 56, 56), (512, 256, 1, 1), stride=2) == "implicit_gemm"
-    assert pyconvx.conv2d_algorithm((8, 3, 227, 227), (96, 3, 11, 11), stride=4) == "implicit_gemm"
-    assert pyconvx.conv2d_algorithm((64, 6, 14, 14), (16, 6, 5, 5)) == "direct"
-    assert pyconvx.conv2d_algorithm((8, 16, 28, 28), (32, 16, 5, 5), padding=2) == "direct"
+    # Few input channels, a long enough reduction and a register tile of filters: broadcast.
+    nr = {"avx512": 32, "avx2": 16, "generic": 8}[pyconvx.cpu_info()["active"]]
+    assert pyconvx.conv2d_algorithm((8, 3, 227, 227), (96, 3, 11, 11), stride=4) == "broadcast"
+    assert pyconvx.conv2d_algorithm((8, 16, 28, 28), (32, 16, 5, 5), padding=2) == "broadcast"
+    assert pyconvx.conv2d_algorithm((64, 6, 14, 14), (nr, 6, 5, 5)) == "broadcast"
+    assert pyconvx.conv2d_algorithm((64, 1, 32, 32), (6, 1, 5, 5)) == "direct"  # 6 filters
+    assert pyconvx.conv2d_algorithm((8, 3, 224, 224), (64, 3, 3, 3), padding=1) == "direct"  # 27 taps
     assert pyconvx.conv2d_algorithm((8, 256, 56, 56), (256, 256, 3, 3), padding=1) == "winograd"
     assert pyconvx.conv2d_algorithm((32, 512, 7, 7), (512, 512, 3, 3), padding=1) == "winograd"
     # Winograd needs 32 channels in and out, and a few dozen tiles to spread its filter transform.
     assert pyconvx.conv2d_algorithm((8, 32, 56, 56), (32, 32, 3, 3), padding=1) == "winograd"
-    assert pyconvx.conv2d_algorithm((8, 16, 56, 56), (32, 16, 3, 3), padding=1) == "direct"
+    assert pyconvx.conv2d_algorithm((8, 16, 56, 56), (32, 16, 3, 3), padding=1) != "winograd"
     assert pyconvx.conv2d_algorithm((1, 512, 7, 7), (512, 512, 3, 3), padding=1) == "direct"
     assert pyconvx.conv2d_algorithm((8, 64, 56, 56), (64, 64, 3, 3), padding=1, dilation=2) == "direct"
     # groups = C, whatever the stride and the filters per channel; one channel is a plain layer.

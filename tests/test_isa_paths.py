@@ -26,6 +26,8 @@ CONV_1X1 = ref.ConvCase("isa_1x1", 1, 20, 7, 9, 13, 1, 1)
 # Enough channels and tiles for the heuristic to pick Winograd (asserted below).
 CONV_WINOGRAD = ref.ConvCase("isa_winograd", 3, 65, 13, 11, 70, 3, 3, padding=1)
 CONV_WINOGRAD_5X5 = ref.ConvCase("isa_winograd_5x5", 2, 33, 12, 13, 40, 5, 5, padding=2)
+# Few channels, strided: input pixels broadcast against filters (40 fill a tile on every ISA).
+CONV_BROADCAST = ref.ConvCase("isa_broadcast", 2, 3, 19, 17, 40, 5, 5, stride=2, padding=(2, 1))
 # Depthwise with two filters per channel, rows wider than one run of 16 outputs.
 CONV_DEPTHWISE = ref.ConvCase("isa_depthwise", 2, 12, 11, 19, 24, 3, 3, padding=1, groups=12)
 GEMM_MKN = (129, 257, 65)
@@ -75,7 +77,7 @@ def conv_spec(case):
 
 
 CASES = {"conv": CONV, "grouped": CONV_GROUPED, "one": CONV_1X1, "winograd": CONV_WINOGRAD,
-         "winograd_5x5": CONV_WINOGRAD_5X5, "depthwise": CONV_DEPTHWISE}
+         "winograd_5x5": CONV_WINOGRAD_5X5, "broadcast": CONV_BROADCAST, "depthwise": CONV_DEPTHWISE}
 SPEC = {"convs": {name: conv_spec(case) for name, case in CASES.items()}, "gemm": list(GEMM_MKN)}
 
 
@@ -147,7 +149,7 @@ def test_forcing_an_unavailable_path_falls_back_without_crashing(value):
 
 def test_the_cases_cover_every_algorithm_the_heuristic_picks():
     chosen = {pyconvx.conv2d_algorithm(c.x_shape, c.w_shape, **c.kwargs()) for c in CASES.values()}
-    assert chosen == {"depthwise", "direct", "implicit_gemm", "pointwise", "winograd"}
+    assert chosen == {"broadcast", "depthwise", "direct", "implicit_gemm", "pointwise", "winograd"}
 
 
 @pytest.mark.parametrize("name", list(CASES))

@@ -26,6 +26,11 @@ void conv2d_depthwise(const Conv2dProblem& problem, const float* x, const float*
 void conv2d_depthwise_grad_weight(const Conv2dProblem& problem, const float* grad_y, const float* x,
                                   float* grad_weight);
 
+// One group, any stride: MR output pixels at a time broadcast, read in place from a padded band
+// of the image, against NR filters at a time (broadcast.cpp).
+void conv2d_broadcast(const Conv2dProblem& problem, const float* x, const float* weight, const float* bias, float* y,
+                      Activation activation);
+
 // Stride 1, dilation 1, one group: Winograd F(4x4, 3x3) for 3x3 filters, F(2x2, 5x5) for 5x5
 // ones (winograd.cpp); and the bytes of scratch either holds for the call: the transformed
 // filters (36 packed K x C matrices) and the transformed inputs and GEMM results of its blocks.

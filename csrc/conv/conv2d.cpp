@@ -2,6 +2,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "../core/dispatch.hpp"
 #include "algorithms.hpp"
 #include "pyconvx/conv.hpp"
 
@@ -20,6 +21,7 @@ constexpr AlgorithmEntry kAlgorithms[] = {
     {ConvAlgorithm::direct, "direct"},
     {ConvAlgorithm::winograd, "winograd"},
     {ConvAlgorithm::depthwise, "depthwise"},
+    {ConvAlgorithm::broadcast, "broadcast"},
 };
 
 // The most scratch memory an algorithm may hold beyond the size of the output.
@@ -83,6 +85,8 @@ std::string conv_algorithm_unsupported_reason(const Conv2dProblem& pr, ConvAlgor
       return "";
     case ConvAlgorithm::depthwise:
       return is_depthwise(pr) ? "" : "depthwise needs groups equal to the input channels C";
+    case ConvAlgorithm::broadcast:
+      return pr.params.groups == 1 ? "" : "broadcast needs groups 1";
   }
   return "unknown algorithm";
 }
@@ -94,6 +98,10 @@ bool is_winograd_worthwhile(const Conv2dProblem& pr) {
   const int64_t out = pr.r() == 5 ? 2 : 4;  // outputs per tile side: F(2x2, 5x5) or F(4x4, 3x3)
   const int64_t tiles = pr.x.n * ((pr.p + out - 1) / out) * ((pr.q + out - 1) / out);
   return pr.x.c >= 32 && pr.k() >= 32 && tiles >= 32;
+}
+
+bool is_broadcast_worthwhile(const Conv2dProblem& pr) {
+  return pr.params.groups == 1 && pr.x.c <= 32 && pr.reduction() >= 64 && pr.k() >= detail::active_gemm_kernel().nr;
 }
 
 }  // namespace
@@ -111,12 +119,19 @@ bool is_winograd_worthwhile(const Conv2dProblem& pr) {
 // clearly where few filters share each packed patch (LeNet conv1 16 vs 48 GFLOP/s on one thread,
 // Inception 5x5 45 vs 66) and also on big layers (AlexNet conv2 125 vs 122). A 1x1 layer has no
 // patch gather to save, and a plain GEMM on the image, packed in row groups, beats it (ResNet's
-// 256 -> 64 reduction 10.4 vs 11.7 ms, 64 -> 64 2.6 vs 3.1). Strided layers need the implicit
-// GEMM. Depthwise layers go direct.
+// 256 -> 64 reduction 10.4 vs 11.7 ms, 64 -> 64 2.6 vs 3.1). Layers with few input channels
+// (at most 32) and at least a register tile of filters broadcast input pixels instead, packing
+// nothing: at any stride (ResNet conv1 19 vs 27 ms for the implicit GEMM, AlexNet conv1 15 vs
+// 19) and ahead of direct at stride 1 (Inception 5x5 1.14 vs 1.54 ms, 8 -> 16 channels on 56x56
+// 0.79 vs 1.33), provided each micro-kernel call has a reduction of 64 or more to amortise its
+// tile's store (3 channels with a 3x3 filter: 40 vs 30 ms) and the filters fill the tile (LeNet
+// conv1's 6 filters: 0.61 vs 0.22). Other strided layers need the implicit GEMM. Depthwise
+// layers go direct.
 ConvAlgorithm choose_conv_algorithm(const Conv2dProblem& pr) {
   if (is_depthwise(pr) && pr.x.c > 1) return ConvAlgorithm::depthwise;
   if (is_pointwise(pr)) return ConvAlgorithm::pointwise;
   if (is_winograd_worthwhile(pr)) return ConvAlgorithm::winograd;
+  if (is_broadcast_worthwhile(pr)) return ConvAlgorithm::broadcast;
   return is_stride1(pr) ? ConvAlgorithm::direct : ConvAlgorithm::implicit_gemm;
 }
 
@@ -143,6 +158,9 @@ void conv2d_forward(const Conv2dProblem& pr, const float* x, const float* weight
       return;
     case ConvAlgorithm::depthwise:
       detail::conv2d_depthwise(pr, x, weight, bias, y, activation);
+      return;
+    case ConvAlgorithm::broadcast:
+      detail::conv2d_broadcast(pr, x, weight, bias, y, activation);
       return;
     default:
       detail::conv2d_implicit_gemm(pr, x, weight, bias, y, activation);

@@ -18,12 +18,19 @@ using SgemmUkernel = void (*)(int64_t kc, const float* a, const float* b, float*
 using SgemmUkernelShifted = void (*)(int64_t kc, const float* a, const float* base, const int64_t* offsets, float* c,
                                      int64_t ldc, bool accumulate, const float* bias, bool relu);
 
+// C[MR x NR] = A * B_sliver with A read in place: element (i, p) at a_base + a_offsets[p] + i * a_step
+// (MR output pixels of one row, a_step apart in the input). Used by the convolution that
+// broadcasts input pixels against vectors of filters; C is a plain tile, no bias or activation.
+using SgemmUkernelGatherA = void (*)(int64_t kc, const float* a_base, const int64_t* a_offsets, int64_t a_step,
+                                     const float* b, float* c, int64_t ldc);
+
 struct GemmKernel {
   const char* isa;
   int mr, nr;              // register tile
   int64_t kc, mc, nc;      // cache blocks (see the ISA's translation unit for the arithmetic)
   SgemmUkernel ukernel;
   SgemmUkernelShifted ukernel_shifted;
+  SgemmUkernelGatherA ukernel_gathered_a;
   // Runs `iters` rounds of independent FMA chains; returns a value that depends on all of them so
   // that the compiler keeps the work. Each round is flops_per_iter floating-point operations.
   float (*fma_probe)(int64_t iters);

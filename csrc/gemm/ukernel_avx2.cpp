@@ -20,10 +20,16 @@ void sgemm_ukernel_avx2_6x16_shifted(int64_t kc, const float* a, const float* ba
   sgemm_ukernel_shifted_tile<8, 6, 2>(kc, a, base, offsets, c, ldc, accumulate, bias, relu);
 }
 
+void sgemm_ukernel_avx2_6x16_gathered_a(int64_t kc, const float* a_base, const int64_t* a_offsets, int64_t a_step,
+                                        const float* b, float* c, int64_t ldc) {
+  sgemm_ukernel_gathered_a_tile<8, 6, 2>(kc, a_base, a_offsets, a_step, b, c, ldc);
+}
+
 static float fma_probe_avx2(int64_t iters) { return fma_probe_loop<8, 12>(iters); }
 
 const GemmKernel& gemm_kernel_avx2() {
   static const GemmKernel kernel{"avx2", 6, 16, 256, 120, 2048, sgemm_ukernel_avx2_6x16, sgemm_ukernel_avx2_6x16_shifted,
+                                 sgemm_ukernel_avx2_6x16_gathered_a,
                                  fma_probe_avx2, 12 * 8 * 2};
   return kernel;
 }

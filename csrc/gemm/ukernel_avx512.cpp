@@ -19,10 +19,16 @@ void sgemm_ukernel_avx512_12x32_shifted(int64_t kc, const float* a, const float*
   sgemm_ukernel_shifted_tile<16, 12, 2>(kc, a, base, offsets, c, ldc, accumulate, bias, relu);
 }
 
+void sgemm_ukernel_avx512_12x32_gathered_a(int64_t kc, const float* a_base, const int64_t* a_offsets, int64_t a_step,
+                                           const float* b, float* c, int64_t ldc) {
+  sgemm_ukernel_gathered_a_tile<16, 12, 2>(kc, a_base, a_offsets, a_step, b, c, ldc);
+}
+
 static float fma_probe_avx512(int64_t iters) { return fma_probe_loop<16, 12>(iters); }
 
 const GemmKernel& gemm_kernel_avx512() {
   static const GemmKernel kernel{"avx512", 12, 32, 192, 240, 2048, sgemm_ukernel_avx512_12x32, sgemm_ukernel_avx512_12x32_shifted,
+                                 sgemm_ukernel_avx512_12x32_gathered_a,
                                  fma_probe_avx512,
                                  12 * 16 * 2};
   return kernel;

@@ -18,10 +18,16 @@ void sgemm_ukernel_generic_4x8_shifted(int64_t kc, const float* a, const float* 
   sgemm_ukernel_shifted_tile<4, 4, 2>(kc, a, base, offsets, c, ldc, accumulate, bias, relu);
 }
 
+void sgemm_ukernel_generic_4x8_gathered_a(int64_t kc, const float* a_base, const int64_t* a_offsets, int64_t a_step,
+                                          const float* b, float* c, int64_t ldc) {
+  sgemm_ukernel_gathered_a_tile<4, 4, 2>(kc, a_base, a_offsets, a_step, b, c, ldc);
+}
+
 static float fma_probe_generic(int64_t iters) { return fma_probe_loop<4, 8>(iters); }
 
 const GemmKernel& gemm_kernel_generic() {
   static const GemmKernel kernel{"generic", 4, 8, 256, 128, 1024, sgemm_ukernel_generic_4x8, sgemm_ukernel_generic_4x8_shifted,
+                                 sgemm_ukernel_generic_4x8_gathered_a,
                                  fma_probe_generic, 8 * 4 * 2};
   return kernel;
 }

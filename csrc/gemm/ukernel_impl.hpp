@@ -33,9 +33,23 @@ struct ShiftedRows {  // row p starts at base + offsets[p]: a shifted view of an
   }
 };
 
-template <int VL, int MR, int NV, class Rows>
-inline void sgemm_ukernel_body(int64_t kc, const float* __restrict a, Rows rows, float* __restrict c, int64_t ldc,
-                               bool accumulate, const float* __restrict bias, bool relu) {
+// Where the k-th column of the A sliver comes from.
+template <int MR>
+struct PackedCols {  // a packed sliver: kc columns of MR values
+  const float* a;
+  float get(int64_t p, int i) const { return a[p * MR + i]; }
+};
+
+struct GatheredCols {  // A(i, p) = base[offsets[p] + i * step]: input pixels read in place
+  const float* base;
+  const int64_t* offsets;
+  int64_t step;
+  float get(int64_t p, int i) const { return base[offsets[p] + i * step]; }
+};
+
+template <int VL, int MR, int NV, class Cols, class Rows>
+inline void sgemm_ukernel_body(int64_t kc, Cols cols, Rows rows, float* __restrict c, int64_t ldc, bool accumulate,
+                               const float* __restrict bias, bool relu) {
   typedef float vec __attribute__((vector_size(VL * sizeof(float))));
   // The tile of C is read (when accumulating) and written once after kc steps, and its MR rows
   // lie ldc floats apart, usually far outside the caches: fetched on demand, its lines stall the
@@ -57,11 +71,10 @@ inline void sgemm_ukernel_body(int64_t kc, const float* __restrict a, Rows rows,
     for (int j = 0; j < NV; ++j) bv[j] = rows.load(p, j);
 #pragma GCC unroll 32
     for (int i = 0; i < MR; ++i) {
-      const vec av = a[i] - vec{};  // broadcast (x - 0 is exact, so it folds; x + 0 would not for -0)
+      const vec av = cols.get(p, i) - vec{};  // broadcast (x - 0 is exact, so it folds; x + 0 would not for -0)
 #pragma GCC unroll 8
       for (int j = 0; j < NV; ++j) acc[i][j] += av * bv[j];
     }
-    a += MR;
   }
 #pragma GCC unroll 32
   for (int i = 0; i < MR; ++i) {
@@ -86,14 +99,23 @@ inline void sgemm_ukernel_body(int64_t kc, const float* __restrict a, Rows rows,
 template <int VL, int MR, int NV>
 inline void sgemm_ukernel_tile(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
                                const float* bias, bool relu) {
-  sgemm_ukernel_body<VL, MR, NV>(kc, a, PackedRows<VL, NV>{b}, c, ldc, accumulate, bias, relu);
+  sgemm_ukernel_body<VL, MR, NV>(kc, PackedCols<MR>{a}, PackedRows<VL, NV>{b}, c, ldc, accumulate, bias, relu);
 }
 
 // B read in place: row p is the NV*VL floats at base + offsets[p] (the direct convolution).
 template <int VL, int MR, int NV>
 inline void sgemm_ukernel_shifted_tile(int64_t kc, const float* a, const float* base, const int64_t* offsets, float* c,
                                        int64_t ldc, bool accumulate, const float* bias, bool relu) {
-  sgemm_ukernel_body<VL, MR, NV>(kc, a, ShiftedRows<VL>{base, offsets}, c, ldc, accumulate, bias, relu);
+  sgemm_ukernel_body<VL, MR, NV>(kc, PackedCols<MR>{a}, ShiftedRows<VL>{base, offsets}, c, ldc, accumulate, bias, relu);
+}
+
+// A read in place (row i of column p at a_base + a_offsets[p] + i * a_step: the convolution that
+// broadcasts input pixels), B from a packed sliver; C overwritten, no bias or activation.
+template <int VL, int MR, int NV>
+inline void sgemm_ukernel_gathered_a_tile(int64_t kc, const float* a_base, const int64_t* a_offsets, int64_t a_step,
+                                          const float* b, float* c, int64_t ldc) {
+  sgemm_ukernel_body<VL, MR, NV>(kc, GatheredCols{a_base, a_offsets, a_step}, PackedRows<VL, NV>{b}, c, ldc, false,
+                                 nullptr, false);
 }
 
 // CHAINS independent accumulators hide the FMA latency (4 cycles, 2 pipes: at least 8 chains).

@@ -17,6 +17,7 @@ enum class ConvAlgorithm {
   direct,         // stride 1: GEMM whose micro-kernel reads shifted views of the padded image
   winograd,       // stride 1, dilation 1, one group: Winograd F(4x4, 3x3) or F(2x2, 5x5)
   depthwise,      // groups = C: a direct loop over each input plane
+  broadcast,      // one group: input pixels broadcast against vectors of filters, nothing packed
 };
 
 // Every value of ConvAlgorithm, `automatic` first.
