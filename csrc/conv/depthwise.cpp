@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "../core/parallel.hpp"
+#include "../core/quad.hpp"
 #include "../core/workspace.hpp"
 #include "algorithms.hpp"
 #include "pyconvx/runtime.hpp"
@@ -18,13 +19,9 @@
 namespace pyconvx::detail {
 namespace {
 
-// Outputs per register run: four vectors of four lanes, the width this portable translation unit
-// can keep in registers (SSE on x86-64; wider generic vectors would live on the stack).
+// Outputs per register run: four vectors of four lanes (quad.hpp).
 constexpr int64_t kLanes = 4, kRun = 4 * kLanes;
-typedef float Lanes __attribute__((vector_size(kLanes * sizeof(float))));
-// The same, at any float address: loads and stores through it are unaligned vector moves (a
-// memcpy to or from the accumulators made GCC keep them on the stack).
-typedef float UnalignedLanes __attribute__((vector_size(kLanes * sizeof(float)), aligned(4), may_alias));
+typedef Quad Lanes;
 
 // The zero-padded plane that the outputs read: `rows` x `cols` values in rows of `ld` floats,
 // zero past `cols` too, so that a run of kRun outputs at the right edge may read a full run.
@@ -58,7 +55,7 @@ struct PaddedPlane {
 template <bool Unit>
 inline void load_lanes(Lanes& v, const float* src, int64_t step) {
   if (Unit) {
-    v = *reinterpret_cast<const UnalignedLanes*>(src);
+    v = load_quad(src);
   } else {
     for (int64_t j = 0; j < kLanes; ++j) v[j] = src[j * step];
   }
@@ -104,10 +101,10 @@ __attribute__((noinline)) void output_run(const float* in, const float* w, const
   }
   float tmp[kRun];
   float* dst = count == kRun ? out : tmp;
-  *reinterpret_cast<UnalignedLanes*>(dst) = acc0;
-  *reinterpret_cast<UnalignedLanes*>(dst + kLanes) = acc1;
-  *reinterpret_cast<UnalignedLanes*>(dst + 2 * kLanes) = acc2;
-  *reinterpret_cast<UnalignedLanes*>(dst + 3 * kLanes) = acc3;
+  store_quad(dst, acc0);
+  store_quad(dst + kLanes, acc1);
+  store_quad(dst + 2 * kLanes, acc2);
+  store_quad(dst + 3 * kLanes, acc3);
   if (count < kRun)
     for (int64_t j = 0; j < count; ++j) out[j] = tmp[j];
 }

@@ -8,6 +8,7 @@
 
 #include "../core/copy.hpp"
 #include "../core/parallel.hpp"
+#include "../core/quad.hpp"
 #include "patches.hpp"
 #include "pyconvx/conv.hpp"
 #include "pyconvx/runtime.hpp"
@@ -132,28 +133,14 @@ void PatchPanelSource::pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, int 
 
 namespace {
 
-typedef float Quad __attribute__((vector_size(4 * sizeof(float))));
-typedef int QuadIndex __attribute__((vector_size(4 * sizeof(int))));
-
 // Rows 0..3 of `out` (`ld` floats apart) take columns 0..3 of the 4 x 4 block whose row i is the
-// four floats at src[i] (a zero vector where src[i] is null): four loads, eight shuffles, four
-// stores where the scalar transpose takes sixteen loads and stores.
+// four floats at src[i] + t (zeros where src[i] is null): four loads, eight shuffles, four stores
+// where the scalar transpose takes sixteen loads and stores.
 inline void transpose_quad(const float* const* src, int64_t t, float* out, int64_t ld) {
   Quad v[4];
-  for (int i = 0; i < 4; ++i)
-    if (src[i])
-      std::memcpy(&v[i], src[i] + t, sizeof(Quad));
-    else
-      v[i] = Quad{};
-  const Quad lo01 = __builtin_shuffle(v[0], v[1], QuadIndex{0, 4, 1, 5});
-  const Quad hi01 = __builtin_shuffle(v[0], v[1], QuadIndex{2, 6, 3, 7});
-  const Quad lo23 = __builtin_shuffle(v[2], v[3], QuadIndex{0, 4, 1, 5});
-  const Quad hi23 = __builtin_shuffle(v[2], v[3], QuadIndex{2, 6, 3, 7});
-  const Quad w[4] = {__builtin_shuffle(lo01, lo23, QuadIndex{0, 1, 4, 5}),
-                     __builtin_shuffle(lo01, lo23, QuadIndex{2, 3, 6, 7}),
-                     __builtin_shuffle(hi01, hi23, QuadIndex{0, 1, 4, 5}),
-                     __builtin_shuffle(hi01, hi23, QuadIndex{2, 3, 6, 7})};
-  for (int u = 0; u < 4; ++u) std::memcpy(out + u * ld, &w[u], sizeof(Quad));
+  for (int i = 0; i < 4; ++i) v[i] = src[i] ? load_quad(src[i] + t) : Quad{};
+  transpose_quads(v);
+  for (int u = 0; u < 4; ++u) store_quad(out + u * ld, v[u]);
 }
 
 }  // namespace

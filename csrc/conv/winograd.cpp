@@ -1,18 +1,20 @@
-// Winograd F(4x4, 3x3) convolution (Lavin and Gray, "Fast algorithms for convolutional neural
-// networks", 2016): each 4x4 block of outputs comes from a 6x6 input tile d and a 3x3 filter g as
+// Winograd convolution F(4x4, 3x3) and F(2x2, 5x5) (Lavin and Gray, "Fast algorithms for
+// convolutional neural networks", 2016): each m x m block of outputs comes from a 6x6 input tile
+// d and an r x r filter g (m + r = 7) as
 //   Y = A^T [ (G g G^T) . (B^T d B) ] A,
-// 36 multiplications per tile and channel pair instead of 144. Summed over input channels, the
-// elementwise products become 36 independent GEMMs, M_xi (K x tiles) = U_xi (K x C) V_xi (C x
-// tiles), run on the blocked GEMM. The matrices use the interpolation points 0, +-1, +-2 and
-// infinity, the usual choice for F(4, 3): small integer points keep the transforms' rounding
-// error near float32 precision (the tests bound it against a float64 reference).
+// 36 multiplications per tile and channel pair instead of 144 (3x3) or 100 (5x5). Summed over
+// input channels, the elementwise products become 36 independent GEMMs, M_xi (K x tiles) = U_xi
+// (K x C) V_xi (C x tiles), run on the blocked GEMM. The matrices use the interpolation points 0,
+// +-1, +-2 and infinity, the usual choice for six points: small integer points keep the
+// transforms' rounding error near float32 precision (the tests bound it against a float64
+// reference).
 #include <omp.h>
 
 #include <algorithm>
-#include <cstring>
 #include <vector>
 
 #include "../core/parallel.hpp"
+#include "../core/quad.hpp"
 #include "../gemm/gemm_driver.hpp"
 #include "algorithms.hpp"
 #include "pyconvx/runtime.hpp"
@@ -36,7 +38,8 @@ constexpr float kG3[kTile][3] = {{1.0f / 4, 0, 0},
                                  {1.0f / 24, 1.0f / 12, 1.0f / 6},
                                  {1.0f / 24, -1.0f / 12, 1.0f / 6},
                                  {0, 0, 1}};
-// and for F(2, 5) (row j: the point's powers over the product of its differences to the others):
+// and for F(2, 5). Row j of either is point j's powers over the product of its differences to the
+// other finite points; the point at infinity takes the last tap.
 constexpr float kG5[kTile][5] = {{1.0f / 4, 0, 0, 0, 0},
                                  {-1.0f / 6, -1.0f / 6, -1.0f / 6, -1.0f / 6, -1.0f / 6},
                                  {-1.0f / 6, 1.0f / 6, -1.0f / 6, 1.0f / 6, -1.0f / 6},
@@ -51,22 +54,20 @@ struct Variant {
   static_assert(M == 4 || M == 2, "F(4x4, 3x3) and F(2x2, 5x5)");
   static constexpr float g(int i, int j) { return M == 4 ? kG3[i][j] : kG5[i][j]; }
 };
+
 // B^T = [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
 //        [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], applied by apply_bt;
 // A^T = [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]] for
 // F(4, 3) and its first two rows with a last column of [0, 1] for F(2, 5), applied by apply_at.
 
 // The transforms run on four tiles (or filters) at once, one per vector lane: every step of a
-// transform is the same for all of them, so a lane-wise vector type turns each scalar operation
-// into one SIMD operation. Four lanes is the width this portable translation unit has (SSE);
-// GCC emulates wider vectors through memory.
+// transform is the same for all of them, so a lane-wise vector type (quad.hpp) turns each scalar
+// operation into one SIMD operation.
 constexpr int kLanes = 4;
-typedef float Lanes __attribute__((vector_size(kLanes * sizeof(float))));
-typedef int LaneIndex __attribute__((vector_size(kLanes * sizeof(int))));
+typedef Quad Lanes;
 
-// (By reference: a vector passed by value would depend on the ISA's calling convention.)
-inline void load_lanes(Lanes& v, const float* p) { std::memcpy(&v, p, sizeof v); }
-inline void store_lanes(float* p, const Lanes& v) { std::memcpy(p, &v, sizeof v); }
+inline void load_lanes(Lanes& v, const float* p) { v = load_quad(p); }
+inline void store_lanes(float* p, const Lanes& v) { store_quad(p, v); }
 
 // u = G g G^T (6 x 6) for four r x r filters g[0 .. r * r) (lane l holds filter l).
 template <class V>
@@ -130,18 +131,6 @@ void transform_outputs(const Lanes* m, Lanes* y) {
   for (int i = 0; i < M; ++i) apply_at<M>(t + i * kTile, 1, y + i * M, 1);
 }
 
-// Transposes the 4 x 4 matrix whose rows are v[0..3] (eight shuffles).
-inline void transpose_lanes(Lanes* v) {
-  const Lanes lo01 = __builtin_shuffle(v[0], v[1], LaneIndex{0, 4, 1, 5});
-  const Lanes hi01 = __builtin_shuffle(v[0], v[1], LaneIndex{2, 6, 3, 7});
-  const Lanes lo23 = __builtin_shuffle(v[2], v[3], LaneIndex{0, 4, 1, 5});
-  const Lanes hi23 = __builtin_shuffle(v[2], v[3], LaneIndex{2, 6, 3, 7});
-  v[0] = __builtin_shuffle(lo01, lo23, LaneIndex{0, 1, 4, 5});
-  v[1] = __builtin_shuffle(lo01, lo23, LaneIndex{2, 3, 6, 7});
-  v[2] = __builtin_shuffle(hi01, hi23, LaneIndex{0, 1, 4, 5});
-  v[3] = __builtin_shuffle(hi01, hi23, LaneIndex{2, 3, 6, 7});
-}
-
 // d[i * 6 + j] (lane l) = row i, column j of the 6 x 6 input tile of lane l, whose row i starts at
 // src[l] + i * ld[l] and may be read 8 floats wide. Row by row: two vector loads per tile, then
 // two transposes turn the tiles' rows into the lanes' columns, with no scalar stores that a
@@ -153,8 +142,8 @@ inline void gather_tiles(const float* const* src, const int64_t* ld, Lanes* d) {
       load_lanes(left[l], src[l] + i * ld[l]);
       load_lanes(right[l], src[l] + i * ld[l] + kLanes);
     }
-    transpose_lanes(left);
-    transpose_lanes(right);
+    transpose_quads(left);
+    transpose_quads(right);
     for (int j = 0; j < kLanes; ++j) d[i * kTile + j] = left[j];
     for (int j = kLanes; j < kTile; ++j) d[i * kTile + j] = right[j - kLanes];
   }
@@ -351,7 +340,7 @@ void conv2d_winograd(const Conv2dProblem& pr, const float* x, const float* weigh
           for (int i = 0; i < kOut; ++i) {
             Lanes rows_of[kLanes] = {};
             for (int j = 0; j < kOut; ++j) rows_of[j] = yl[i * kOut + j];
-            transpose_lanes(rows_of);
+            transpose_quads(rows_of);
             for (int l = 0; l < lanes; ++l) {
               if (i >= rows[l]) continue;
               if (kOut == kLanes && cols[l] == kOut) {
