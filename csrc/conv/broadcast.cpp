@@ -15,6 +15,7 @@
 #include "../core/parallel.hpp"
 #include "../gemm/gemm_driver.hpp"
 #include "algorithms.hpp"
+#include "band.hpp"
 #include "pyconvx/runtime.hpp"
 
 namespace pyconvx::detail {
@@ -47,17 +48,9 @@ void conv2d_broadcast(const Conv2dProblem& pr, const float* x, const float* weig
     errors.capture([&] {
       const int64_t n = t / per_image, oh0 = t % per_image * rows_per_task, oh1 = std::min(P, oh0 + rows_per_task);
       const int64_t ih0 = oh0 * cp.stride_h - cp.pad_top;
-      float* band = thread_scratch(1, C * band_rows * band_w);
-      for (int64_t c = 0; c < C; ++c)
-        for (int64_t i = 0; i < band_rows; ++i) {
-          float* row = band + (c * band_rows + i) * band_w;
-          const int64_t ih = ih0 + i;
-          std::fill(row, row + band_w, 0.0f);
-          if (ih < 0 || ih >= H) continue;
-          const float* src = x + ((n * C + c) * H + ih) * W;
-          std::copy(src, src + W, row + cp.pad_left);
-        }
-      int64_t* offsets = reinterpret_cast<int64_t*>(thread_scratch(2, 2 * red));
+      float* band = thread_scratch(2, C * band_rows * band_w);
+      copy_padded_rows(x + n * C * H * W, C, H, W, ih0, band_rows, cp.pad_left, band_w, band);
+      int64_t* offsets = reinterpret_cast<int64_t*>(thread_scratch(1, 2 * red));
       for (int64_t c = 0, p = 0; c < C; ++c)
         for (int64_t r = 0; r < R; ++r)
           for (int64_t s = 0; s < S; ++s) offsets[p++] = (c * band_rows + r * cp.dilation_h) * band_w + s * cp.dilation_w;

@@ -8,12 +8,12 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <cstring>
 
 #include "../core/parallel.hpp"
 #include "../core/quad.hpp"
 #include "../core/workspace.hpp"
 #include "algorithms.hpp"
+#include "band.hpp"
 #include "pyconvx/runtime.hpp"
 
 namespace pyconvx::detail {
@@ -23,8 +23,9 @@ namespace {
 constexpr int64_t kLanes = 4, kRun = 4 * kLanes;
 typedef Quad Lanes;
 
-// The zero-padded plane that the outputs read: `rows` x `cols` values in rows of `ld` floats,
-// zero past `cols` too, so that a run of kRun outputs at the right edge may read a full run.
+// The zero-padded plane that the outputs read: `rows` x `cols` values in rows of `ld` floats, so
+// that a run of kRun outputs at the right edge may read a full run (what it reads past `cols`
+// only feeds outputs past Q, which are dropped).
 struct PaddedPlane {
   int64_t rows, cols, ld;
   explicit PaddedPlane(const Conv2dProblem& pr)
@@ -35,19 +36,7 @@ struct PaddedPlane {
 
   // Copies `plane` (H x W) into `dst` behind pad_top rows and pad_left columns of zeros.
   void fill(const Conv2dProblem& pr, const float* plane, float* dst) const {
-    const int64_t H = pr.x.h, W = pr.x.w, top = pr.params.pad_top, left = pr.params.pad_left;
-    const int64_t width = std::max<int64_t>(0, std::min(W, cols - left));
-    for (int64_t i = 0; i < rows; ++i) {
-      float* row = dst + i * ld;
-      const int64_t h = i - top;
-      if (h < 0 || h >= H) {
-        std::fill(row, row + ld, 0.0f);
-        continue;
-      }
-      std::fill(row, row + left, 0.0f);
-      std::memcpy(row + left, plane + h * W, static_cast<size_t>(width) * sizeof(float));
-      std::fill(row + left + width, row + ld, 0.0f);
-    }
+    copy_padded_rows(plane, 1, pr.x.h, pr.x.w, -pr.params.pad_top, rows, pr.params.pad_left, ld, dst);
   }
 };
 

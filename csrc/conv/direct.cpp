@@ -18,6 +18,7 @@
 #include "../core/parallel.hpp"
 #include "../gemm/gemm_driver.hpp"
 #include "algorithms.hpp"
+#include "band.hpp"
 #include "pyconvx/runtime.hpp"
 
 namespace pyconvx::detail {
@@ -68,19 +69,7 @@ void conv2d_direct(const Conv2dProblem& pr, const float* x, const float* weight,
       const int64_t row0 = v0 / Wp, rows = (v1 - 1) / Wp - row0 + 1 + (R - 1) * cp.dilation_h;
       const int64_t band_size = Cg * rows * Wp + nr;
       float* band = thread_scratch(2, band_size);
-      const float* image = x + (n * pr.x.c + g * Cg) * H * W;
-      for (int64_t c = 0; c < Cg; ++c)
-        for (int64_t i = 0; i < rows; ++i) {
-          float* dst = band + (c * rows + i) * Wp;
-          const int64_t h = row0 + i - cp.pad_top;
-          if (h < 0 || h >= H) {
-            std::fill(dst, dst + Wp, 0.0f);
-            continue;
-          }
-          std::fill(dst, dst + cp.pad_left, 0.0f);
-          copy_floats(dst + cp.pad_left, image + (c * H + h) * W, W);
-          std::fill(dst + cp.pad_left + W, dst + Wp, 0.0f);
-        }
+      copy_padded_rows(x + (n * pr.x.c + g * Cg) * H * W, Cg, H, W, row0 - cp.pad_top, rows, cp.pad_left, Wp, band);
       std::fill(band + Cg * rows * Wp, band + band_size, 0.0f);
       int64_t* offsets = reinterpret_cast<int64_t*>(thread_scratch(1, 2 * red));
       for (int64_t c = 0, k = 0; c < Cg; ++c)
