@@ -1,5 +1,6 @@
-"""The broadcast algorithm (input pixels broadcast against vectors of filters): the edges of its
-pixel strips, filter slivers, bands and reductions, against the float64 reference."""
+"""The broadcast algorithm (input pixels broadcast against vectors of filters) and its weight
+gradient (channels broadcast against filters' output gradients): the edges of their pixel strips,
+channel blocks, filter slivers, bands and reductions, against the float64 reference."""
 import numpy as np
 import pytest
 
@@ -43,3 +44,41 @@ def test_forcing_it_on_a_grouped_layer_says_why():
     with pytest.raises(ValueError, match="algorithm='broadcast' cannot compute this convolution: .*groups 1"):
         pyconvx.conv2d(np.ones((1, 4, 6, 6), np.float32), np.ones((4, 2, 3, 3), np.float32), groups=2,
                        algorithm="broadcast")
+
+
+# The weight gradient goes the broadcast way for one group, at most 32 filters and at least a
+# register tile's rows of channels (12 on AVX-512, fewer elsewhere): every case below qualifies.
+GRAD_WEIGHT_CASES = [
+    # LeNet-5's conv3 in small: a whole image's pixels in one chunk.
+    ref.ConvCase("lenet_c3", 5, 12, 14, 14, 16, 5, 5),
+    # Inception's 5x5 branch: 28 x 28 pixels split into chunks of rows, padding on every side.
+    ref.ConvCase("5x5_pad2_chunks", 2, 16, 28, 28, 32, 5, 5, padding=2),
+    # Channels and filters that fill no tile exactly; strides, padding and dilation per axis.
+    ref.ConvCase("pairs", 3, 13, 17, 23, 19, 3, 2, stride=(2, 1), padding=(1, 2), dilation=(2, 3)),
+    # One image, one output row per chunk (rows wider than a chunk), a single filter.
+    ref.ConvCase("one_image_wide_rows", 1, 12, 5, 300, 1, 3, 3, padding=1),
+    # 1x1 with stride 2: taps that skip pixels.
+    ref.ConvCase("1x1_s2", 2, 24, 9, 9, 7, 1, 1, stride=2),
+]
+
+
+@pytest.mark.parametrize("case", GRAD_WEIGHT_CASES, ids=lambda c: c.id)
+def test_grad_weight_matches_the_reference(case, restore_threads):
+    x, w, _ = case.make(np.random.default_rng(33))
+    g = np.random.default_rng(34).standard_normal(case.out_shape()).astype(np.float32)
+    _, want, _ = ref.conv2d_backward(g, x, w, **case.kwargs())
+    for threads in (1, 2, 3):  # 3: a thread's share of rows starts and ends inside an image
+        pyconvx.set_num_threads(threads)
+        _, gw, _ = pyconvx.conv2d_backward(g, x, w, needs=(False, True, False), **case.kwargs())
+        ref.assert_close(gw, want, case.grad_w_reduction(), f"{case.id}, {threads} threads")
+
+
+def test_grad_weight_repeats_bitwise(restore_threads):
+    case = GRAD_WEIGHT_CASES[1]
+    x, w, _ = case.make(np.random.default_rng(35))
+    g = np.random.default_rng(36).standard_normal(case.out_shape()).astype(np.float32)
+    pyconvx.set_num_threads(2)
+    first = pyconvx.conv2d_backward(g, x, w, needs=(False, True, False), **case.kwargs())[1]
+    for _ in range(3):
+        again = pyconvx.conv2d_backward(g, x, w, needs=(False, True, False), **case.kwargs())[1]
+        np.testing.assert_array_equal(again, first)

@@ -30,6 +30,9 @@ void conv2d_depthwise_grad_weight(const Conv2dProblem& problem, const float* gra
 // of the image, against NR filters at a time (broadcast.cpp).
 void conv2d_broadcast(const Conv2dProblem& problem, const float* x, const float* weight, const float* bias, float* y,
                       Activation activation);
+// Its weight gradient (one group): MR channels at a time broadcast against NR filters' grad_Y.
+void conv2d_broadcast_grad_weight(const Conv2dProblem& problem, const float* grad_y, const float* x,
+                                  float* grad_weight);
 
 // Stride 1, dilation 1, one group: Winograd F(4x4, 3x3) for 3x3 filters, F(2x2, 5x5) for 5x5
 // ones (winograd.cpp); and the bytes of scratch either holds for the call: the transformed

@@ -11,7 +11,9 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <vector>
 
+#include "../core/copy.hpp"
 #include "../core/parallel.hpp"
 #include "../gemm/gemm_driver.hpp"
 #include "algorithms.hpp"
@@ -62,7 +64,7 @@ void conv2d_broadcast(const Conv2dProblem& pr, const float* x, const float* weig
           const int64_t pixels = std::min(mr, Q - ow0);
           for (int64_t sl = 0; sl < slivers; ++sl) {
             kernel.ukernel_gathered_a(red, row + ow0 * cp.stride_w, offsets, cp.stride_w, packed.data() + sl * nr * red,
-                                      tile, nr);
+                                      tile, nr, false);
             const int64_t k0 = sl * nr, filters = std::min(nr, K - k0);
             for (int64_t j = 0; j < filters; ++j) {
               float* out = y + ((n * K + k0 + j) * P + oh) * Q + ow0;
@@ -78,6 +80,79 @@ void conv2d_broadcast(const Conv2dProblem& pr, const float* x, const float* weig
     });
   }
   errors.rethrow();
+}
+
+// The weight gradient with the same micro-kernel, the other way round: a tile is MR channels x
+// NR filters of grad W at one tap (r, s), its reduction runs over output pixels, the input values
+// (channel c0 + i, pixel p shifted by the tap) are read in place from a padded band and broadcast
+// against a vector of NR filters' grad_Y at pixel p. Only grad_Y is packed (transposed, pixel by
+// pixel), K values a pixel, where the GEMM form packs the C * R * S values of every patch: with
+// few filters to share them (LeNet's 16, Inception's 5x5 branch's 32) that packing was most of
+// its time.
+void conv2d_broadcast_grad_weight(const Conv2dProblem& pr, const float* grad_y, const float* x, float* grad_weight) {
+  const GemmKernel& kernel = active_gemm_kernel();
+  const Conv2dParams& cp = pr.params;
+  const int64_t N = pr.x.n, C = pr.x.c, H = pr.x.h, W = pr.x.w, K = pr.k(), R = pr.r(), S = pr.s();
+  const int64_t P = pr.p, Q = pr.q, mr = kernel.mr, nr = kernel.nr;
+  const int64_t c_pad = round_up(C, mr), k_pad = round_up(K, nr), slivers = k_pad / nr;
+  const int threads = threads_for(pr.y().numel() * pr.reduction() / 4, get_num_threads());
+
+  // A chunk is a few output rows of one image, about 256 pixels: its packed grad_Y sliver
+  // (256 pixels x NR floats, 16 KiB for NR = 16) stays in L1 while every channel block and tap
+  // of the chunk reads it.
+  const int64_t rows_per_chunk = std::max<int64_t>(1, std::min<int64_t>(P, 256 / Q));
+  const int64_t band_w = W + cp.pad_left + cp.pad_right;
+  const int64_t band_rows = (rows_per_chunk - 1) * cp.stride_h + (R - 1) * cp.dilation_h + 1;
+  const int64_t plane = band_rows * band_w, sums_size = R * S * c_pad * k_pad;
+
+  // Each thread sums a fixed contiguous range of the N * P output rows into its own copy of
+  // grad W, laid out (r, s, channel, filter) so that a tile is a block of rows; the copies are
+  // added in thread order at the end, so results repeat run to run.
+  AlignedBuffer sums(sums_size * threads);
+  ParallelExceptions errors;
+#pragma omp parallel num_threads(threads)
+  errors.capture([&] {
+    const int id = omp_get_thread_num();
+    float* own = sums.data() + id * sums_size;
+    std::fill(own, own + sums_size, 0.0f);
+    float* band = thread_scratch(2, c_pad * plane);
+    std::fill(band + C * plane, band + c_pad * plane, 0.0f);  // the channels past C of the last block
+    float* packed = thread_scratch(1, k_pad * rows_per_chunk * Q);
+    std::vector<int64_t> pixel_offsets(static_cast<size_t>(rows_per_chunk * Q));
+    int64_t first, last;
+    split_range(N * P, 1, threads, id, &first, &last);
+    for (int64_t row = first; row < last;) {
+      const int64_t n = row / P, oh0 = row % P, oh1 = std::min({P, oh0 + rows_per_chunk, oh0 + last - row});
+      const int64_t pixels = (oh1 - oh0) * Q;
+      copy_padded_rows(x + n * C * H * W, C, H, W, oh0 * cp.stride_h - cp.pad_top, band_rows, cp.pad_left, band_w,
+                       band);
+      for (int64_t i = 0, p = 0; i < oh1 - oh0; ++i)
+        for (int64_t q = 0; q < Q; ++q) pixel_offsets[p++] = i * cp.stride_h * band_w + q * cp.stride_w;
+      const float* gy = grad_y + (n * K * P + oh0) * Q;
+      for (int64_t sl = 0; sl < slivers; ++sl)
+        interleave_rows(gy + sl * nr * P * Q, P * Q, std::min(nr, K - sl * nr), nr, pixels, packed + sl * nr * pixels);
+      for (int64_t sl = 0; sl < slivers; ++sl)
+        for (int64_t r = 0; r < R; ++r)
+          for (int64_t s = 0; s < S; ++s)
+            for (int64_t c0 = 0; c0 < c_pad; c0 += mr)
+              kernel.ukernel_gathered_a(pixels, band + c0 * plane + r * cp.dilation_h * band_w + s * cp.dilation_w,
+                                        pixel_offsets.data(), plane, packed + sl * nr * pixels,
+                                        own + ((r * S + s) * c_pad + c0) * k_pad + sl * nr, k_pad, true);
+      row += oh1 - oh0;
+    }
+  });
+  errors.rethrow();
+
+  // grad W[k, c, r, s] = the threads' sums at (r, s, c, k), added in thread order.
+#pragma omp parallel for schedule(static) num_threads(threads)
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t rs = 0; rs < R * S; ++rs) {
+        const int64_t at = (rs * c_pad + c) * k_pad + k;
+        float total = sums.data()[at];
+        for (int th = 1; th < threads; ++th) total += sums.data()[th * sums_size + at];
+        grad_weight[(k * C + c) * R * S + rs] = total;
+      }
 }
 
 }  // namespace pyconvx::detail

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "../core/copy.hpp"
 #include "../core/parallel.hpp"
 #include "algorithms.hpp"
 #include "patches.hpp"
@@ -137,28 +138,6 @@ int64_t weight_tile_pixels(const GemmKernel& kernel, const Conv2dProblem& pr) {
   return std::min(round_up(pixels, kernel.kc), pr.x.n * pr.p * pr.q);
 }
 
-// out[t * MR + i] = src[i * ld + t] for t < run and i < rows, zero for rows <= i < MR: a block of
-// rows interleaved pixel by pixel (MR adjacent writes, MR streams read). MR as a template
-// argument, for the micro-kernels' 4, 6 and 12 rows, unrolls the inner loop and keeps the MR
-// row pointers in registers.
-template <int MR>
-void interleave_rows_fixed(const float* src, int64_t ld, int64_t run, float* out) {
-  const float* row[MR];
-  for (int i = 0; i < MR; ++i) row[i] = src + i * ld;
-  for (int64_t t = 0; t < run; ++t)
-    for (int i = 0; i < MR; ++i) out[t * MR + i] = row[i][t];
-}
-
-void interleave_rows(const float* src, int64_t ld, int64_t rows, int64_t mr, int64_t run, float* out) {
-  if (rows == mr && mr == 6) return interleave_rows_fixed<6>(src, ld, run, out);
-  if (rows == mr && mr == 4) return interleave_rows_fixed<4>(src, ld, run, out);
-  if (rows == mr && mr == 12) return interleave_rows_fixed<12>(src, ld, run, out);
-  for (int64_t t = 0; t < run; ++t) {
-    for (int64_t i = 0; i < rows; ++i) out[t * mr + i] = src[i * ld + t];
-    for (int64_t i = rows; i < mr; ++i) out[t * mr + i] = 0.0f;
-  }
-}
-
 // grad W_g (Kg x red) += grad_Y_g[:, pixels] (Kg x tile) * patches_g[:, pixels]^T (tile x red)
 // over pixels [r0, r1) counted across images n0, n0 + 1, ... of group g: one long reduction
 // instead of one short GEMM per image, each of which read and wrote all of grad W (9 MiB for
@@ -213,7 +192,14 @@ void grad_weight(const Conv2dProblem& pr, const float* gy, const float* x, float
     conv2d_depthwise_grad_weight(pr, gy, x, gw);
     return;
   }
+  // Few filters (LeNet's conv3, Inception's 5x5 branch): the GEMM form would pack C * R * S
+  // values per pixel to share them among only K filters (2-3x slower, measured). At least MR
+  // channels fill the broadcast kernel's rows; with 1 or 3 (first layers) most would idle.
   const GemmKernel& kernel = active_gemm_kernel();
+  if (pr.params.groups == 1 && pr.k() <= 32 && pr.x.c >= kernel.mr) {
+    conv2d_broadcast_grad_weight(pr, gy, x, gw);
+    return;
+  }
   const int threads = backward_threads(pr);
   const int64_t w_size = pr.weight.numel(), images = pr.x.n * pr.params.groups;
   std::fill(gw, gw + w_size, 0.0f);

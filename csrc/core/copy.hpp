@@ -1,4 +1,4 @@
-// Copies of short float runs (internal).
+// Copies of short float runs, and rows interleaved into packed slivers (internal).
 #pragma once
 
 #include <cstdint>
@@ -19,6 +19,36 @@ inline void copy_floats(float* dst, const float* src, int64_t n) {
   if (i < n) dst[i] = src[i];
   if (i + 1 < n) dst[i + 1] = src[i + 1];
   if (i + 2 < n) dst[i + 2] = src[i + 2];
+}
+
+// out[t * MR + i] = src[i * ld + t] for t < run and i < rows, zero for rows <= i < MR: a block of
+// rows interleaved pixel by pixel (MR adjacent writes, MR streams read). MR as a template
+// argument, for the micro-kernels' 4, 6 and 12 rows and 8, 16 and 32 columns, unrolls the inner
+// loop and keeps the MR row pointers in registers.
+template <int MR>
+void interleave_rows_fixed(const float* src, int64_t ld, int64_t run, float* out) {
+  const float* row[MR];
+  for (int i = 0; i < MR; ++i) row[i] = src + i * ld;
+  for (int64_t t = 0; t < run; ++t)
+    for (int i = 0; i < MR; ++i) out[t * MR + i] = row[i][t];
+}
+
+inline void interleave_rows(const float* src, int64_t ld, int64_t rows, int64_t mr, int64_t run, float* out) {
+  if (rows == mr) {
+    switch (mr) {
+      case 4: return interleave_rows_fixed<4>(src, ld, run, out);
+      case 6: return interleave_rows_fixed<6>(src, ld, run, out);
+      case 8: return interleave_rows_fixed<8>(src, ld, run, out);
+      case 12: return interleave_rows_fixed<12>(src, ld, run, out);
+      case 16: return interleave_rows_fixed<16>(src, ld, run, out);
+      case 32: return interleave_rows_fixed<32>(src, ld, run, out);
+      default: break;
+    }
+  }
+  for (int64_t t = 0; t < run; ++t) {
+    for (int64_t i = 0; i < rows; ++i) out[t * mr + i] = src[i * ld + t];
+    for (int64_t i = rows; i < mr; ++i) out[t * mr + i] = 0.0f;
+  }
 }
 
 }  // namespace pyconvx::detail

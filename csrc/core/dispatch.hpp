@@ -18,11 +18,13 @@ using SgemmUkernel = void (*)(int64_t kc, const float* a, const float* b, float*
 using SgemmUkernelShifted = void (*)(int64_t kc, const float* a, const float* base, const int64_t* offsets, float* c,
                                      int64_t ldc, bool accumulate, const float* bias, bool relu);
 
-// C[MR x NR] = A * B_sliver with A read in place: element (i, p) at a_base + a_offsets[p] + i * a_step
-// (MR output pixels of one row, a_step apart in the input). Used by the convolution that
-// broadcasts input pixels against vectors of filters; C is a plain tile, no bias or activation.
+// C[MR x NR] = (accumulate ? C : 0) + A * B_sliver with A read in place: element (i, p) at
+// a_base + a_offsets[p] + i * a_step. Used by the convolution that broadcasts input pixels against
+// vectors of filters (row i: the i-th of MR output pixels of one row, a_step apart in the input;
+// column p: a tap) and by its weight gradient (row i: the i-th of MR channels, a_step apart;
+// column p: an output pixel); no bias or activation.
 using SgemmUkernelGatherA = void (*)(int64_t kc, const float* a_base, const int64_t* a_offsets, int64_t a_step,
-                                     const float* b, float* c, int64_t ldc);
+                                     const float* b, float* c, int64_t ldc, bool accumulate);
 
 struct GemmKernel {
   const char* isa;

@@ -21,8 +21,8 @@ void sgemm_ukernel_avx2_6x16_shifted(int64_t kc, const float* a, const float* ba
 }
 
 void sgemm_ukernel_avx2_6x16_gathered_a(int64_t kc, const float* a_base, const int64_t* a_offsets, int64_t a_step,
-                                        const float* b, float* c, int64_t ldc) {
-  sgemm_ukernel_gathered_a_tile<8, 6, 2>(kc, a_base, a_offsets, a_step, b, c, ldc);
+                                        const float* b, float* c, int64_t ldc, bool accumulate) {
+  sgemm_ukernel_gathered_a_tile<8, 6, 2>(kc, a_base, a_offsets, a_step, b, c, ldc, accumulate);
 }
 
 static float fma_probe_avx2(int64_t iters) { return fma_probe_loop<8, 12>(iters); }

@@ -19,8 +19,8 @@ void sgemm_ukernel_generic_4x8_shifted(int64_t kc, const float* a, const float* 
 }
 
 void sgemm_ukernel_generic_4x8_gathered_a(int64_t kc, const float* a_base, const int64_t* a_offsets, int64_t a_step,
-                                          const float* b, float* c, int64_t ldc) {
-  sgemm_ukernel_gathered_a_tile<4, 4, 2>(kc, a_base, a_offsets, a_step, b, c, ldc);
+                                          const float* b, float* c, int64_t ldc, bool accumulate) {
+  sgemm_ukernel_gathered_a_tile<4, 4, 2>(kc, a_base, a_offsets, a_step, b, c, ldc, accumulate);
 }
 
 static float fma_probe_generic(int64_t iters) { return fma_probe_loop<4, 8>(iters); }

@@ -110,12 +110,12 @@ inline void sgemm_ukernel_shifted_tile(int64_t kc, const float* a, const float* 
 }
 
 // A read in place (row i of column p at a_base + a_offsets[p] + i * a_step: the convolution that
-// broadcasts input pixels), B from a packed sliver; C overwritten, no bias or activation.
+// broadcasts input pixels), B from a packed sliver; no bias or activation.
 template <int VL, int MR, int NV>
 inline void sgemm_ukernel_gathered_a_tile(int64_t kc, const float* a_base, const int64_t* a_offsets, int64_t a_step,
-                                          const float* b, float* c, int64_t ldc) {
-  sgemm_ukernel_body<VL, MR, NV>(kc, GatheredCols{a_base, a_offsets, a_step}, PackedRows<VL, NV>{b}, c, ldc, false,
-                                 nullptr, false);
+                                          const float* b, float* c, int64_t ldc, bool accumulate) {
+  sgemm_ukernel_body<VL, MR, NV>(kc, GatheredCols{a_base, a_offsets, a_step}, PackedRows<VL, NV>{b}, c, ldc,
+                                 accumulate, nullptr, false);
 }
 
 // CHAINS independent accumulators hide the FMA latency (4 cycles, 2 pipes: at least 8 chains).
