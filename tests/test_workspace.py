@@ -42,6 +42,16 @@ def test_workspace_does_not_grow_with_the_batch(restore_threads):
         assert peak_bytes(lambda: run(64)) == peak_bytes(lambda: run(16)), algorithm
 
 
+def test_reset_frees_the_scratch_of_threads_a_lower_count_left_idle(restore_threads):
+    # The OpenMP pool keeps the threads of an earlier, larger count, and their scratch with them.
+    pyconvx.set_num_threads(2)
+    pyconvx.conv2d(np.ones((4, 64, 56, 56), np.float32), np.ones((64, 64, 3, 3), np.float32), padding=1,
+                   algorithm="direct")
+    pyconvx.set_num_threads(1)
+    pyconvx.reset_workspace_peak()
+    assert pyconvx.workspace_usage() == {"live_bytes": 0, "peak_bytes": 0}
+
+
 def test_reset_frees_the_per_thread_scratch():
     pyconvx.conv2d(np.ones((4, 64, 56, 56), np.float32), np.ones((64, 64, 3, 3), np.float32), padding=1)
     pyconvx.reset_workspace_peak()

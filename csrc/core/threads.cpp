@@ -13,13 +13,24 @@
 namespace pyconvx {
 namespace {
 std::atomic<int> g_num_threads{0};  // 0: not set, use OpenMP's default
+// The most threads any count set so far allowed: the OpenMP pool keeps that many threads, each
+// with its scratch, after the count is lowered.
+std::atomic<int> g_most_threads{0};
+
+void note_count(int n) {
+  int most = g_most_threads.load(std::memory_order_relaxed);
+  while (n > most && !g_most_threads.compare_exchange_weak(most, n, std::memory_order_relaxed)) {
+  }
 }
+}  // namespace
 
 void set_num_threads(int64_t n) {
   if (n < 1 || n > kMaxThreads)
     throw std::invalid_argument("set_num_threads: n must be in [1, " + std::to_string(kMaxThreads) +
                                 "], got n=" + std::to_string(n));
+  note_count(get_num_threads());  // the count in force until now (OpenMP's default at first)
   g_num_threads.store(static_cast<int>(n), std::memory_order_relaxed);
+  note_count(static_cast<int>(n));
 }
 
 int get_num_threads() {
@@ -32,7 +43,10 @@ WorkspaceUsage workspace_usage() {
   return {stats.live_bytes, stats.peak_bytes};
 }
 
-void reset_workspace_peak() { detail::release_workspace(get_num_threads()); }
+void reset_workspace_peak() {
+  note_count(get_num_threads());
+  detail::release_workspace(g_most_threads.load(std::memory_order_relaxed));
+}
 
 double measure_peak_gflops(double seconds) {
   if (!(seconds > 0.0) || seconds > 60.0)

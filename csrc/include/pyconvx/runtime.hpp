@@ -26,7 +26,8 @@ const CpuInfo& cpu_info();
 
 // Scratch memory of the kernels in bytes: held now, and the most held at once since the last
 // reset_workspace_peak(). reset_workspace_peak() also frees the per-thread scratch that kernels
-// keep between calls, so the next peak is what the next calls need.
+// keep between calls (on every thread of the calling thread's pool, including threads that a
+// lowered thread count left idle), so the next peak is what the next calls need.
 struct WorkspaceUsage {
   int64_t live_bytes, peak_bytes;
 };
