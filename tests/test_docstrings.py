@@ -8,11 +8,11 @@ import pytest
 import pyconvx
 import pyconvx.ops
 import pyconvx.runtime
-from pyconvx import losses, metrics, optimizers
+from pyconvx import callbacks, losses, metrics, model, optimizers, weights_file
 from pyconvx.layers import activation, base, conv, core, dense, initializers, normalization, pooling
 
 LAYER_MODULES = [pyconvx.layers, base, activation, conv, core, dense, initializers, normalization, pooling]
-NETWORK_MODULES = [losses, metrics, optimizers]
+NETWORK_MODULES = [losses, metrics, optimizers, callbacks, model, weights_file]
 
 
 @pytest.mark.parametrize("module", [pyconvx, pyconvx.ops, pyconvx.runtime] + LAYER_MODULES + NETWORK_MODULES, ids=lambda m: m.__name__)

@@ -1,4 +1,4 @@
-"""Finite-difference checks of every layer's backward pass.
+"""Finite-difference checks of every layer's backward pass and of a small network's.
 
 The loss is L = sum(layer(x) * g) for a fixed random g. Layers computed in NumPy are checked in
 float64 (inputs and parameters cast to float64, eps 1e-6, tight tolerance). Conv2D, Dense and the
@@ -142,3 +142,24 @@ def test_dropout(rng):
 
 def test_flatten(rng):
     check_layer(layers.Flatten(), rng.standard_normal((2, 3, 2, 2)), rng)
+
+
+# ----- a small network, through the model's backward and a loss -----
+
+def test_small_network_parameter_gradients(rng):
+    model = pyconvx.Sequential([
+        layers.Conv2D(3, 3, padding="same", bias_initializer="he_normal"), layers.BatchNormalization(),
+        layers.Activation("tanh"), layers.MaxPooling2D(2), layers.Flatten(), layers.Dense(3),
+    ], input_shape=(2, 4, 4), seed=1)
+    x = rng.standard_normal((4, 2, 4, 4)).astype(np.float32)
+    labels = np.array([0, 1, 2, 1])
+
+    def loss():
+        return pyconvx.losses.sparse_categorical_crossentropy(labels, model.forward(x, training=True))[0]
+
+    _, grad = pyconvx.losses.sparse_categorical_crossentropy(labels, model.forward(x, training=True))
+    model.backward(grad)
+    for layer in (model.layers[0], model.layers[1], model.layers[5]):
+        for key, param in layer.params.items():
+            analytic = layer.grads[key].copy()
+            assert_grad_close(analytic, numeric_grad(loss, param, 1e-3), f"{layer.name}/{key}", 1e-2)

@@ -3,6 +3,7 @@ the errors a user meets."""
 import numpy as np
 import pytest
 
+import pyconvx
 import reference as ref
 from pyconvx import layers
 
@@ -235,3 +236,11 @@ def test_build_errors_name_the_layer():
 def test_bad_arguments_raise(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+def test_first_layer_input_gradient_is_skipped_in_a_model(rng):
+    model = pyconvx.Sequential([layers.Conv2D(2, 3), layers.Flatten(), layers.Dense(2)], input_shape=(1, 5, 5))
+    assert [layer.input_grad_needed for layer in model.layers] == [False, True, True]
+    model.forward(rng.standard_normal((2, 1, 5, 5)), training=True)
+    assert model.backward(np.ones((2, 2), np.float32)) is None
+    assert model.layers[0].grads["kernel"].any()
