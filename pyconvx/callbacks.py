@@ -68,7 +68,8 @@ def _monitored(logs, monitor, owner):
 
 class EarlyStopping(Callback):
     """Stops training once `monitor` has gone `patience` epochs in a row without improving by
-    more than min_delta (patience=0: at the first epoch without improvement). mode "auto" maximises figures whose name contains "acc" and minimises the others.
+    more than min_delta (patience=0: at the first epoch without improvement). mode "auto"
+    maximises figures whose name contains "acc" and minimises the others.
     With restore_best_weights the model ends training with the weights of its best epoch.
 
     >>> stop = EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True)
@@ -81,7 +82,8 @@ class EarlyStopping(Callback):
         self.stopped_epoch = None
 
     def on_train_begin(self, logs=None):
-        self.best, self.best_epoch, self.best_weights, self.wait, self.stopped_epoch = self._initial, None, None, 0, None
+        self.best, self.best_epoch, self.best_weights = self._initial, None, None
+        self.wait, self.stopped_epoch = 0, None
 
     def on_epoch_end(self, epoch, logs=None):
         value = _monitored(logs, self.monitor, "EarlyStopping")

@@ -15,7 +15,8 @@ LAYER_MODULES = [pyconvx.layers, base, activation, conv, core, dense, initialize
 NETWORK_MODULES = [losses, metrics, optimizers, callbacks, model, weights_file]
 
 
-@pytest.mark.parametrize("module", [pyconvx, pyconvx.ops, pyconvx.runtime] + LAYER_MODULES + NETWORK_MODULES, ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [pyconvx, pyconvx.ops, pyconvx.runtime] + LAYER_MODULES + NETWORK_MODULES,
+                         ids=lambda m: m.__name__)
 def test_docstring_examples(module):
     globs = {"np": np, "pyconvx": pyconvx, "filters": pyconvx.filters}
     result = doctest.testmod(module, extraglobs=globs, optionflags=doctest.NORMALIZE_WHITESPACE)

@@ -72,7 +72,8 @@ def test_values_by_hand():
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda: losses.categorical_crossentropy(np.zeros((2, 3)), np.zeros((2, 4))), r"y_true \(2, 3\) and y_pred \(2, 4\)"),
+    (lambda: losses.categorical_crossentropy(np.zeros((2, 3)), np.zeros((2, 4))),
+     r"y_true \(2, 3\) and y_pred \(2, 4\)"),
     (lambda: losses.sparse_categorical_crossentropy([0, 3], np.zeros((2, 3))), r"labels must be in \[0, 3\)"),
     (lambda: losses.sparse_categorical_crossentropy([0.5, 1], np.zeros((2, 3))), "integer class labels"),
     (lambda: losses.sparse_categorical_crossentropy([0, 1, 2], np.zeros((2, 3))), r"y_true \(3,\)"),

@@ -181,7 +181,8 @@ def test_save_load_roundtrip(tmp_path, rng):
 
 def test_load_mismatches_name_the_first_difference(tmp_path):
     path = tmp_path / "w.npz"
-    pyconvx.Sequential([layers.Dense(4, name="hidden"), layers.Dense(2, name="out")], input_shape=(3,)).save_weights(path)
+    saved = pyconvx.Sequential([layers.Dense(4, name="hidden"), layers.Dense(2, name="out")], input_shape=(3,))
+    saved.save_weights(path)
     renamed = pyconvx.Sequential([layers.Dense(4, name="hidden"), layers.Dense(2, name="head")], input_shape=(3,))
     before = renamed.get_weights()
     with pytest.raises(ValueError, match=r"no weight 'head/kernel' for layer 'head'.*\['hidden', 'out'\]"):

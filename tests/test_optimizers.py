@@ -79,7 +79,8 @@ ORACLE = [
     ("adam", lambda: optimizers.Adam(1e-2), lambda torch, p: torch.optim.Adam(p, lr=1e-2, eps=1e-7)),
     ("adam_betas_decay", lambda: optimizers.Adam(3e-3, beta_1=0.8, beta_2=0.99, epsilon=1e-5, weight_decay=0.1),
      lambda torch, p: torch.optim.Adam(p, lr=3e-3, betas=(0.8, 0.99), eps=1e-5, weight_decay=0.1)),
-    ("rmsprop", lambda: optimizers.RMSprop(1e-2), lambda torch, p: torch.optim.RMSprop(p, lr=1e-2, alpha=0.9, eps=1e-7)),
+    ("rmsprop", lambda: optimizers.RMSprop(1e-2),
+     lambda torch, p: torch.optim.RMSprop(p, lr=1e-2, alpha=0.9, eps=1e-7)),
     ("rmsprop_centered_momentum", lambda: optimizers.RMSprop(1e-2, rho=0.8, momentum=0.7, centered=True),
      lambda torch, p: torch.optim.RMSprop(p, lr=1e-2, alpha=0.8, eps=1e-7, momentum=0.7, centered=True)),
 ]

@@ -5,7 +5,6 @@ import pytest
 from pyconvx import layers
 
 torch = pytest.importorskip("torch")
-F = torch.nn.functional
 
 
 @pytest.fixture(scope="module", autouse=True)
