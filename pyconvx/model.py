@@ -244,14 +244,13 @@ class Sequential:
             bar.set_postfix(logs)
         return logs
 
-    def evaluate(self, x, y, batch_size=32, return_dict=False):
+    def evaluate(self, x, y, batch_size=32, verbose=0, return_dict=False):
         """The loss and metrics on (x, y) in inference mode: a float when there are no metrics,
-        else [loss, metric, ...], or a dict with return_dict."""
+        else [loss, metric, ...], or a dict with return_dict. verbose=1 shows a progress bar."""
         self._require_compiled("evaluate")
         x, y = self._check_data(x, y, "evaluate")
-        batch_size = _positive_int(batch_size, "batch_size")
         totals = _RunningMeans(["loss"] + [name for name, _ in self._metrics])
-        for start in range(0, len(x), batch_size):
+        for start in _batch_starts(len(x), batch_size, verbose, "evaluate"):
             x_batch, y_batch = x[start:start + batch_size], y[start:start + batch_size]
             output = self.forward(x_batch, training=False)
             totals.add(len(x_batch), [self.loss(y_batch, output)[0]] +
@@ -261,14 +260,15 @@ class Sequential:
             return result
         return result["loss"] if not self._metrics else list(result.values())
 
-    def predict(self, x, batch_size=32):
-        """The model's outputs for x (N,) + input_shape, in inference mode, batch by batch.
+    def predict(self, x, batch_size=32, verbose=0):
+        """The model's outputs for x (N,) + input_shape, in inference mode, batch by batch;
+        verbose=1 shows a progress bar.
 
         Shapes: -> (N,) + output_shape, float32.
         """
         x = _as_input(x)
-        batch_size = _positive_int(batch_size, "batch_size")
-        outputs = [self.forward(x[start:start + batch_size], training=False) for start in range(0, len(x), batch_size)]
+        outputs = [self.forward(x[start:start + batch_size], training=False)
+                   for start in _batch_starts(len(x), batch_size, verbose, "predict")]
         if not outputs:
             self._require_built("predict on an empty batch")
             return np.zeros((0,) + self.output_shape, np.float32)
@@ -334,6 +334,13 @@ class Sequential:
             raise ValueError(f"{path}: the file has weight {extra[0]!r}, which the model does not have")
         for key, target in entries:
             np.copyto(target, stored[key], casting="same_kind")
+
+
+def _batch_starts(count, batch_size, verbose, description):
+    """The first index of each batch, behind a progress bar when verbose."""
+    batch_size = _positive_int(batch_size, "batch_size")
+    starts = range(0, count, batch_size)
+    return tqdm(starts, desc=description, unit="batch") if verbose else starts
 
 
 class _RunningMeans:

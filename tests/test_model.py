@@ -77,6 +77,12 @@ def test_progress_bar_per_epoch_and_silence(capsys):
     err = capsys.readouterr().err
     assert "Epoch 1/2" in err and "Epoch 2/2" in err and "3/3" in err
     assert "loss=" in err and "accuracy=" in err and "val_accuracy=" in err
+    model.evaluate(x, y, verbose=0), model.predict(x, verbose=0)
+    assert capsys.readouterr().err == ""
+    model.evaluate(x, y, batch_size=16, verbose=1)
+    model.predict(x, batch_size=8, verbose=1)
+    err = capsys.readouterr().err
+    assert "evaluate" in err and "3/3" in err and "predict" in err and "5/5" in err
 
 
 def test_evaluate_and_predict(rng):
