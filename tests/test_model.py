@@ -272,6 +272,9 @@ def test_early_stopping_stops_and_restores_the_best_weights():
     assert history.epoch == [0, 1, 2, 3] and stop.stopped_epoch == 3 and stop.best_epoch == 1
     for a, b in zip(model.get_weights(), scores.weights[1]):
         np.testing.assert_array_equal(a, b)
+    at_once = callbacks.EarlyStopping(monitor="score", mode="max", patience=0)
+    history = model.fit(x, y, epochs=6, verbose=0, callbacks=[Scores([1.0, 0.5, 2.0]), at_once])
+    assert history.epoch == [0, 1] and at_once.stopped_epoch == 1
 
 
 def test_early_stopping_warns_on_a_missing_figure():
