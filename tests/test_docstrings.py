@@ -8,9 +8,15 @@ import pytest
 import pyconvx
 import pyconvx.ops
 import pyconvx.runtime
+from pyconvx import callbacks, losses, metrics, model, optimizers, weights_file
+from pyconvx.layers import activation, base, conv, core, dense, initializers, normalization, pooling
+
+LAYER_MODULES = [pyconvx.layers, base, activation, conv, core, dense, initializers, normalization, pooling]
+NETWORK_MODULES = [losses, metrics, optimizers, callbacks, model, weights_file]
 
 
-@pytest.mark.parametrize("module", [pyconvx, pyconvx.ops, pyconvx.runtime], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [pyconvx, pyconvx.ops, pyconvx.runtime] + LAYER_MODULES + NETWORK_MODULES,
+                         ids=lambda m: m.__name__)
 def test_docstring_examples(module):
     globs = {"np": np, "pyconvx": pyconvx, "filters": pyconvx.filters}
     result = doctest.testmod(module, extraglobs=globs, optionflags=doctest.NORMALIZE_WHITESPACE)

@@ -1,0 +1,74 @@
+"""Keras padding ("valid", "same") for convolution and pooling layers, on top of ops' symmetric
+padding.
+
+Keras' "same" gives ceil(size / stride) outputs and puts an odd extra row or column of padding at
+the bottom or right. ops pads symmetrically (and "same" only at stride 1), so a layer passes a
+symmetric split straight to ops and pads the input itself only when the split is uneven.
+"""
+import numpy as np
+
+from .._args import as_int, as_pair
+
+
+def resolve_padding(padding, size_hw, kernel_hw, stride_hw, dilation_hw, owner):
+    """(top, bottom, left, right) for "valid", "same", an int or a pair (height, width)."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0, 0, 0)
+        if padding == "same":
+            pads = []
+            for size, kernel, stride, dilation in zip(size_hw, kernel_hw, stride_hw, dilation_hw):
+                outputs = -(-size // stride)
+                total = max((outputs - 1) * stride + dilation * (kernel - 1) + 1 - size, 0)
+                pads += [total // 2, total - total // 2]
+            return tuple(pads)
+        raise ValueError(f"{owner}: padding must be 'valid', 'same', an int or a pair, got padding={padding!r}")
+    pad_h, pad_w = as_pair(padding, "padding")
+    if pad_h < 0 or pad_w < 0:
+        raise ValueError(f"{owner}: padding must be >= 0, got padding={padding!r}")
+    return (pad_h, pad_h, pad_w, pad_w)
+
+
+def symmetric(pads):
+    """(pad_h, pad_w) when top == bottom and left == right, else None."""
+    top, bottom, left, right = pads
+    return (top, left) if top == bottom and left == right else None
+
+
+def pad_input(x, pads, value=0.0):
+    top, bottom, left, right = pads
+    return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=value)
+
+
+def crop(grad, pads):
+    """The inverse of pad_input for a gradient: the rows and columns of the unpadded input."""
+    top, bottom, left, right = pads
+    h, w = grad.shape[2], grad.shape[3]
+    return np.ascontiguousarray(grad[:, :, top:h - bottom, left:w - right])
+
+
+def output_hw(size_hw, kernel_hw, stride_hw, dilation_hw, pads, error):
+    """(P, Q) of a window sliding over the padded input; error(message) when it does not fit."""
+    out = []
+    for axis, (size, kernel, stride, dilation, before, after) in enumerate(
+            zip(size_hw, kernel_hw, stride_hw, dilation_hw, pads[0::2], pads[1::2])):
+        span = dilation * (kernel - 1) + 1
+        if span > size + before + after:
+            raise error(f"window span {span} is larger than the padded input {size + before + after} "
+                              f"along {'HW'[axis]} (input size {size}, padding {before}+{after})")
+        out.append((size + before + after - span) // stride + 1)
+    return tuple(out)
+
+
+def positive_pair(value, name, owner):
+    pair = as_pair(value, name)
+    if min(pair) < 1:
+        raise ValueError(f"{owner}: {name} must be >= 1, got {name}={value!r}")
+    return pair
+
+
+def positive_int(value, name, owner):
+    number = as_int(value, name)
+    if number < 1:
+        raise ValueError(f"{owner}: {name} must be >= 1, got {name}={value!r}")
+    return number

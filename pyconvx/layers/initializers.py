@@ -1,0 +1,48 @@
+"""Weight initialisers by name. Each takes (shape, fan_in, fan_out, rng) and returns float32.
+
+fan_in is the number of inputs one output unit sums (C/groups * R * S for a convolution, the
+input features of a dense layer), fan_out the number of units one input feeds.
+"""
+import numpy as np
+
+__all__ = ["get", "INITIALIZERS"]
+
+
+def _normal(std):
+    return lambda shape, rng: rng.normal(0.0, std, size=shape)
+
+
+def _uniform(limit):
+    return lambda shape, rng: rng.uniform(-limit, limit, size=shape)
+
+
+# He et al. 2015 keep the variance of ReLU activations constant through depth (2 / fan_in);
+# Glorot & Bengio 2010 balance forward and backward variance (2 / (fan_in + fan_out)).
+_FACTORIES = {
+    "he_normal": lambda fi, fo: _normal(np.sqrt(2.0 / fi)),
+    "he_uniform": lambda fi, fo: _uniform(np.sqrt(6.0 / fi)),
+    "glorot_normal": lambda fi, fo: _normal(np.sqrt(2.0 / (fi + fo))),
+    "glorot_uniform": lambda fi, fo: _uniform(np.sqrt(6.0 / (fi + fo))),
+    "lecun_normal": lambda fi, fo: _normal(np.sqrt(1.0 / fi)),
+    "zeros": lambda fi, fo: (lambda shape, rng: np.zeros(shape)),
+    "ones": lambda fi, fo: (lambda shape, rng: np.ones(shape)),
+}
+
+INITIALIZERS = tuple(_FACTORIES)
+
+
+def get(initializer, owner):
+    """A function (shape, fan_in, fan_out, rng) -> float32 array, from a name or a callable.
+
+    >>> w = get("he_normal", "demo")((64, 3, 3, 3), 27, 576, np.random.default_rng(0))
+    >>> w.dtype, round(float(w.std()), 2)
+    (dtype('float32'), 0.27)
+    """
+    if callable(initializer):
+        return lambda shape, fan_in, fan_out, rng: np.asarray(
+            initializer(shape, fan_in, fan_out, rng), dtype=np.float32).reshape(shape)
+    if initializer not in _FACTORIES:
+        raise ValueError(f"{owner}: initializer must be a callable or one of {INITIALIZERS}, got {initializer!r}")
+    factory = _FACTORIES[initializer]
+    return lambda shape, fan_in, fan_out, rng: np.asarray(
+        factory(max(fan_in, 1), max(fan_out, 1))(shape, rng), dtype=np.float32)

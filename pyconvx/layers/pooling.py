@@ -1,0 +1,121 @@
+"""Max, average and global average pooling layers on the C++ kernels."""
+import numpy as np
+
+from .. import ops
+from ._padding import crop, output_hw, pad_input, positive_pair, resolve_padding, symmetric
+from .base import Layer
+
+__all__ = ["MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D"]
+
+
+class _Pooling2D(Layer):
+    """Shared arguments and padding of the windowed pools.
+
+    padding: "valid", "same" (ceil(H / stride) outputs, windows never count the padding, as Keras)
+    or an int or pair (symmetric, as torch: max ignores the padding, average counts it).
+    """
+
+    def __init__(self, pool_size=2, strides=None, padding="valid", name=None, **kwargs):
+        owner = type(self).__name__
+        self.pool_size = positive_pair(pool_size, "pool_size", owner)
+        self.strides = self.pool_size if strides is None else positive_pair(strides, "strides", owner)
+        resolve_padding(padding, (1, 1), (1, 1), (1, 1), (1, 1), owner)  # reject a bad spelling now
+        self.padding = padding
+        super().__init__(name=name, **kwargs)
+
+    def _build(self, input_shape, rng):
+        if len(input_shape) != 3:
+            raise self.shape_error(f"expected (N, C, H, W) input, got per-sample shape {input_shape}")
+        channels, height, width = input_shape
+        pads = resolve_padding(self.padding, (height, width), self.pool_size, self.strides, (1, 1), self._describe())
+        out_hw = output_hw((height, width), self.pool_size, self.strides, (1, 1), pads, self.shape_error)
+        # A symmetric split goes to ops as its padding; an uneven one ("same" with an odd total) is
+        # padded here with a value that never wins the window.
+        self._ops_padding, self._own_pads = (symmetric(pads), None) if symmetric(pads) else (0, pads)
+        return (channels,) + out_hw
+
+    def _pool_kwargs(self):
+        return dict(kernel_size=self.pool_size, stride=self.strides, padding=self._ops_padding)
+
+
+class MaxPooling2D(_Pooling2D):
+    """Maximum over pool_size windows; strides default to pool_size.
+
+    Shapes: (N, C, H, W) -> (N, C, P, Q).
+
+    >>> MaxPooling2D(2).forward(np.arange(16.0).reshape(1, 1, 4, 4))[0, 0].tolist()
+    [[5.0, 7.0], [13.0, 15.0]]
+    """
+
+    def _forward(self, x, training):
+        if self._own_pads is not None:
+            x = pad_input(x, self._own_pads, -np.inf)
+        y, self._indices = ops.max_pool2d(x, return_indices=True, **self._pool_kwargs())
+        self._x = x
+        return y
+
+    def _backward(self, grad):
+        if not self.input_grad_needed:
+            return None
+        grad_x = ops.max_pool2d_backward(grad, self._x, indices=self._indices, **self._pool_kwargs())
+        return grad_x if self._own_pads is None else crop(grad_x, self._own_pads)
+
+
+class AveragePooling2D(_Pooling2D):
+    """Mean over pool_size windows; strides default to pool_size.
+
+    Shapes: (N, C, H, W) -> (N, C, P, Q).
+
+    >>> AveragePooling2D(2).forward(np.arange(16.0).reshape(1, 1, 4, 4))[0, 0].tolist()
+    [[2.5, 4.5], [10.5, 12.5]]
+    """
+
+    def _build(self, input_shape, rng):
+        output_shape = super()._build(input_shape, rng)
+        self._count_include_pad = not isinstance(self.padding, str)
+        self._scale = None
+        if self._own_pads is not None:
+            # Zero padding summed as part of a full window, then rescaled to divide by the real
+            # elements only: area / (real elements in the window), one factor per output position.
+            ones = pad_input(np.ones((1, 1) + tuple(input_shape[1:]), np.float32), self._own_pads)
+            real = ops.avg_pool2d(ones, **self._pool_kwargs())
+            self._scale = (1.0 / real).astype(np.float32)
+        return output_shape
+
+    def _forward(self, x, training):
+        if self._own_pads is not None:
+            x = pad_input(x, self._own_pads)
+        y = ops.avg_pool2d(x, count_include_pad=self._count_include_pad, **self._pool_kwargs())
+        self._padded_shape = x.shape
+        return y if self._scale is None else y * self._scale
+
+    def _backward(self, grad):
+        if not self.input_grad_needed:
+            return None
+        if self._scale is not None:
+            grad = grad * self._scale
+        grad_x = ops.avg_pool2d_backward(grad, self._padded_shape, count_include_pad=self._count_include_pad,
+                                         **self._pool_kwargs())
+        return grad_x if self._own_pads is None else crop(grad_x, self._own_pads)
+
+
+class GlobalAveragePooling2D(Layer):
+    """Mean of each channel's plane: (N, C, H, W) -> (N, C), ready for a Dense head.
+
+    >>> GlobalAveragePooling2D().forward(np.ones((2, 3, 4, 4))).shape
+    (2, 3)
+    """
+
+    def _build(self, input_shape, rng):
+        if len(input_shape) != 3:
+            raise self.shape_error(f"expected (N, C, H, W) input, got per-sample shape {input_shape}")
+        return input_shape[:1]
+
+    def _forward(self, x, training):
+        self._x_shape = x.shape
+        return ops.global_avg_pool2d(x).reshape(x.shape[:2])
+
+    def _backward(self, grad):
+        if not self.input_grad_needed:
+            return None
+        return ops.global_avg_pool2d_backward(grad.reshape(grad.shape + (1, 1)), self._x_shape)

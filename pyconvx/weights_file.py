@@ -1,0 +1,86 @@
+"""Weight files: named arrays in an .npz archive, written atomically and read without pickle.
+
+A file holds one array per weight, keyed "layer_name/weight_name", and a format marker so that
+a foreign .npz is recognised as such. Writing goes to a temporary file in the target's
+directory, is flushed to disk, then renamed over the target: a crash at any point leaves either
+the old file or the new one, never a torn one.
+"""
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+__all__ = ["write_weights", "read_weights", "FORMAT_KEY", "FORMAT_VERSION"]
+
+FORMAT_KEY = "__pyconvx_weights__"
+FORMAT_VERSION = 1
+
+
+def write_weights(path, arrays):
+    """Writes {key: array} (keys "layer/weight", in model order) to `path` atomically.
+
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "w.npz")
+    >>> write_weights(path, {"dense/kernel": np.ones((2, 3), np.float32)})
+    >>> read_weights(path)["dense/kernel"].shape
+    (2, 3)
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    payload = {FORMAT_KEY: np.array(FORMAT_VERSION, np.int64), **arrays}
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            np.savez(stream, **payload)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except FileNotFoundError:
+            pass
+        raise
+    _sync_directory(directory)
+
+
+def _sync_directory(directory):
+    # The rename itself is durable only once the directory entry is on disk (POSIX); platforms
+    # that cannot open a directory (Windows) make the rename durable by themselves.
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def read_weights(path):
+    """{key: array} from a file written by write_weights, in file order.
+
+    Raises FileNotFoundError for a missing file and ValueError for a truncated, corrupt or
+    foreign one (anything np.load cannot read without pickle, or without the format marker).
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"weights file {path!r} does not exist")
+    try:
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ValueError("it holds a single .npy array, not an .npz archive")
+        with archive:
+            # Reading every member here makes a truncated archive fail now, not at first use.
+            arrays = {key: archive[key] for key in archive.files}
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
+        raise ValueError(f"cannot read weights file {path!r}: truncated, corrupt or not an .npz file ({exc})") from exc
+    marker = arrays.pop(FORMAT_KEY, None)
+    if marker is None:
+        raise ValueError(f"{path!r} is an .npz file but not a pyconvx weights file (no {FORMAT_KEY!r} entry)")
+    if marker.shape != () or int(marker) != FORMAT_VERSION:
+        raise ValueError(f"{path!r}: unsupported weights file version {marker!r}, expected {FORMAT_VERSION}")
+    return arrays
