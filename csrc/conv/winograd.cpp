@@ -186,7 +186,7 @@ struct WinogradPlan {
     grid = TileGrid{ceil_div(pr.p, out) * ceil_div(pr.q, out), ceil_div(pr.q, out), out};
     tiles = pr.x.n * grid.per_image;
     const int64_t per_tile = kXi * (C + K), u = kXi * C * K;
-    shared = u > 2 * kMiB;
+    shared = u > 8 * kMiB;
     if (shared) {
       const int64_t budget = std::max(4 * kMiB, std::min(16 * kMiB, 44 * kMiB - u));
       block = std::min(round_up(tiles, kLanes), std::max<int64_t>(kLanes, budget / per_tile / kLanes * kLanes));
