@@ -105,3 +105,27 @@ def test_weight_gradient_on_long_rows_matches_reference(case, rng):
     _, gw, _ = pyconvx.conv2d_backward(grad_out, x, w, needs=(False, True, False), **case.kwargs())
     _, want_gw, _ = ref.conv2d_backward(grad_out, x, w, **case.kwargs())
     ref.assert_close(gw, want_gw, case.grad_w_reduction(), case.id)
+
+
+# Filters as large as the image (or nearly): grad input runs as a GEMM whose columns are the
+# output pixels of several images at once, scattered back image by image.
+SMALL_OUTPUT_CASES = [
+    # LeNet-5's last convolution: one output pixel per image, 64 images to a GEMM.
+    ref.ConvCase("one_pixel", 37, 16, 5, 5, 120, 5, 5),
+    # Six pixels per image: tiles of columns that start and end inside images; two groups.
+    ref.ConvCase("six_pixels_groups", 9, 6, 4, 5, 10, 3, 3, groups=2),
+    # Padding and a stride, three threads' worth of images.
+    ref.ConvCase("strided", 5, 4, 7, 7, 8, 5, 5, stride=2, padding=1),
+]
+
+
+@pytest.mark.parametrize("case", SMALL_OUTPUT_CASES, ids=lambda c: c.id)
+def test_grad_input_of_small_outputs_matches_reference(case, restore_threads):
+    x, w, _ = case.make(np.random.default_rng(41))
+    g = np.random.default_rng(42).standard_normal(case.out_shape()).astype(np.float32)
+    want_gx, _, want_gb = ref.conv2d_backward(g, x, w, **case.kwargs())
+    for threads in (1, 2, 3):
+        pyconvx.set_num_threads(threads)
+        gx, _, gb = pyconvx.conv2d_backward(g, x, w, needs=(True, False, True), **case.kwargs())
+        ref.assert_close(gx, want_gx, case.grad_x_reduction(), f"{case.id} grad x, {threads} threads")
+        ref.assert_close(gb, want_gb, case.grad_w_reduction(), f"{case.id} grad bias, {threads} threads")
