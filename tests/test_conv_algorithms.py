@@ -81,6 +81,24 @@ def test_heuristic_choices_on_named_shapes():
     assert pyconvx.conv2d_algorithm((8, 32, 112, 112), (64, 1, 5, 5), stride=2, groups=32) == "depthwise"
     assert pyconvx.conv2d_algorithm((64, 1, 32, 32), (6, 1, 5, 5)) == "direct"
     assert pyconvx.conv2d_algorithm((8, 128, 56, 56), (128, 128, 3, 3), stride=2, padding=1) == "implicit_gemm"
+    # Filters covering the whole image: one GEMM over the batch (LeNet-5's C5, VGG's fc6 as a conv).
+    assert pyconvx.conv2d_algorithm((64, 16, 5, 5), (120, 16, 5, 5)) == "implicit_gemm"
+    assert pyconvx.conv2d_algorithm((2, 512, 7, 7), (4096, 512, 7, 7)) == "implicit_gemm"
+
+
+@pytest.mark.parametrize("n, c, size, k, stride, relu", [(37, 16, 5, 120, 1, True), (1, 3, 4, 5, 3, False),
+                                                         (5, 7, 1, 33, 2, True)])
+def test_filters_covering_the_whole_image_match_the_reference(n, c, size, k, stride, relu, restore_threads):
+    rng = np.random.default_rng(43)
+    x = rng.standard_normal((n, c, size, size)).astype(np.float32)
+    w = rng.standard_normal((k, c, size, size)).astype(np.float32)
+    b = rng.standard_normal(k).astype(np.float32)
+    activation = "relu" if relu else None
+    want = ref.conv2d(x, w, b, stride=stride, activation=activation)
+    for threads in (1, 2):
+        pyconvx.set_num_threads(threads)
+        y = pyconvx.conv2d(x, w, b, stride=stride, activation=activation)
+        ref.assert_close(y, want, c * size * size, f"{threads} threads")
 
 
 def test_direct_handles_dilation_groups_and_asymmetric_padding(rng):

@@ -17,8 +17,26 @@
 namespace pyconvx::detail {
 namespace {
 
+// Filters covering the whole image, one group: Y^T (K x N) = W (K x C*R*S) * X^T, where column n
+// of X^T is image n flattened, then transposed into Y (N x K). One GEMM over the batch, where
+// the per-image GEMMs would have one column each.
+void whole_image_convolution(const Conv2dProblem& pr, const float* x, const float* weight, const float* bias,
+                             float* y, Activation activation) {
+  const GemmKernel& kernel = active_gemm_kernel();
+  const int64_t N = pr.x.n, K = pr.k(), red = pr.reduction();
+  const int threads = threads_for(N * K * red / 4, get_num_threads());
+  AlignedBuffer packed(packed_a_size(kernel, K, red)), transposed(K * N);
+  const PackedA a = pack_a(kernel, MatrixView{weight, red, 1}, K, red, packed.data());
+  gemm_parallel(kernel, a, MatrixPanelSource(MatrixView{x, 1, red}), 0, N, transposed.data(), N, false,
+                Epilogue{bias, activation == Activation::relu}, threads);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t k = 0; k < K; ++k) y[n * K + k] = transposed.data()[k * N + n];
+}
+
 void gemm_convolution(const Conv2dProblem& pr, const float* x, const float* weight, const float* bias, float* y,
                       Activation activation, bool pointwise) {
+  if (!pointwise && pr.params.groups == 1 && covers_whole_image(pr))
+    return whole_image_convolution(pr, x, weight, bias, y, activation);
   const GemmKernel& kernel = active_gemm_kernel();
   const int64_t G = pr.params.groups, Kg = pr.k_per_group(), Cg = pr.c_per_group(), red = pr.reduction();
   const int64_t plane = pr.x.h * pr.x.w, pq = pr.p * pr.q;

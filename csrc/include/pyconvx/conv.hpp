@@ -30,6 +30,9 @@ ConvAlgorithm conv_algorithm_from_name(const std::string& name);
 std::string conv_algorithm_unsupported_reason(const Conv2dProblem& problem, ConvAlgorithm algorithm);
 // Whether every group holds one input channel (groups == C), the depthwise case.
 bool is_depthwise(const Conv2dProblem& problem);
+// The filters cover the whole unpadded image (one output pixel, stride and dilation irrelevant):
+// the convolution is then a fully connected layer over the flattened image.
+bool covers_whole_image(const Conv2dProblem& problem);
 // The algorithm `automatic` resolves to for this shape.
 ConvAlgorithm choose_conv_algorithm(const Conv2dProblem& problem);
 
