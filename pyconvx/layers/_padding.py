@@ -2,8 +2,8 @@
 padding.
 
 Keras' "same" gives ceil(size / stride) outputs and puts an odd extra row or column of padding at
-the bottom or right. ops pads symmetrically (and "same" only at stride 1), so a layer passes a
-symmetric split straight to ops and pads the input itself only when the split is uneven.
+the bottom or right. Convolutions pass the (top, bottom, left, right) split straight to ops; ops'
+pools pad symmetrically, so a pooling layer pads the input itself when the split is uneven.
 """
 import numpy as np
 
