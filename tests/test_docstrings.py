@@ -8,11 +8,12 @@ import pytest
 import pyconvx
 import pyconvx.ops
 import pyconvx.runtime
-from pyconvx import callbacks, losses, metrics, model, optimizers, weights_file
-from pyconvx.layers import activation, base, conv, core, dense, initializers, normalization, pooling
+from pyconvx import callbacks, losses, metrics, model, optimizers, torch_weights, weights_file
+from pyconvx.layers import activation, base, conv, core, dense, graph, initializers, merge, normalization, pooling
 
-LAYER_MODULES = [pyconvx.layers, base, activation, conv, core, dense, initializers, normalization, pooling]
-NETWORK_MODULES = [losses, metrics, optimizers, callbacks, model, weights_file]
+LAYER_MODULES = [pyconvx.layers, base, activation, conv, core, dense, initializers, normalization, pooling, graph,
+                 merge]
+NETWORK_MODULES = [losses, metrics, optimizers, callbacks, model, weights_file, torch_weights]
 
 
 @pytest.mark.parametrize("module", [pyconvx, pyconvx.ops, pyconvx.runtime] + LAYER_MODULES + NETWORK_MODULES,

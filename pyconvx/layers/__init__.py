@@ -15,8 +15,11 @@ from .base import Layer
 from .conv import Conv2D
 from .core import Dropout, Flatten
 from .dense import Dense
+from .graph import Input
+from .merge import Add, Concatenate
 from .normalization import BatchNormalization, LocalResponseNormalization
 from .pooling import AveragePooling2D, GlobalAveragePooling2D, MaxPooling2D
 
 __all__ = ["Layer", "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "Dense", "Flatten",
-           "Activation", "ReLU", "BatchNormalization", "Dropout", "LocalResponseNormalization", "ACTIVATIONS"]
+           "Activation", "ReLU", "BatchNormalization", "Dropout", "LocalResponseNormalization", "ACTIVATIONS",
+           "Concatenate", "Add", "Input"]
