@@ -9,10 +9,10 @@ import pyconvx
 import pyconvx.ops
 import pyconvx.runtime
 from pyconvx import callbacks, losses, metrics, model, optimizers, torch_weights, weights_file
-from pyconvx.layers import activation, base, conv, core, dense, graph, initializers, merge, normalization, pooling
+from pyconvx.layers import activation, base, blocks, conv, core, dense, graph, initializers, merge, normalization, pooling
 
 LAYER_MODULES = [pyconvx.layers, base, activation, conv, core, dense, initializers, normalization, pooling, graph,
-                 merge]
+                 merge, blocks]
 NETWORK_MODULES = [losses, metrics, optimizers, callbacks, model, weights_file, torch_weights]
 
 
