@@ -80,10 +80,10 @@ def load_torch_state_dict(layers, state_dict, owner):
         value = _as_numpy(given[key])
         value = value.T if transposed else value
         if value.shape != target.shape:
-            theirs = value.T.shape if transposed else value.shape
-            transposed_note = " (transposed from torch's (out, in))" if transposed else ""
+            theirs, wanted = (value.T.shape, target.T.shape) if transposed else (value.shape, target.shape)
+            note = f" (torch's (out, in) of the (in, out) kernel {target.shape})" if transposed else ""
             raise ValueError(f"{owner}: {key!r} has shape {theirs} in the state dict, but weight {ours!r} needs "
-                             f"{target.shape}{transposed_note}")
+                             f"{wanted}{note}")
         arrays.append(value)
     expected = {key for key, _, _, _ in entries}
     unexpected = [key for key in given if key not in expected]

@@ -113,3 +113,14 @@ def run_child(code, *args, env=None, timeout=300):
         return subprocess.run([sys.executable, "-c", code, *args], env=env, cwd=scratch, capture_output=True,
                               text=True, timeout=timeout)
 
+
+
+@pytest.fixture(scope="module")
+def single_threaded_torch():
+    """torch on one thread for a module's tests (the machine runs benchmarks; torch's pool
+    would take both cores), restored afterwards."""
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

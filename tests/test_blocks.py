@@ -83,6 +83,7 @@ def test_freezing_a_block_freezes_its_sub_layers(rng):
 torch = pytest.importorskip("torch")
 
 
+@pytest.mark.usefixtures("single_threaded_torch")
 def test_residual_blocks_match_torch(rng):
     nn = torch.nn
     for bottleneck, in_channels, strides in [(False, 4, 2), (True, 8, 1), (True, 16, 1)]:
