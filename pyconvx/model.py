@@ -447,7 +447,7 @@ class Model:
             np.copyto(target, stored[key], casting="same_kind")
 
 
-    def load_torch_state_dict(self, state_dict):
+    def load_torch_state_dict(self, state_dict, strict=True):
         """Copies the weights of a torch module's state_dict() (torch tensors or NumPy arrays)
         into the model, whose layer names follow the module's attribute paths, as those of
         pyconvx.models do: "features.0" takes "features.0.weight" and "features.0.bias", a
@@ -455,7 +455,9 @@ class Model:
         kernels map as they are, Dense kernels transposed (torch's Linear stores (out, in)),
         batch norm's weight, bias, running_mean and running_var to gamma, beta and the moving
         statistics; "num_batches_tracked" entries are ignored. Raises ValueError naming the first
-        missing key, shape mismatch or unexpected key; nothing is written then.
+        missing key, shape mismatch or unexpected key; nothing is written then. strict=False
+        skips missing and unexpected keys (a new head: drop its keys from the state dict) and
+        returns them as (missing, unexpected), as torch's load_state_dict does.
 
         >>> from pyconvx import layers
         >>> model = Sequential([layers.Dense(2, name="fc")], input_shape=(3,))
@@ -464,7 +466,8 @@ class Model:
         (3, 2)
         """
         self._require_built("load_torch_state_dict")
-        load_torch_state_dict(self.layers, state_dict, self.name)
+        missing, unexpected = load_torch_state_dict(self.layers, state_dict, self.name, strict)
+        return None if strict else (missing, unexpected)
 
 
 class Sequential(Model):

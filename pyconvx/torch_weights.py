@@ -65,16 +65,22 @@ def _as_numpy(value):
     return np.asarray(value)
 
 
-def load_torch_state_dict(layers, state_dict, owner):
+def load_torch_state_dict(layers, state_dict, owner, strict=True):
     """Copies state_dict (a mapping of torch keys to tensors or arrays) into `layers`' weights;
-    ValueError naming the first missing key, shape mismatch or unexpected key, before any copy."""
+    ValueError naming the first missing key, shape mismatch or unexpected key, before any copy.
+    With strict=False missing and unexpected keys are skipped (shapes are still checked).
+    Returns (missing keys, unexpected keys)."""
     if not hasattr(state_dict, "items"):
         raise TypeError(f"{owner}: load_torch_state_dict expects a mapping such as module.state_dict(), "
                         f"got {type(state_dict).__name__}")
     given = {key: value for key, value in state_dict.items() if not key.endswith("num_batches_tracked")}
     entries = torch_entries(layers)
-    arrays = []
+    arrays, missing = [], []
     for key, target, transposed, ours in entries:
+        if key not in given and not strict:
+            missing.append(key)
+            arrays.append(None)
+            continue
         if key not in given:
             raise ValueError(f"{owner}: the state dict has no {key!r} (for weight {ours!r} of shape {target.shape})")
         value = _as_numpy(given[key])
@@ -87,8 +93,10 @@ def load_torch_state_dict(layers, state_dict, owner):
         arrays.append(value)
     expected = {key for key, _, _, _ in entries}
     unexpected = [key for key in given if key not in expected]
-    if unexpected:
+    if unexpected and strict:
         raise ValueError(f"{owner}: the state dict has {unexpected[0]!r}, which matches no weight of the model "
                          f"({len(unexpected)} unexpected key(s))")
     for (_, target, _, _), value in zip(entries, arrays):
-        np.copyto(target, value, casting="unsafe")
+        if value is not None:
+            np.copyto(target, value, casting="unsafe")
+    return missing, unexpected

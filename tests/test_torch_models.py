@@ -125,6 +125,22 @@ def test_load_errors_name_the_first_problem_and_write_nothing(rng):
     np.testing.assert_array_equal(model.get_layer("f6").params["kernel"], state["f6.weight"].T)
 
 
+def test_non_strict_loading_skips_a_new_head(rng):
+    source = models.resnet18(num_classes=1000, input_shape=(3, 32, 32))
+    state = random_state_dict(source, rng)
+    state = {key: value for key, value in state.items() if not key.startswith("fc.")}
+    state["extra.weight"] = np.zeros(3, np.float32)
+    model = models.resnet18(num_classes=5, input_shape=(3, 32, 32))
+    head = model.get_layer("fc").get_weights()
+    assert model.load_torch_state_dict(state, strict=False) == (["fc.weight", "fc.bias"], ["extra.weight"])
+    np.testing.assert_array_equal(model.get_layer("layer1.0").params["conv1/kernel"], state["layer1.0.conv1.weight"])
+    for a, b in zip(head, model.get_layer("fc").get_weights()):
+        np.testing.assert_array_equal(a, b)
+    state["conv1.weight"] = np.zeros((64, 3, 3, 3), np.float32)
+    with pytest.raises(ValueError, match=r"'conv1.weight' has shape \(64, 3, 3, 3\)"):
+        model.load_torch_state_dict(state, strict=False)
+
+
 def test_a_layer_without_torch_equivalent_is_named():
     model = pyconvx.Sequential([layers.LocalResponseNormalization(), layers.Flatten(), layers.Dense(2)],
                                input_shape=(2, 2, 2))
