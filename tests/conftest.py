@@ -124,3 +124,21 @@ def single_threaded_torch():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def full_size_model():
+    """full_size_model("vgg16", **kwargs): a pyconvx.models network at its defaults (1000
+    classes, 3x224x224), built once per session for the tests that count or map its weights
+    (VGG-16 alone takes seconds to build). Tests may overwrite its weights, not its structure."""
+    import pyconvx.models
+
+    cache = {}
+
+    def get(name, **kwargs):
+        key = (name, tuple(sorted(kwargs.items())))
+        if key not in cache:
+            cache[key] = getattr(pyconvx.models, name)(**kwargs)
+        return cache[key]
+
+    return get

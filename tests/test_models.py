@@ -8,22 +8,22 @@ from pyconvx import models
 # (builder, kwargs, parameters without batch-norm statistics, with them): torchvision's counts
 # for 1000 classes at 3x224x224; LeNet-5's from the 1998 paper's layer sizes.
 COUNTS = [
-    (models.lenet5, {}, 61_706, 61_706),
-    (models.alexnet, {}, 61_100_840, 61_100_840),
-    (models.vgg16, {}, 138_357_544, 138_357_544),
-    (models.resnet18, {}, 11_689_512, 11_689_512 + 2 * 4_800),
-    (models.resnet34, {}, 21_797_672, 21_797_672 + 2 * 8_512),
-    (models.resnet50, {}, 25_557_032, 25_557_032 + 2 * 26_560),
-    (models.googlenet, {}, 6_624_904, 6_624_904 + 2 * 7_280),
-    (models.googlenet, dict(aux_logits=True), 13_004_888, 13_004_888 + 2 * 7_536),
+    ("lenet5", {}, 61_706, 61_706),
+    ("alexnet", {}, 61_100_840, 61_100_840),
+    ("vgg16", {}, 138_357_544, 138_357_544),
+    ("resnet18", {}, 11_689_512, 11_689_512 + 2 * 4_800),
+    ("resnet34", {}, 21_797_672, 21_797_672 + 2 * 8_512),
+    ("resnet50", {}, 25_557_032, 25_557_032 + 2 * 26_560),
+    ("googlenet", {}, 6_624_904, 6_624_904 + 2 * 7_280),
+    ("googlenet", dict(aux_logits=True), 13_004_888, 13_004_888 + 2 * 7_536),
 ]
 
 
-@pytest.mark.parametrize("build, kwargs, params, with_state", COUNTS,
+@pytest.mark.parametrize("name, kwargs, params, with_state", COUNTS,
                          ids=["lenet5", "alexnet", "vgg16", "resnet18", "resnet34", "resnet50", "googlenet",
                               "googlenet_aux"])
-def test_parameter_counts_equal_torchvision(build, kwargs, params, with_state):
-    model = build(**kwargs)
+def test_parameter_counts_equal_torchvision(name, kwargs, params, with_state, full_size_model):
+    model = full_size_model(name, **kwargs)
     assert model.count_params(include_state=False) == params
     assert model.count_params() == with_state
     lines = []

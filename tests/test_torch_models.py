@@ -84,17 +84,17 @@ def test_googlenet_at_an_odd_size_where_ceil_mode_matters(rng):
                        (3, 45, 51), rng, batch=1)
 
 
-@pytest.mark.parametrize("build, make", [
-    (models.vgg16, lambda: reference.VGG(VGG16)),
-    (models.resnet34, lambda: reference.ResNet(reference.BasicBlock, (3, 4, 6, 3))),
-    (models.googlenet, lambda: reference.GoogLeNet()),
+@pytest.mark.parametrize("name, make", [
+    ("vgg16", lambda: reference.VGG(VGG16)),
+    ("resnet34", lambda: reference.ResNet(reference.BasicBlock, (3, 4, 6, 3))),
+    ("googlenet", lambda: reference.GoogLeNet()),
 ], ids=["vgg16", "resnet34", "googlenet"])
-def test_full_size_state_dict_keys_and_shapes_match(build, make):
+def test_full_size_state_dict_keys_and_shapes_match(name, make, full_size_model):
     """At 1000 classes and 224x224, every key and shape of the torch module's state dict has its
     pyconvx weight (zero-stride arrays: nothing is allocated on either side)."""
     with torch.device("meta"):
         module = make()
-    model = build()
+    model = full_size_model(name)
     params = sum(p.numel() for p in module.parameters())
     assert params == model.count_params(include_state=False)
     state = {key: np.broadcast_to(np.float32(0), tuple(value.shape)) for key, value in module.state_dict().items()}
