@@ -15,9 +15,9 @@ from .ops import __all__ as _ops_all
 from .runtime import (cpu_info, get_num_threads, measure_peak_gflops, reset_workspace_peak, set_num_threads,
                       workspace_usage)
 
-__all__ = ["filters", "ops", "layers", "models", "losses", "metrics", "optimizers", "callbacks", "Sequential", "Model", "Input", "__version__",
-           "cpu_info", "get_num_threads", "measure_peak_gflops", "set_num_threads", "workspace_usage",
-           "reset_workspace_peak"] + list(_ops_all)
+__all__ = ["filters", "ops", "layers", "models", "losses", "metrics", "optimizers", "callbacks", "Sequential",
+           "Model", "Input", "__version__", "cpu_info", "get_num_threads", "measure_peak_gflops", "set_num_threads",
+           "workspace_usage", "reset_workspace_peak"] + list(_ops_all)
 
 if cpu_info()["note"]:
     _warnings.warn(cpu_info()["note"], RuntimeWarning, stacklevel=2)

@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 
 import pyconvx
-import pyconvx.ops
 import pyconvx.models
+import pyconvx.ops
 import pyconvx.runtime
 from pyconvx import callbacks, losses, metrics, model, optimizers, torch_weights, weights_file
-from pyconvx.layers import activation, base, blocks, conv, core, dense, graph, initializers, merge, normalization, pooling
+from pyconvx.layers import (activation, base, blocks, conv, core, dense, graph, initializers, merge, normalization,
+                            pooling)
 
 LAYER_MODULES = [pyconvx.layers, base, activation, conv, core, dense, initializers, normalization, pooling, graph,
                  merge, blocks]
@@ -21,8 +22,10 @@ MODEL_MODULES = [pyconvx.models] + [importlib.import_module(f"pyconvx.models.{na
                                     for name in ("lenet", "alexnet", "vgg", "resnet", "googlenet")]
 
 
-@pytest.mark.parametrize("module", [pyconvx, pyconvx.ops, pyconvx.runtime] + LAYER_MODULES + NETWORK_MODULES + MODEL_MODULES,
-                         ids=lambda m: m.__name__)
+ALL_MODULES = [pyconvx, pyconvx.ops, pyconvx.runtime] + LAYER_MODULES + NETWORK_MODULES + MODEL_MODULES
+
+
+@pytest.mark.parametrize("module", ALL_MODULES, ids=lambda m: m.__name__)
 def test_docstring_examples(module):
     globs = {"np": np, "pyconvx": pyconvx, "filters": pyconvx.filters}
     result = doctest.testmod(module, extraglobs=globs, optionflags=doctest.NORMALIZE_WHITESPACE)

@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 
-import pyconvx
 from pyconvx import models
 
 # (builder, kwargs, parameters without batch-norm statistics, with them): torchvision's counts

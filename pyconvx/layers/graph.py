@@ -16,8 +16,6 @@ Models (pyconvx.Model, Sequential) and composite blocks are both graphs undernea
 """
 import itertools
 
-import numpy as np
-
 from .base import snake_case
 
 __all__ = ["SymbolicTensor", "Input", "Graph", "is_symbolic", "assign_unique_names"]

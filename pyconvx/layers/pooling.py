@@ -41,7 +41,8 @@ class _Pooling2D(Layer):
         return (channels,) + out_hw
 
     def _pool_kwargs(self):
-        return dict(kernel_size=self.pool_size, stride=self.strides, padding=self._ops_padding, ceil_mode=self.ceil_mode)
+        return dict(kernel_size=self.pool_size, stride=self.strides, padding=self._ops_padding,
+                    ceil_mode=self.ceil_mode)
 
 
 class MaxPooling2D(_Pooling2D):
