@@ -106,7 +106,9 @@ class Model:
     @property
     def output_names(self):
         """The names of the outputs: those of the layers that make them."""
-        return [tensor.name for tensor in self._graph.outputs] if self._graph else ["output"]
+        if self._graph is None:  # a Sequential waiting for its first batch
+            return [self.layers[-1].name] if self.layers else ["input"]
+        return [tensor.name for tensor in self._graph.outputs]
 
     def _require_built(self, what):
         if not self.built:
@@ -134,10 +136,11 @@ class Model:
 
     # ----- data -----
 
-    def _named_list(self, value, names, what):
-        """value as a list with one entry per name: itself when there is one name, else a list
-        or tuple of that length or a dict keyed by the names."""
-        if len(names) == 1 and not isinstance(value, (list, tuple, dict)):
+    def _named_list(self, value, names, what, data=False):
+        """value as a list with one entry per name: a list or tuple of that length or a dict
+        keyed by the names, or value itself when there is one name and it is neither (data=True:
+        not a dict, so that one input's x may be a nested list)."""
+        if len(names) == 1 and not isinstance(value, dict if data else (list, tuple, dict)):
             return [value]
         if isinstance(value, dict):
             unknown = [key for key in value if key not in names]
@@ -152,11 +155,11 @@ class Model:
         return list(value)
 
     def _inputs(self, x):
-        return [_as_input(each) for each in self._named_list(x, self.input_names, "x")]
+        return [_as_input(each) for each in self._named_list(x, self.input_names, "x", data=True)]
 
     def _check_data(self, x, y, what):
         xs = self._inputs(x)
-        ys = [np.asarray(each) for each in self._named_list(y, self.output_names, "y")]
+        ys = [np.asarray(each) for each in self._named_list(y, self.output_names, "y", data=True)]
         counts = [len(each) for each in xs + ys]
         if len(set(counts)) > 1:
             if len(counts) == 2:
@@ -182,7 +185,7 @@ class Model:
         list for several outputs; None for an output without one) through the graph, filling
         each layer's grads; returns the gradient of the inputs (None where no layer needs it)."""
         self._require_built("backward")
-        grads = self._named_list(grad, self.output_names, "backward's grad")
+        grads = self._named_list(grad, self.output_names, "backward's grad", data=True)
         result = self._graph.backward(grads)
         return result[0] if self._single_input else result
 

@@ -221,3 +221,11 @@ def test_freeze_errors_name_the_layers():
         model.freeze(up_to=3)
     with pytest.raises(TypeError, match="name or index"):
         model.freeze(up_to=1.5)
+
+
+def test_one_input_and_output_take_plain_lists_and_a_dict_by_name():
+    model = pyconvx.Sequential([layers.Dense(2, name="head")])
+    model.compile("sgd", {"head": "sparse_categorical_crossentropy"}, metrics=["accuracy"], loss_weights=[2.0])
+    history = model.fit([[0.0, 1.0], [1.0, 0.0]], [0, 1], verbose=0)
+    assert model.output_names == ["head"] and set(history.history) == {"loss", "accuracy"}
+    assert model.evaluate({"input": [[0.0, 1.0]]}, {"head": [0]}, return_dict=True).keys() == {"loss", "accuracy"}

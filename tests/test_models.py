@@ -4,7 +4,7 @@ import pytest
 
 from pyconvx import models
 
-# (builder, kwargs, parameters without batch-norm statistics, with them): torchvision's counts
+# (model, kwargs, parameters without batch-norm statistics, with them): torchvision's counts
 # for 1000 classes at 3x224x224; LeNet-5's from the 1998 paper's layer sizes.
 COUNTS = [
     ("lenet5", {}, 61_706, 61_706),
