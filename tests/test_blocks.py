@@ -70,6 +70,18 @@ def test_block_weights_reach_optimizers_and_files(tmp_path, rng):
     np.testing.assert_array_equal(other.predict(x), model.predict(x))
 
 
+def test_a_sub_layer_error_names_the_block():
+    class Wide(layers.Block):
+        def _wire(self, x, input_shape):
+            return layers.Conv2D(2, 5, name="wide")(x)
+
+    with pytest.raises(ValueError, match=r"layer 'block' \(Wide\): input shape \(None, 2, 3, 3\): layer "
+                                         r"'wide' \(Conv2D\): window span 5 is larger"):
+        Wide(name="block").build((2, 3, 3))
+    with pytest.raises(ValueError, match=r"'incep' \(InceptionModule\): expected \(N, C, H, W\) input"):
+        layers.InceptionModule(1, 1, 1, 1, 1, 1, name="incep").build((4,))
+
+
 def test_freezing_a_block_freezes_its_sub_layers(rng):
     block = layers.ResidualBlock(2, trainable=False)
     block.build((2, 3, 3))

@@ -94,7 +94,10 @@ class Block(Layer):
         graph = Graph([x], [self._wire(x, input_shape)], owner=self._describe())
         assign_unique_names(graph.layers, self._describe())
         graph.input_grads_needed = True
-        graph.build(rng)
+        try:
+            graph.build(rng)
+        except ValueError as error:  # say which block the sub-layer belongs to
+            raise self.shape_error(f"input shape {(None,) + tuple(input_shape)}: {error}") from None
         self._graph, self.sublayers = graph, graph.layers
         self.trainable = self._trainable
         return graph.outputs[0].shape

@@ -166,6 +166,8 @@ class AdaptiveAveragePooling2D(Layer):
         return x if self._identity else np.matmul(np.matmul(self._rows, x), self._cols)
 
     def _backward(self, grad):
-        if not self.input_grad_needed or self._identity:
-            return None if not self.input_grad_needed else grad
+        if not self.input_grad_needed:
+            return None
+        if self._identity:
+            return grad
         return np.matmul(np.matmul(self._rows.T, grad), self._cols.T)

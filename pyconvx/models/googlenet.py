@@ -43,7 +43,9 @@ def googlenet(num_classes=1000, aux_logits=False, input_shape=(3, 224, 224), dro
     losses and e.g. loss_weights=[1, 0.3, 0.3]); without them one output.
 
     Shapes: (N, 3, H, W) -> (N, num_classes); 6,624,904 parameters for 1000 classes
-    (13,004,888 with the side classifiers).
+    (13,004,888 with the side classifiers). torchvision's pretrained GoogLeNet weights expect
+    inputs scaled to (x - 0.5) / 0.5 for x in [0, 1] (what its transform_input does), not the
+    ImageNet mean and standard deviation.
 
     >>> googlenet(num_classes=10, input_shape=(3, 64, 64)).output_shape
     (10,)
