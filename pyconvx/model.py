@@ -28,6 +28,7 @@ from .weights_file import read_weights, write_weights
 
 __all__ = ["Model", "Sequential", "Input"]
 
+
 def _positive_int(value, name):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {name}={value!r}")
