@@ -7,17 +7,17 @@
 """
 import warnings as _warnings
 
-from . import callbacks, datasets, filters, layers, losses, metrics, ops, optimizers
+from . import callbacks, datasets, filters, layers, losses, metrics, models, ops, optimizers
 from ._version import __version__
-from .model import Sequential
+from .model import Input, Model, Sequential
 from .ops import *  # noqa: F401,F403  (the functional ops are the top-level API)
 from .ops import __all__ as _ops_all
 from .runtime import (cpu_info, get_num_threads, measure_peak_gflops, reset_workspace_peak, set_num_threads,
                       workspace_usage)
 
-__all__ = ["filters", "ops", "datasets", "layers", "losses", "metrics", "optimizers", "callbacks", "Sequential", "__version__",
-           "cpu_info", "get_num_threads", "measure_peak_gflops", "set_num_threads", "workspace_usage",
-           "reset_workspace_peak"] + list(_ops_all)
+__all__ = ["filters", "ops", "datasets", "layers", "models", "losses", "metrics", "optimizers", "callbacks",
+           "Sequential", "Model", "Input", "__version__", "cpu_info", "get_num_threads", "measure_peak_gflops",
+           "set_num_threads", "workspace_usage", "reset_workspace_peak"] + list(_ops_all)
 
 if cpu_info()["note"]:
     _warnings.warn(cpu_info()["note"], RuntimeWarning, stacklevel=2)

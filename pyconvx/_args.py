@@ -50,10 +50,12 @@ def as_shape4(value, name):
 
 
 def conv_padding(padding, kernel_hw, stride, dilation, op):
-    """Padding as (top, bottom, left, right) from an int, a pair, "valid" or "same".
+    """Padding as (top, bottom, left, right) from an int, a pair (pad_h, pad_w), a 4-tuple
+    (top, bottom, left, right), "valid" or "same".
 
     "same" follows torch: the total d*(k-1) is split with the extra row or column at the bottom
-    or right, and is only defined for stride 1.
+    or right, and is only defined for stride 1. A 4-tuple is passed through as given, so uneven
+    splits (Keras' "same" at stride 2) need no padded copy of the input.
     """
     if isinstance(padding, str):
         if padding == "valid":
@@ -64,7 +66,13 @@ def conv_padding(padding, kernel_hw, stride, dilation, op):
             total_h = dilation[0] * (kernel_hw[0] - 1)
             total_w = dilation[1] * (kernel_hw[1] - 1)
             return (total_h // 2, total_h - total_h // 2, total_w // 2, total_w - total_w // 2)
-        raise ValueError(f"{op}: padding must be an int, a pair, 'valid' or 'same', got padding={padding!r}")
+        raise ValueError(f"{op}: padding must be an int, a pair, a 4-tuple (top, bottom, left, right), 'valid' or "
+                         f"'same', got padding={padding!r}")
+    if isinstance(padding, (tuple, list)) and len(padding) not in (2, 4):
+        raise ValueError(f"{op}: padding must be an int, a pair (pad_h, pad_w) or a 4-tuple (top, bottom, left, "
+                         f"right), got padding={padding!r}")
+    if isinstance(padding, (tuple, list)) and len(padding) == 4:
+        return tuple(as_int(pad, "padding") for pad in padding)
     pad_h, pad_w = as_pair(padding, "padding")
     return (pad_h, pad_h, pad_w, pad_w)
 

@@ -49,8 +49,10 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, acti
 
     Shapes: x (N, C, H, W), weight (K, C // groups, R, S), bias (K,) -> (N, K, P, Q) with
     P = conv_output_size(H, R, pad_h, stride_h, dilation_h) and likewise Q.
-    padding is an int, a pair (pad_h, pad_w), "valid" (no padding) or "same" (output size equals
-    input size; stride 1 only; the odd extra goes to the bottom/right as in torch).
+    padding is an int, a pair (pad_h, pad_w), a 4-tuple (top, bottom, left, right) for uneven
+    padding (P = (H + top + bottom - dilation_h * (R - 1) - 1) // stride_h + 1), "valid" (no
+    padding) or "same" (output size equals input size; stride 1 only; the odd extra goes to the
+    bottom/right as in torch).
     activation is None or "relu" (applied in the kernel, after the bias).
     algorithm is "auto" (chosen from the shape; see conv2d_algorithm) or forces one:
     "implicit_gemm" (any shape), "pointwise" (1x1, stride 1, no padding), "direct"
@@ -76,6 +78,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, acti
 def conv2d_algorithm(x_shape, weight_shape, stride=1, padding=0, dilation=1, groups=1):
     """The algorithm conv2d(..., algorithm="auto") picks for these shapes and parameters.
 
+    Arguments as conv2d's (padding: an int, a pair, a 4-tuple (top, bottom, left, right),
+    "valid" or "same"); x_shape (N, C, H, W), weight_shape (K, C // groups, R, S).
+
     >>> conv2d_algorithm((8, 64, 56, 56), (256, 64, 1, 1))
     'pointwise'
     >>> conv2d_algorithm((8, 128, 28, 28), (128, 128, 3, 3), padding=1)
@@ -93,6 +98,8 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups
     """Gradients of conv2d (without its activation) with respect to x, weight and bias.
 
     Shapes: grad_out (N, K, P, Q) as conv2d's output, x and weight as given to conv2d.
+    stride, padding (including a 4-tuple (top, bottom, left, right)), dilation and groups as
+    given to conv2d.
     needs: which of (grad_x, grad_weight, grad_bias) to compute; the others come back as None.
 
     >>> x, w = np.random.rand(2, 3, 8, 8), np.random.rand(4, 3, 3, 3)
@@ -187,6 +194,7 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1):
     """The patch matrix of x, as torch.nn.functional.unfold.
 
     Shapes: x (N, C, H, W) -> (N, C * R * S, P * Q); row (c * R + r) * S + s, column p * Q + q.
+    padding as conv2d's, a 4-tuple (top, bottom, left, right) included.
 
     >>> im2col(np.ones((1, 2, 4, 4)), 3).shape
     (1, 18, 4)

@@ -113,3 +113,32 @@ def run_child(code, *args, env=None, timeout=300):
         return subprocess.run([sys.executable, "-c", code, *args], env=env, cwd=scratch, capture_output=True,
                               text=True, timeout=timeout)
 
+
+
+@pytest.fixture(scope="module")
+def single_threaded_torch():
+    """torch on one thread for a module's tests (the machine runs benchmarks; torch's pool
+    would take both cores), restored afterwards."""
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def full_size_model():
+    """full_size_model("vgg16", **kwargs): a pyconvx.models network at its defaults (1000
+    classes, 3x224x224), built once per session for the tests that count or map its weights
+    (VGG-16 alone takes seconds to build). Tests may overwrite its weights, not its structure."""
+    import pyconvx.models
+
+    cache = {}
+
+    def get(name, **kwargs):
+        key = (name, tuple(sorted(kwargs.items())))
+        if key not in cache:
+            cache[key] = getattr(pyconvx.models, name)(**kwargs)
+        return cache[key]
+
+    return get

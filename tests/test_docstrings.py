@@ -1,22 +1,31 @@
 """The examples in the public docstrings run and print what they claim."""
 
 import doctest
+import importlib
 
 import numpy as np
 import pytest
 
 import pyconvx
+import pyconvx.models
 import pyconvx.ops
 import pyconvx.runtime
-from pyconvx import callbacks, losses, metrics, model, optimizers, weights_file
-from pyconvx.layers import activation, base, conv, core, dense, initializers, normalization, pooling
+from pyconvx import callbacks, losses, metrics, model, optimizers, torch_weights, weights_file
+from pyconvx.layers import (activation, base, blocks, conv, core, dense, graph, initializers, merge, normalization,
+                            pooling)
 
-LAYER_MODULES = [pyconvx.layers, base, activation, conv, core, dense, initializers, normalization, pooling]
-NETWORK_MODULES = [losses, metrics, optimizers, callbacks, model, weights_file]
+LAYER_MODULES = [pyconvx.layers, base, activation, conv, core, dense, initializers, normalization, pooling, graph,
+                 merge, blocks]
+NETWORK_MODULES = [losses, metrics, optimizers, callbacks, model, weights_file, torch_weights]
+# The builder functions shadow their modules' names in pyconvx.models.
+MODEL_MODULES = [pyconvx.models] + [importlib.import_module(f"pyconvx.models.{name}")
+                                    for name in ("lenet", "alexnet", "vgg", "resnet", "googlenet")]
 
 
-@pytest.mark.parametrize("module", [pyconvx, pyconvx.ops, pyconvx.runtime] + LAYER_MODULES + NETWORK_MODULES,
-                         ids=lambda m: m.__name__)
+ALL_MODULES = [pyconvx, pyconvx.ops, pyconvx.runtime] + LAYER_MODULES + NETWORK_MODULES + MODEL_MODULES
+
+
+@pytest.mark.parametrize("module", ALL_MODULES, ids=lambda m: m.__name__)
 def test_docstring_examples(module):
     globs = {"np": np, "pyconvx": pyconvx, "filters": pyconvx.filters}
     result = doctest.testmod(module, extraglobs=globs, optionflags=doctest.NORMALIZE_WHITESPACE)

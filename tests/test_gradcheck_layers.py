@@ -89,6 +89,7 @@ POOL_CASES = [
     pytest.param(dict(pool_size=3, strides=2, padding="same"), (1, 2, 6, 5), id="same_uneven"),
     pytest.param(dict(pool_size=3, strides=1, padding="same"), (2, 1, 4, 4), id="same_even_split"),
     pytest.param(dict(pool_size=(2, 3), strides=1, padding=1), (1, 1, 4, 5), id="int_padding"),
+    pytest.param(dict(pool_size=3, strides=2, ceil_mode=True), (1, 2, 6, 7), id="ceil_mode"),
 ]
 
 
@@ -97,6 +98,11 @@ POOL_CASES = [
 def test_pooling(cls, kwargs, shape, rng):
     # Values 0.1 apart: no max-pool window has a tie, and eps = 1e-2 never reorders one.
     check_layer(cls(**kwargs), distinct_values(rng, shape), rng, eps=1e-2, rtol=2e-3)
+
+
+@pytest.mark.parametrize("shape, output_size", [((1, 2, 5, 7), (3, 2)), ((1, 1, 2, 2), (3, 3))])
+def test_adaptive_average_pooling(shape, output_size, rng):
+    check_layer(layers.AdaptiveAveragePooling2D(output_size), rng.standard_normal(shape), rng, eps=1e-2, rtol=2e-3)
 
 
 def test_global_average_pooling(rng):
@@ -163,3 +169,57 @@ def test_small_network_parameter_gradients(rng):
         for key, param in layer.params.items():
             analytic = layer.grads[key].copy()
             assert_grad_close(analytic, numeric_grad(loss, param, 1e-3), f"{layer.name}/{key}", 1e-2)
+
+
+# ----- composite blocks and a graph with branches -----
+# Their convolutions run in float32: a small eps (1e-4 to 1e-3) keeps the differences away from
+# the ReLU kinks, while float32 rounding of the loss over 2 eps stays near 1e-3 of the gradient's
+# scale. Weights come from the test's seeded generator, so every run takes the same differences.
+
+@pytest.mark.parametrize("kwargs, shape", [
+    pytest.param(dict(filters=3), (2, 3, 4, 4), id="basic_identity"),
+    pytest.param(dict(filters=3, strides=2), (2, 2, 5, 5), id="basic_projection_stride2"),
+    pytest.param(dict(filters=2, bottleneck=True), (2, 4, 3, 3), id="bottleneck_projection"),
+])
+def test_residual_block(kwargs, shape, rng):
+    block = layers.ResidualBlock(**kwargs)
+    block.build(shape[1:], rng)  # seeded weights: the same differences on every run
+    check_layer(block, rng.standard_normal(shape), rng, eps=1e-4, rtol=1e-2)
+
+
+@pytest.mark.parametrize("batch_norm", [False, True], ids=["paper", "batch_norm"])
+def test_inception_module(batch_norm, rng):
+    module = layers.InceptionModule(2, 2, 3, 1, 2, 2, batch_norm=batch_norm)
+    module.build((3, 4, 4), rng)
+    for key, bias in module.params.items():  # biases away from zero: fewer units sit at the ReLU kink
+        if key.endswith("bias"):
+            bias[:] = rng.uniform(0.2, 0.5, bias.shape)
+    check_layer(module, distinct_values(rng, (2, 3, 4, 4)), rng, eps=1e-3, rtol=1e-2)
+
+
+def test_small_graph_with_branches_parameter_and_input_gradients(rng):
+    image = pyconvx.Input((2, 5, 5))
+    stem = layers.Conv2D(3, 3, padding="same", activation="tanh", bias_initializer="he_normal")(image)
+    left = layers.Conv2D(2, 1, activation="sigmoid")(stem)
+    right = layers.AveragePooling2D(3, strides=1, padding="same")(stem)
+    merged = layers.Concatenate()([left, right, stem])  # stem feeds three layers
+    pooled = layers.GlobalAveragePooling2D()(merged)
+    logits = layers.Add()([layers.Dense(3)(pooled), layers.Dense(3, activation="tanh")(pooled)])
+    model = pyconvx.Model(image, [logits, layers.Dense(1)(pooled)], seed=2)
+    x = rng.standard_normal((3, 2, 5, 5)).astype(np.float32)
+    labels, targets = np.array([0, 2, 1]), rng.standard_normal((3, 1))
+
+    def loss():
+        out, reg = model.forward(x, training=True)
+        return (pyconvx.losses.sparse_categorical_crossentropy(labels, out)[0]
+                + 0.5 * pyconvx.losses.mse(targets, reg)[0])
+
+    out, reg = model.forward(x, training=True)
+    grads = [pyconvx.losses.sparse_categorical_crossentropy(labels, out)[1], 0.5 * pyconvx.losses.mse(targets, reg)[1]]
+    model._graph.input_grads_needed = True  # a model skips its input gradient unless asked
+    grad_x = model.backward(grads)
+    assert_grad_close(grad_x, numeric_grad(loss, x, 1e-2), "grad x", 1e-2)
+    for layer in model.layers:
+        for key, param in layer.params.items():
+            analytic = layer.grads[key].copy()
+            assert_grad_close(analytic, numeric_grad(loss, param, 1e-2), f"{layer.name}/{key}", 1e-2)

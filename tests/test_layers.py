@@ -32,6 +32,19 @@ def test_conv2d_same_gives_ceil_and_pads_like_keras(size, kernel, stride, rng):
     ref.assert_close(y, want, 2 * kernel * kernel)
 
 
+def test_conv2d_same_at_stride2_passes_the_uneven_split_to_ops(rng, monkeypatch):
+    seen = []
+    conv2d = pyconvx.ops.conv2d
+
+    def spy(x, weight, bias=None, **kwargs):
+        seen.append((x.shape, kwargs["padding"]))
+        return conv2d(x, weight, bias, **kwargs)
+
+    monkeypatch.setattr(pyconvx.ops, "conv2d", spy)
+    layers.Conv2D(2, 3, strides=2, padding="same").forward(rng.standard_normal((1, 1, 8, 7)))
+    assert seen == [((1, 1, 8, 7), (0, 1, 1, 1))]  # the input itself, no padded copy
+
+
 def _window_reference(x, pool, stride, pads, reduce):
     """Keras "same" pooling: each window clipped to the input, padding never counted."""
     n, c, h, w = x.shape

@@ -7,11 +7,14 @@ import pytest
 README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
 
 
+def networks_section():
+    text = open(README, encoding="utf-8").read()
+    return text[text.index("## Networks"):text.index("\n## ", text.index("## Networks") + 1)]
+
+
 def networks_blocks():
     """The quick start's code and the summary() output printed under it."""
-    text = open(README, encoding="utf-8").read()
-    section = text[text.index("## Networks"):]
-    code, summary = re.findall(r"```(?:python)?\n(.*?)```", section, re.S)[:2]
+    code, summary = re.findall(r"```(?:python)?\n(.*?)```", networks_section(), re.S)[:2]
     return code, summary
 
 
@@ -27,3 +30,24 @@ def test_networks_quick_start_runs_and_learns(tmp_path, monkeypatch, capsys):
     assert namespace["accuracy"] >= 0.95
     assert set(namespace["history"].history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
     assert (tmp_path / "toy.npz").exists()
+
+
+def test_networks_examples_after_the_quick_start_run(tmp_path, monkeypatch, capsys):
+    if not os.path.exists(README):
+        pytest.skip("README.md is not next to the tests (installed package)")
+    monkeypatch.chdir(tmp_path)
+    section = networks_section()
+    examples = re.findall(r"```python\n(.*?)```", section, re.S)[1:]
+    graph_rows = re.search(r"```\n(.*?)```", section.split("each layer is called on:")[1], re.S).group(1)
+    assert len(examples) == 2, "the functional API and the freezing examples"
+    namespace = {}
+    for index, code in enumerate(examples):
+        exec(compile(code, f"README.md (Networks example {index + 2})", "exec"), namespace)
+    out = capsys.readouterr().out
+    assert "['brightness_loss', 'label_accuracy', 'label_loss', 'loss']" in out and "2565" in out
+    assert namespace["logits"].shape == (4, 10) and namespace["predicted_brightness"].shape == (4, 1)
+    assert all(layer.trainable for layer in namespace["backbone"].layers)
+    lines = []
+    namespace["model"].summary(print_fn=lines.append)
+    for row in graph_rows.strip().splitlines():  # the graph summary's rows as printed
+        assert row in lines[0].splitlines()

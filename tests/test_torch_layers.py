@@ -7,12 +7,7 @@ from pyconvx import layers
 torch = pytest.importorskip("torch")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def single_threaded_torch():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("single_threaded_torch")
 
 
 def run_both(layer, module, x, rng, training=True, param_map=None):
@@ -102,3 +97,17 @@ def test_pooling_matches_torch(rng):
     x = rng.standard_normal((2, 3, 9, 8))
     run_both(layers.MaxPooling2D(3, strides=2, padding=1), torch.nn.MaxPool2d(3, 2, 1), x, rng)
     run_both(layers.AveragePooling2D(2), torch.nn.AvgPool2d(2), x, rng)
+
+
+@pytest.mark.parametrize("size, output_size", [((7, 5), (3, 2)), ((1, 1), (6, 6)), ((14, 14), (4, 4)), ((6, 6), 6)])
+def test_adaptive_average_pooling_matches_torch(size, output_size, rng):
+    run_both(layers.AdaptiveAveragePooling2D(output_size), torch.nn.AdaptiveAvgPool2d(output_size),
+             rng.standard_normal((2, 3) + size), rng)
+
+
+@pytest.mark.parametrize("cls, module", [(layers.MaxPooling2D, torch.nn.MaxPool2d),
+                                         (layers.AveragePooling2D, torch.nn.AvgPool2d)])
+@pytest.mark.parametrize("size, pool, stride, padding", [(8, 3, 2, 0), (9, 3, 2, 0), (7, 2, 2, 0), (6, 3, 2, 1)])
+def test_pooling_ceil_mode_matches_torch(cls, module, size, pool, stride, padding, rng):
+    layer = cls(pool, strides=stride, padding=padding, ceil_mode=True)
+    run_both(layer, module(pool, stride, padding, ceil_mode=True), rng.standard_normal((1, 2, size, size + 1)), rng)

@@ -12,11 +12,16 @@ Each layer has forward(x, training) and backward(grad), builds its parameters on
 """
 from .activation import ACTIVATIONS, Activation, ReLU
 from .base import Layer
+from .blocks import Block, InceptionModule, ResidualBlock
 from .conv import Conv2D
 from .core import Dropout, Flatten
 from .dense import Dense
+from .graph import Input
+from .merge import Add, Concatenate
 from .normalization import BatchNormalization, LocalResponseNormalization
-from .pooling import AveragePooling2D, GlobalAveragePooling2D, MaxPooling2D
+from .pooling import AdaptiveAveragePooling2D, AveragePooling2D, GlobalAveragePooling2D, MaxPooling2D
 
 __all__ = ["Layer", "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "Dense", "Flatten",
-           "Activation", "ReLU", "BatchNormalization", "Dropout", "LocalResponseNormalization", "ACTIVATIONS"]
+           "Activation", "ReLU", "BatchNormalization", "Dropout", "LocalResponseNormalization", "ACTIVATIONS",
+           "Concatenate", "Add", "Input", "AdaptiveAveragePooling2D",
+           "Block", "ResidualBlock", "InceptionModule"]

@@ -2,8 +2,8 @@
 padding.
 
 Keras' "same" gives ceil(size / stride) outputs and puts an odd extra row or column of padding at
-the bottom or right. ops pads symmetrically (and "same" only at stride 1), so a layer passes a
-symmetric split straight to ops and pads the input itself only when the split is uneven.
+the bottom or right. Convolutions pass the (top, bottom, left, right) split straight to ops; ops'
+pools pad symmetrically, so a pooling layer pads the input itself when the split is uneven.
 """
 import numpy as np
 
@@ -47,8 +47,11 @@ def crop(grad, pads):
     return np.ascontiguousarray(grad[:, :, top:h - bottom, left:w - right])
 
 
-def output_hw(size_hw, kernel_hw, stride_hw, dilation_hw, pads, error):
-    """(P, Q) of a window sliding over the padded input; error(message) when it does not fit."""
+def output_hw(size_hw, kernel_hw, stride_hw, dilation_hw, pads, error, ceil_mode=False):
+    """(P, Q) of a window sliding over the padded input; error(message) when it does not fit.
+
+    ceil_mode counts a last window that hangs over the end, as torch's pools do, unless it
+    would start in the bottom or right padding."""
     out = []
     for axis, (size, kernel, stride, dilation, before, after) in enumerate(
             zip(size_hw, kernel_hw, stride_hw, dilation_hw, pads[0::2], pads[1::2])):
@@ -56,7 +59,11 @@ def output_hw(size_hw, kernel_hw, stride_hw, dilation_hw, pads, error):
         if span > size + before + after:
             raise error(f"window span {span} is larger than the padded input {size + before + after} "
                               f"along {'HW'[axis]} (input size {size}, padding {before}+{after})")
-        out.append((size + before + after - span) // stride + 1)
+        room = size + before + after - span
+        count = (-(-room // stride) if ceil_mode else room // stride) + 1
+        if ceil_mode and (count - 1) * stride >= size + before:
+            count -= 1
+        out.append(count)
     return tuple(out)
 
 

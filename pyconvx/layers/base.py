@@ -40,6 +40,9 @@ class Layer:
     True
     """
 
+    #: True for layers whose input is a list of batches (Concatenate, Add).
+    takes_list = False
+
     def __init__(self, name=None, trainable=True):
         if name is not None and (not isinstance(name, str) or not name or "/" in name):
             raise ValueError(f"{type(self).__name__}: name must be a non-empty string without '/', got name={name!r}")
@@ -78,7 +81,8 @@ class Layer:
         """A ValueError whose message starts with this layer's name and type."""
         return ValueError(f"{self._describe()}: {message}")
 
-    def _checked_input(self, x):
+    def _as_batch(self, x):
+        """x as a float array with a batch axis; TypeError or ValueError naming the layer."""
         x = np.asarray(x)
         if x.dtype not in (np.float32, np.float64):
             if x.dtype.kind not in "biuf":
@@ -86,6 +90,10 @@ class Layer:
             x = x.astype(np.float32)
         if x.ndim < 1:
             raise self.shape_error(f"input must have a batch axis, got a scalar of shape {x.shape}")
+        return x
+
+    def _checked_input(self, x):
+        x = self._as_batch(x)
         if not self.built:
             self.build(x.shape[1:])
         if x.shape[1:] != self.input_shape:
@@ -100,7 +108,17 @@ class Layer:
         self._last_output_shape = y.shape
         return y
 
-    __call__ = forward
+    def __call__(self, inputs, training=False):
+        """forward() on arrays; on a symbolic tensor (pyconvx.Input or a layer's output), records
+        the call in a graph and returns the layer's symbolic output (see pyconvx.Model)."""
+        from .graph import SymbolicTensor, is_symbolic
+
+        if not is_symbolic(inputs):
+            return self.forward(inputs, training)
+        if isinstance(inputs, SymbolicTensor) == self.takes_list:
+            wanted = "a list of symbolic tensors" if self.takes_list else "one symbolic tensor"
+            raise TypeError(f"{self._describe()}: expected {wanted}, got {inputs!r}")
+        return SymbolicTensor(self, inputs if self.takes_list else [inputs])
 
     def backward(self, grad):
         """Gradient of the loss with respect to the last forward's input, given the gradient with

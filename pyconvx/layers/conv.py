@@ -3,7 +3,7 @@ import numpy as np
 
 from .. import ops
 from ._affine import AffineLayer
-from ._padding import crop, output_hw, pad_input, positive_int, positive_pair, resolve_padding, symmetric
+from ._padding import output_hw, positive_int, positive_pair, resolve_padding
 from .activation import activation_backward, activation_forward
 
 __all__ = ["Conv2D"]
@@ -14,7 +14,8 @@ class Conv2D(AffineLayer):
 
     Shapes: input (N, C, H, W) -> output (N, filters, P, Q); params "kernel" (filters, C/groups,
     R, S) and "bias" (filters,). padding is "valid" (none), "same" (P = ceil(H / stride), the odd
-    extra at the bottom and right, as Keras), an int or a pair (symmetric, as torch). ReLU is fused
+    extra at the bottom and right, as Keras, passed to the kernels as uneven padding), an int or a
+    pair (symmetric, as torch). ReLU is fused
     into the kernel; the other activations run after it in NumPy.
 
     >>> layer = Conv2D(8, 3, padding="same", activation="relu")
@@ -47,13 +48,8 @@ class Conv2D(AffineLayer):
         pads = resolve_padding(self.padding, (height, width), self.kernel_size, self.strides, self.dilation_rate,
                                self._describe())
         out_hw = output_hw((height, width), self.kernel_size, self.strides, self.dilation_rate, pads, self.shape_error)
-        # ops pads symmetrically, and "same" itself at stride 1; an uneven split is padded here.
-        if self.padding == "same" and self.strides == (1, 1):
-            self._ops_padding, self._own_pads = "same", None
-        elif symmetric(pads) is not None:
-            self._ops_padding, self._own_pads = symmetric(pads), None
-        else:
-            self._ops_padding, self._own_pads = 0, pads
+        # ops takes (top, bottom, left, right): Keras' uneven "same" split needs no padded copy.
+        self._ops_padding = pads
         r, s = self.kernel_size
         shape = (self.filters, channels // self.groups, r, s)
         fan_in, fan_out = channels // self.groups * r * s, self.filters // self.groups * r * s
@@ -64,8 +60,6 @@ class Conv2D(AffineLayer):
         return dict(stride=self.strides, padding=self._ops_padding, dilation=self.dilation_rate, groups=self.groups)
 
     def _forward(self, x, training):
-        if self._own_pads is not None:
-            x = pad_input(x, self._own_pads)
         fused = "relu" if self.activation == "relu" else None
         y = ops.conv2d(x, self.params["kernel"], self.params.get("bias"), activation=fused, **self._conv_kwargs())
         if self.activation not in ("linear", "relu"):
@@ -84,8 +78,6 @@ class Conv2D(AffineLayer):
             self.grads["kernel"] = grad_w
             if self.use_bias:
                 self.grads["bias"] = grad_b
-        if grad_x is not None and self._own_pads is not None:
-            grad_x = crop(grad_x, self._own_pads)
         return grad_x
 
     def dense_equivalent_params(self):

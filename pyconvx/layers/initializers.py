@@ -8,12 +8,23 @@ import numpy as np
 __all__ = ["get", "INITIALIZERS"]
 
 
+# Drawn in float32 directly: several times faster than float64 draws cast afterwards, which
+# matters for the 100-million-weight heads of VGG and AlexNet.
 def _normal(std):
-    return lambda shape, rng: rng.normal(0.0, std, size=shape)
+    def draw(shape, rng):
+        values = rng.standard_normal(shape, dtype=np.float32)
+        values *= np.float32(std)
+        return values
+    return draw
 
 
 def _uniform(limit):
-    return lambda shape, rng: rng.uniform(-limit, limit, size=shape)
+    def draw(shape, rng):
+        values = rng.random(shape, dtype=np.float32)
+        values -= np.float32(0.5)
+        values *= np.float32(2 * limit)
+        return values
+    return draw
 
 
 # He et al. 2015 keep the variance of ReLU activations constant through depth (2 / fan_in);
@@ -34,9 +45,9 @@ INITIALIZERS = tuple(_FACTORIES)
 def get(initializer, owner):
     """A function (shape, fan_in, fan_out, rng) -> float32 array, from a name or a callable.
 
-    >>> w = get("he_normal", "demo")((64, 3, 3, 3), 27, 576, np.random.default_rng(0))
-    >>> w.dtype, round(float(w.std()), 2)
-    (dtype('float32'), 0.27)
+    >>> w = get("he_normal", "demo")((256, 64, 3, 3), 576, 2304, np.random.default_rng(0))
+    >>> w.dtype, round(float(w.std()), 3)  # sqrt(2 / 576)
+    (dtype('float32'), 0.059)
     """
     if callable(initializer):
         return lambda shape, fan_in, fan_out, rng: np.asarray(
