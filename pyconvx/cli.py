@@ -1,15 +1,16 @@
 """The `pyconvx` command.
 
 `pyconvx bench` times pyconvx's convolution and pooling kernels on the layers of classic networks,
-and its GEMM on large square products, against torch (when installed) and a NumPy baseline; `pyconvx info` says what this machine and
-build offer. Tables go to stdout, the progress bar to stderr.
+and its GEMM on large square products, against torch (when installed) and a NumPy baseline;
+`pyconvx train lenet5` trains LeNet-5 on the bundled handwritten digits; `pyconvx info` says what
+this machine and build offer. Tables go to stdout, progress bars to stderr.
 """
 import argparse
 import json
 import re
 import sys
 
-from . import benchmarks, runtime
+from . import benchmarks, recipes, runtime
 from ._version import __version__
 
 
@@ -160,6 +161,17 @@ def _info(args):
     return 0
 
 
+def _train(args):
+    if args.threads:
+        runtime.set_num_threads(args.threads)
+    result = recipes.train_lenet5_digits(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+                                         verbose=0 if args.quiet else 1)
+    print(f"lenet5 on digits: train accuracy {result['train_accuracy']:.4f}, dev accuracy "
+          f"{result['dev_accuracy']:.4f} ({result['epochs']} epochs, {result['seconds']:.1f} s, "
+          f"{runtime.get_num_threads()} threads)")
+    return 0
+
+
 def _positive_int(text):
     value = int(text)
     if value < 1:
@@ -178,7 +190,7 @@ def build_parser():
     """The argument parser of the `pyconvx` command."""
     parser = argparse.ArgumentParser(prog="pyconvx", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"pyconvx {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{bench,info}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{bench,train,info}")
 
     bench = commands.add_parser("bench", help="time convolution and pooling layers against torch and NumPy")
     bench.add_argument("--threads", type=_positive_int, help="threads for pyconvx and torch (default: pyconvx's)")
@@ -192,6 +204,15 @@ def build_parser():
     bench.add_argument("--quick", action="store_true", help="few repeats: a smoke run with noisy figures")
     bench.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
     bench.set_defaults(run=_bench)
+
+    train = commands.add_parser("train", help="train a classic network on bundled real data (needs the datasets extra)")
+    train.add_argument("network", choices=["lenet5"], help="lenet5: LeNet-5 on the handwritten digits, 32x32")
+    train.add_argument("--epochs", type=_positive_int, default=20, help="passes over the training set (default 20)")
+    train.add_argument("--batch-size", type=_positive_int, default=32, help="images per step (default 32)")
+    train.add_argument("--seed", type=int, default=0, help="seed of the split, weights and shuffling (default 0)")
+    train.add_argument("--threads", type=_positive_int, help="threads for the kernels (default: pyconvx's)")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(run=_train)
 
     info = commands.add_parser("info", help="version, instruction set, threads and FMA peak")
     info.add_argument("--threads", type=_positive_int, help="measure the peak on this many threads")

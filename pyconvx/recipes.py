@@ -1,0 +1,68 @@
+"""Training recipes behind `pyconvx train`: a classic network on real, bundled data.
+
+>>> result = train_lenet5_digits(epochs=1, verbose=0)      # doctest: +SKIP
+>>> sorted(result)                                          # doctest: +SKIP
+['dev_accuracy', 'epochs', 'seconds', 'train_accuracy']
+"""
+import time
+
+import numpy as np
+from tqdm import tqdm
+
+from . import datasets, optimizers
+
+__all__ = ["train_lenet5_digits", "shifted_copies"]
+
+
+def shifted_copies(x, shift, rng, fill=0.0):
+    """Each image of x (N, C, H, W) moved by its own random offset of up to `shift` pixels along
+    each axis (uniform in [-shift, shift]), the uncovered border filled with `fill`: one gather
+    over a padded copy, no loop over the images.
+
+    >>> shifted_copies(np.arange(9.0).reshape(1, 1, 3, 3), 0, np.random.default_rng(0))[0, 0, 0]
+    array([0., 1., 2.])
+    """
+    n, channels, height, width = x.shape
+    padded = np.pad(x, ((0, 0), (0, 0), (shift, shift), (shift, shift)), constant_values=fill)
+    top, left = rng.integers(0, 2 * shift + 1, (2, n))
+    rows = (top[:, None] + np.arange(height))[:, None, :, None]
+    cols = (left[:, None] + np.arange(width))[:, None, None, :]
+    return padded[np.arange(n)[:, None, None, None], np.arange(channels)[None, :, None, None], rows, cols]
+
+
+def train_lenet5_digits(epochs=20, batch_size=32, seed=0, verbose=1):
+    """Trains LeNet-5 (pyconvx.models.lenet5) on the bundled handwritten digits upscaled to 32x32
+    and returns {"train_accuracy", "dev_accuracy", "epochs", "seconds"}.
+
+    The recipe: inputs standardised with the training set's mean and deviation (LeNet's tanh
+    units work best on zero-mean inputs), every epoch a fresh copy of the training set with each
+    digit shifted by up to 2 pixels (1,438 images are few for 61,706 parameters: without the
+    shifts dev accuracy stalls near 96.5% while training accuracy reaches 100%), SGD with Nesterov
+    momentum 0.9 at learning rate 0.02 (0.002 for the last third of the epochs), batches of 32.
+    """
+    from .models import lenet5
+
+    (x_train, y_train), (x_dev, y_dev) = datasets.load_digits(image_size=32, seed=seed)
+    mean, std = float(x_train.mean()), float(x_train.std())
+    x_train, x_dev = (x_train - mean) / std, (x_dev - mean) / std
+    background = -mean / std  # a blank pixel, standardised
+
+    model = lenet5(num_classes=10, seed=seed)
+    optimizer = optimizers.SGD(learning_rate=0.02, momentum=0.9, nesterov=True)
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    rng = np.random.default_rng(seed)
+    start = time.perf_counter()
+    with tqdm(range(epochs), desc="LeNet-5 on digits", unit="epoch", disable=not verbose) as bar:
+        for epoch in bar:
+            # The last third at a tenth of the rate: the dev accuracy settles instead of swinging
+            # by a point from epoch to epoch.
+            optimizer.learning_rate = 0.02 if epoch < 2 * epochs // 3 else 0.002
+            shifted = shifted_copies(x_train, 2, rng, fill=background).astype(np.float32)
+            history = model.fit(shifted, y_train, batch_size=batch_size, epochs=1, validation_data=(x_dev, y_dev),
+                                verbose=0, seed=seed * 1000 + epoch)
+            bar.set_postfix({key: f"{values[-1]:.4f}" for key, values in history.history.items()})
+    seconds = time.perf_counter() - start
+    _, train_accuracy = model.evaluate(x_train, y_train, verbose=0)
+    _, dev_accuracy = model.evaluate(x_dev, y_dev, verbose=0)
+    return {"train_accuracy": float(train_accuracy), "dev_accuracy": float(dev_accuracy), "epochs": epochs,
+            "seconds": seconds}
