@@ -263,3 +263,18 @@ def test_avg_pool2d_huge_window_divisor_does_not_overflow(k):
     assert y.shape == (1, 1, 1, 1) and gx.shape == x.shape
     np.testing.assert_allclose(y, 16.0 / (float(k) * float(k)), rtol=1e-5)
     np.testing.assert_allclose(gx, np.full(x.shape, 1.0 / (float(k) * float(k))), rtol=1e-5)
+
+
+# Windows that tile the input exactly (stride = kernel, no padding) take a path of their own:
+# 2x2 four outputs at a time, other kernels value by value, rows not a multiple of four.
+@pytest.mark.parametrize("shape, kernel", [((3, 5, 28, 28), 2), ((2, 3, 10, 22), 2), ((2, 2, 9, 12), 3),
+                                           ((1, 4, 6, 9), (2, 3)), ((2, 3, 4, 8), (1, 2))])
+def test_avg_pool2d_exact_tiling_matches_reference(shape, kernel, rng, restore_threads):
+    x = rng.standard_normal(shape).astype(np.float32)
+    want = ref.avg_pool2d(x, kernel)
+    g = rng.standard_normal(want.shape).astype(np.float32)
+    want_gx = ref.avg_pool2d_backward(g, x.shape, kernel)
+    for threads in (1, 2):
+        pyconvx.set_num_threads(threads)
+        ref.assert_close(pyconvx.avg_pool2d(x, kernel), want, 9)
+        ref.assert_close(pyconvx.avg_pool2d_backward(g, x.shape, kernel), want_gx, 1)

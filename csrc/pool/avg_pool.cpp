@@ -7,6 +7,7 @@
 
 #include "pyconvx/pool.hpp"
 #include "../core/parallel.hpp"
+#include "../core/quad.hpp"
 #include "pyconvx/runtime.hpp"
 #include "separable.hpp"
 #include "window.hpp"
@@ -14,7 +15,11 @@
 namespace pyconvx {
 namespace {
 
+using detail::Quad;
+using detail::QuadIndex;
 using detail::Window;
+using detail::load_quad;
+using detail::store_quad;
 
 // Multiplied in floating point: with windows of 2^32 the int64 product would overflow.
 inline float divisor(const Pool2dParams& k, const Window& r, const Window& c) {
@@ -22,9 +27,68 @@ inline float divisor(const Pool2dParams& k, const Window& r, const Window& c) {
                              : static_cast<float>(r.end - r.begin) * static_cast<float>(c.end - c.begin);
 }
 
+// Windows that tile the input exactly (stride = kernel, no padding, every pixel in one full
+// window: LeNet's and VGG's 2x2 pools on even sizes). Then a plane's output row p reads input
+// rows p * kh .. p * kh + kh - 1 only, planes end where their last window ends, and the whole
+// batch is N * C * P groups of kh rows: one loop over them, no plane-sized bookkeeping (which
+// cost more than the sums on LeNet's 10x10 planes).
+bool tiles_exactly(const Pool2dProblem& pr) {
+  const Pool2dParams& k = pr.params;
+  return k.stride_h == k.kernel_h && k.stride_w == k.kernel_w && k.pad_h == 0 && k.pad_w == 0 &&
+         pr.p * k.kernel_h == pr.x.h && pr.q * k.kernel_w == pr.x.w;
+}
+
+int64_t row_groups(const Pool2dProblem& pr) { return pr.x.n * pr.x.c * pr.p; }
+
+void tiled_forward(const Pool2dProblem& pr, const float* x, float* y) {
+  const int64_t kh = pr.params.kernel_h, kw = pr.params.kernel_w, W = pr.x.w, Q = pr.q;
+  const float inv = 1.0f / (static_cast<float>(kh) * static_cast<float>(kw));
+  const int64_t full = kh == 2 && kw == 2 ? Q / 4 * 4 : 0;
+#pragma omp parallel for schedule(static) num_threads(detail::threads_for(pr.x.numel(), get_num_threads()))
+  for (int64_t g = 0; g < row_groups(pr); ++g) {
+    const float* in = x + g * kh * W;
+    float* out = y + g * Q;
+    // 2x2: four outputs from two rows of eight, pairs summed by shuffles.
+    for (int64_t q = 0; q < full; q += 4) {
+      const Quad a = load_quad(in + 2 * q) + load_quad(in + W + 2 * q);
+      const Quad b = load_quad(in + 2 * q + 4) + load_quad(in + W + 2 * q + 4);
+      const Quad sums = __builtin_shuffle(a, b, QuadIndex{0, 2, 4, 6}) + __builtin_shuffle(a, b, QuadIndex{1, 3, 5, 7});
+      store_quad(out + q, sums * inv);
+    }
+    for (int64_t q = full; q < Q; ++q) {
+      float sum = 0.0f;
+      for (int64_t i = 0; i < kh; ++i)
+        for (int64_t j = 0; j < kw; ++j) sum += in[i * W + q * kw + j];
+      out[q] = sum * inv;
+    }
+  }
+}
+
+void tiled_backward(const Pool2dProblem& pr, const float* grad_y, float* grad_x) {
+  const int64_t kh = pr.params.kernel_h, kw = pr.params.kernel_w, W = pr.x.w, Q = pr.q;
+  const float inv = 1.0f / (static_cast<float>(kh) * static_cast<float>(kw));
+  const int64_t full = kw == 2 ? Q / 4 * 4 : 0;
+#pragma omp parallel for schedule(static) num_threads(detail::threads_for(pr.x.numel(), get_num_threads()))
+  for (int64_t g = 0; g < row_groups(pr); ++g) {
+    const float* gy = grad_y + g * Q;
+    float* gx = grad_x + g * kh * W;
+    for (int64_t i = 0; i < kh; ++i) {
+      float* row = gx + i * W;
+      for (int64_t q = 0; q < full; q += 4) {  // each gradient twice, side by side
+        const Quad v = load_quad(gy + q) * inv;
+        store_quad(row + 2 * q, __builtin_shuffle(v, QuadIndex{0, 0, 1, 1}));
+        store_quad(row + 2 * q + 4, __builtin_shuffle(v, QuadIndex{2, 2, 3, 3}));
+      }
+      for (int64_t q = full; q < Q; ++q)
+        for (int64_t j = 0; j < kw; ++j) row[q * kw + j] = gy[q] * inv;
+    }
+  }
+}
+
 }  // namespace
 
 void avg_pool2d_forward(const Pool2dProblem& pr, const float* x, float* y) {
+  if (tiles_exactly(pr)) return tiled_forward(pr, x, y);
   const Pool2dParams& k = pr.params;
   const auto rows = detail::pool_windows(pr.p, k.stride_h, k.pad_h, k.kernel_h, pr.x.h);
   const auto cols = detail::pool_windows(pr.q, k.stride_w, k.pad_w, k.kernel_w, pr.x.w);
@@ -47,6 +111,7 @@ void avg_pool2d_forward(const Pool2dProblem& pr, const float* x, float* y) {
 }
 
 void avg_pool2d_backward(const Pool2dProblem& pr, const float* grad_y, float* grad_x) {
+  if (tiles_exactly(pr)) return tiled_backward(pr, grad_y, grad_x);
   const Pool2dParams& k = pr.params;
   const auto rows = detail::pool_windows(pr.p, k.stride_h, k.pad_h, k.kernel_h, pr.x.h);
   const auto cols = detail::pool_windows(pr.q, k.stride_w, k.pad_w, k.kernel_w, pr.x.w);
