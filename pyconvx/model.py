@@ -22,6 +22,7 @@ from . import metrics as metrics_module
 from ._summary import format_summary
 from .callbacks import Callback, History
 from .layers.base import Layer
+from .layers.fusion import inference_only
 from .layers.graph import Graph, Input, SymbolicTensor, assign_unique_names, sample_shape
 from .torch_weights import load_torch_state_dict
 from .weights_file import read_weights, write_weights
@@ -329,7 +330,8 @@ class Model:
         self._ensure_built(xs)
         totals = _RunningMeans(self._figure_names())
         for start in _batch_starts(len(xs[0]), batch_size, verbose, "evaluate"):
-            outputs = self._graph.forward([x[start:start + batch_size] for x in xs], False)
+            with inference_only():
+                outputs = self._graph.forward([x[start:start + batch_size] for x in xs], False)
             figures, _ = self._losses_and_grads([y[start:start + batch_size] for y in ys], outputs)
             totals.add(len(outputs[0]), figures)
         result = totals.means()
@@ -345,8 +347,9 @@ class Model:
         """
         xs = self._inputs(x)
         self._ensure_built(xs)
-        batches = [self._graph.forward([each[start:start + batch_size] for each in xs], False)
-                   for start in _batch_starts(len(xs[0]), batch_size, verbose, "predict")]
+        with inference_only():
+            batches = [self._graph.forward([each[start:start + batch_size] for each in xs], False)
+                       for start in _batch_starts(len(xs[0]), batch_size, verbose, "predict")]
         if not batches:
             self._require_built("predict on an empty batch")
             outputs = [np.zeros((0,) + tuple(t.shape), np.float32) for t in self._graph.outputs]
