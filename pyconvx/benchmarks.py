@@ -18,11 +18,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import ops, runtime
+from . import models, ops, optimizers, runtime
 from ._version import __version__
+from .torch_weights import torch_entries
 
 __all__ = [
-    "ConvSpec", "PoolSpec", "GemmSpec", "Timing", "CONV_TABLE", "POOL_TABLE", "GEMM_TABLE", "select", "load_torch",
+    "ConvSpec", "PoolSpec", "GemmSpec", "NetworkSpec", "Timing", "CONV_TABLE", "POOL_TABLE", "GEMM_TABLE",
+    "NETWORK_TABLE", "select", "load_torch", "network_fn", "run_network",
     "set_threads", "measure_peak", "time_calls", "time_call", "numpy_conv2d", "conv_forward_fn", "conv_backward_fn",
     "pool_fn", "gemm_fn", "run_conv", "run_pool", "run_gemm", "run_benchmarks", "summarize", "errors_above",
     "geometric_mean",
@@ -174,6 +176,38 @@ POOL_TABLE = (
     PoolSpec("max_2x2_s2", "max", (8, 128, 112, 112), 2, 2, 0),  # VGG
     PoolSpec("avg_2x2_s2", "avg", (64, 6, 28, 28), 2, 2, 0),  # LeNet
     PoolSpec("global_avg", "global_avg", (32, 2048, 7, 7)),  # ResNet-50's head
+)
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """A whole network of pyconvx.models on `n` random images of `input_shape`: one training epoch
+    in batches of `batch` ("train": forward, loss, backward and an SGD step per batch) or one
+    forward pass in inference mode ("forward")."""
+
+    name: str
+    model: str
+    task: str
+    n: int
+    input_shape: tuple
+    batch: int
+    num_classes: int
+
+    @property
+    def summary(self):
+        shape = "x".join(map(str, self.input_shape))
+        what = "1 epoch" if self.task == "train" else "forward"
+        return f"{what}, {self.n} images {shape}, batch {self.batch}"
+
+    def make(self, rng):
+        x = rng.standard_normal((self.n,) + tuple(self.input_shape), dtype=np.float32)
+        return x, rng.integers(0, self.num_classes, self.n)
+
+
+NETWORK_TABLE = (
+    # Small layers, where per-operation overhead weighs as much as the arithmetic.
+    NetworkSpec("lenet5_epoch", "lenet5", "train", 1024, (1, 32, 32), 64, 10),
+    NetworkSpec("resnet50_forward", "resnet50", "forward", 8, (3, 224, 224), 8, 1000),
 )
 
 
@@ -382,6 +416,50 @@ def gemm_fn(impl, a, b):
     raise ValueError(f"unknown implementation {impl!r}")
 
 
+def network_fn(impl, spec, x, y, model):
+    """A callable running `spec` in `impl` ("pyconvx" or "torch"); `model` is the pyconvx model,
+    whose weights the torch module starts from (so that forward passes can be compared)."""
+    if impl == "pyconvx":
+        if spec.task == "forward":
+            return lambda: model.predict(x, batch_size=spec.batch)
+        model.compile(optimizer=optimizers.SGD(learning_rate=0.01, momentum=0.9),
+                      loss="sparse_categorical_crossentropy")
+        return lambda: model.fit(x, y, batch_size=spec.batch, epochs=1, verbose=0, shuffle=False)
+    if impl == "torch":
+        import torch
+
+        from . import torch_models
+
+        module = {"lenet5": lambda: torch_models.lenet5(spec.num_classes),
+                  "resnet50": lambda: torch_models.ResNet(torch_models.Bottleneck, (3, 4, 6, 3), spec.num_classes)}
+        module = module[spec.model]()
+        state = {key: torch.from_numpy(np.ascontiguousarray(value.T if transposed else value))
+                 for key, value, transposed, _ in torch_entries(model.layers)}
+        module.load_state_dict(state, strict=False)
+        tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+        if spec.task == "forward":
+            module.eval()
+
+            def forward():
+                with torch.no_grad():
+                    return module(tx)
+
+            return forward
+        module.train()
+        optimizer = torch.optim.SGD(module.parameters(), lr=0.01, momentum=0.9)
+
+        def epoch():
+            for start in range(0, spec.n, spec.batch):
+                optimizer.zero_grad()
+                loss = torch.nn.functional.cross_entropy(module(tx[start:start + spec.batch]),
+                                                         ty[start:start + spec.batch])
+                loss.backward()
+                optimizer.step()
+
+        return epoch
+    raise ValueError(f"unknown implementation {impl!r}")
+
+
 # ---------------------------------------------------------------------------------------------
 # Table rows
 
@@ -504,6 +582,23 @@ def run_gemm(spec, torch=False, numpy_baseline=True, peak_gflops=None, timing=No
     return row
 
 
+def run_network(spec, torch=False, timing=None, seed=0):
+    """Times one network row (and torch's; for a forward pass, checking that the logits agree);
+    returns it as a dict."""
+    x, y = spec.make(np.random.default_rng(seed))
+    model = getattr(models, spec.model)(num_classes=spec.num_classes, input_shape=spec.input_shape, seed=seed)
+    impls = ["pyconvx"] + ["torch"] * bool(torch)
+    # Both start from the same weights; torch's copy is taken before pyconvx trains them.
+    fns = {impl: network_fn(impl, spec, x, y, model) for impl in reversed(impls)}
+    times = time_calls(fns, **(timing or {}))
+    row = {"name": spec.name, "shape": spec.summary, "task": spec.task, "ms": _medians(times),
+           "min_ms": _minimums(times), "errors": {}}
+    row["vs_torch"] = _ratio(row["ms"], "torch")
+    if torch and spec.task == "forward":
+        row["errors"]["logits"] = relative_error(fns["pyconvx"](), fns["torch"]().numpy())
+    return row
+
+
 def geometric_mean(values):
     """Geometric mean of the positive numbers among `values` (None skipped), or None if there are none."""
     values = [v for v in values if v is not None and v > 0]
@@ -535,12 +630,14 @@ def errors_above(rows, tolerance=ERROR_TOLERANCE):
 
 def run_benchmarks(threads=None, only=None, with_torch=True, backward=True, numpy_baseline=True, min_time=0.3,
                    quick=False, progress=None):
-    """Measures the FMA peak, then every selected row of CONV_TABLE, POOL_TABLE and GEMM_TABLE.
+    """Measures the FMA peak, then every selected row of CONV_TABLE, POOL_TABLE, GEMM_TABLE and
+    NETWORK_TABLE.
 
     threads: for pyconvx and torch alike (default: pyconvx's current count); only: name
     substrings (see select); quick: fewer repeats, for a smoke run; progress: a function wrapping
     the list of specs in an iterable (a progress bar). The thread counts are put back afterwards.
-    Returns a JSON-serialisable dict: the settings, "conv", "pool" and "gemm" rows and a "summary".
+    Returns a JSON-serialisable dict: the settings, "conv", "pool", "gemm" and "network" rows and a
+    "summary".
     """
     torch = load_torch() if with_torch else None
     threads = threads or runtime.get_num_threads()
@@ -553,15 +650,18 @@ def run_benchmarks(threads=None, only=None, with_torch=True, backward=True, nump
     try:
         probe = 0.1 if quick else 0.3
         peak = measure_peak(probe)
-        specs = select(CONV_TABLE, only) + select(POOL_TABLE, only) + select(GEMM_TABLE, only)
-        conv_rows, pool_rows, gemm_rows = [], [], []
+        specs = (select(CONV_TABLE, only) + select(POOL_TABLE, only) + select(GEMM_TABLE, only)
+                 + select(NETWORK_TABLE, only))
+        conv_rows, pool_rows, gemm_rows, network_rows = [], [], [], []
         for spec in (progress or iter)(specs):
             if isinstance(spec, ConvSpec):
                 conv_rows.append(run_conv(spec, torch is not None, numpy_baseline, backward, None, timing))
             elif isinstance(spec, PoolSpec):
                 pool_rows.append(run_pool(spec, torch is not None, timing))
-            else:
+            elif isinstance(spec, GemmSpec):
                 gemm_rows.append(run_gemm(spec, torch is not None, numpy_baseline, None, timing))
+            else:
+                network_rows.append(run_network(spec, torch is not None, timing))
         # Probed again at the end: a neighbour that held a core during the first probe would
         # otherwise halve the ceiling and double every percentage.
         peak = max(peak, measure_peak(probe))
@@ -575,5 +675,5 @@ def run_benchmarks(threads=None, only=None, with_torch=True, backward=True, nump
         "version": __version__, "isa": runtime.cpu_info()["active"], "threads": threads,
         "torch": torch.__version__ if torch else None, "numpy": np.__version__, "machine": platform.machine(),
         "peak_gflops": peak, "load_average": load, "timing": timing, "conv": conv_rows, "pool": pool_rows,
-        "gemm": gemm_rows, "summary": summarize(conv_rows, pool_rows),
+        "gemm": gemm_rows, "network": network_rows, "summary": summarize(conv_rows, pool_rows),
     }

@@ -92,6 +92,11 @@ GEMM_COLUMNS = [
     ("numpy ms", _get("ms", "numpy"), _ms), ("vs numpy", _get("vs_numpy"), _ratio),
 ]
 
+NETWORK_COLUMNS = [
+    ("network", _get("name"), str), ("run", _get("shape"), str), ("ms", _get("ms", "pyconvx"), _ms),
+    ("torch ms", _get("ms", "torch"), _ms), ("vs torch", _get("vs_torch"), _ratio),
+]
+
 SUMMARY_LABELS = [("forward_vs_torch", "conv forward vs torch"), ("backward_vs_torch", "conv backward vs torch"),
                   ("pool_vs_torch", "pooling vs torch"), ("forward_vs_numpy", "conv forward vs numpy")]
 
@@ -108,7 +113,8 @@ def format_report(report, markdown=False):
         "NumPy's matmul runs on its BLAS's own threads",
         "",
     ]
-    tables = ((report["conv"], CONV_COLUMNS), (report["pool"], POOL_COLUMNS), (report.get("gemm", []), GEMM_COLUMNS))
+    tables = ((report["conv"], CONV_COLUMNS), (report["pool"], POOL_COLUMNS), (report.get("gemm", []), GEMM_COLUMNS),
+              (report.get("network", []), NETWORK_COLUMNS))
     for rows, columns in tables:
         if rows:
             out += [format_table(*_columns(rows, columns), markdown=markdown), ""]
@@ -117,7 +123,8 @@ def format_report(report, markdown=False):
     if summary:
         out += [format_table(["summary", "geomean", "min", "min at", "rows"], summary, markdown), ""]
     reference = "torch" if report["torch"] else "numpy"
-    for name, output, err in benchmarks.errors_above(report["conv"] + report["pool"] + report.get("gemm", [])):
+    checked = report["conv"] + report["pool"] + report.get("gemm", []) + report.get("network", [])
+    for name, output, err in benchmarks.errors_above(checked):
         out.append(f"WARNING: {name}: pyconvx's {output} differs from {reference}'s (relative error {err:.2g})")
     return "\n".join(out).rstrip() + "\n"
 
@@ -139,7 +146,7 @@ def _bench(args):
     report = benchmarks.run_benchmarks(threads=args.threads, only=args.only, with_torch=not args.no_torch,
                                        backward=not args.no_backward, numpy_baseline=not args.no_numpy,
                                        min_time=args.min_time, quick=args.quick, progress=_progress_bar)
-    if not report["conv"] and not report["pool"] and not report["gemm"]:
+    if not any(report[table] for table in ("conv", "pool", "gemm", "network")):
         print(f"pyconvx bench: no row matches --only {args.only!r}", file=sys.stderr)
     sys.stdout.write(format_report(report, markdown=args.markdown))
     if args.json:

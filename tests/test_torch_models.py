@@ -1,5 +1,5 @@
 """pyconvx.models against torch modules with torchvision's architectures and state-dict keys
-(tests/torch_reference_models.py): the same random weights, copied through a state dict, give the
+(pyconvx.torch_models): the same random weights, copied through a state dict, give the
 same logits in eval mode; and load_torch_state_dict's errors."""
 import numpy as np
 import pytest
@@ -10,7 +10,7 @@ from pyconvx.models.vgg import VGG16, build_vgg
 from pyconvx.torch_weights import torch_entries
 
 torch = pytest.importorskip("torch")
-import torch_reference_models as reference  # noqa: E402  (needs torch)
+from pyconvx import torch_models as reference  # noqa: E402  (needs torch)
 
 
 pytestmark = pytest.mark.usefixtures("single_threaded_torch")

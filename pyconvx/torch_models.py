@@ -1,6 +1,7 @@
 """torch.nn definitions with the architecture and state-dict keys of torchvision's AlexNet, VGG,
-ResNet and GoogLeNet (torchvision itself is not a test dependency), and a LeNet-5, written for
-the equivalence tests of pyconvx.models. Imported only where torch is installed."""
+ResNet and GoogLeNet (torchvision itself is not a dependency), and a LeNet-5: the networks of
+pyconvx.models in torch, for the equivalence tests and the end-to-end rows of `pyconvx bench`.
+Importing this module imports torch; nothing else in pyconvx imports it."""
 import torch
 from torch import nn
 
