@@ -223,3 +223,47 @@ def test_small_graph_with_branches_parameter_and_input_gradients(rng):
         for key, param in layer.params.items():
             analytic = layer.grads[key].copy()
             assert_grad_close(analytic, numeric_grad(loss, param, 1e-2), f"{layer.name}/{key}", 1e-2)
+
+
+# ----- a small network of each family, through a model, a loss and its backward -----
+
+def _family(name):
+    """A few-parameter network in the shape of each classic family, on 1-3 channel 8x8 images."""
+    if name == "lenet":  # tanh convolutions, average pooling, dense tanh head
+        return [layers.Conv2D(3, 3, activation="tanh"), layers.AveragePooling2D(2), layers.Conv2D(4, 3, activation="tanh"),
+                layers.Flatten(), layers.Dense(5, activation="tanh"), layers.Dense(3)], (1, 8, 8)
+    if name == "alexnet":  # strided ReLU convolution, local response normalisation, overlapping max pooling
+        return [layers.Conv2D(4, 3, strides=2, padding=1, activation="relu", bias_initializer="he_normal"),
+                layers.LocalResponseNormalization(size=3), layers.MaxPooling2D(3, strides=2, padding=1),
+                layers.Flatten(), layers.Dense(3)], (3, 8, 8)
+    if name == "vgg":  # stacked 3x3 "same" convolutions, then 2x2 max pooling
+        return [layers.Conv2D(3, 3, padding="same", activation="relu", bias_initializer="he_normal"),
+                layers.Conv2D(3, 3, padding="same", activation="relu", bias_initializer="he_normal"),
+                layers.MaxPooling2D(2), layers.Flatten(), layers.Dense(3)], (2, 8, 8)
+    if name == "resnet":  # conv, batch norm, a projecting residual block, global average pooling
+        return [layers.Conv2D(3, 3, padding=1, use_bias=False), layers.BatchNormalization(), layers.ReLU(),
+                layers.ResidualBlock(2, strides=2), layers.GlobalAveragePooling2D(), layers.Dense(3)], (2, 8, 8)
+    # inception: a 1x1-bottlenecked module between a stem and a global average pool
+    return [layers.Conv2D(3, 3, padding="same", activation="relu", bias_initializer="he_normal"),
+            layers.InceptionModule(2, 2, 2, 1, 2, 1), layers.GlobalAveragePooling2D(), layers.Dense(3)], (2, 8, 8)
+
+
+@pytest.mark.parametrize("family", ["lenet", "alexnet", "vgg", "resnet", "inception"])
+def test_small_network_of_each_family(family, rng):
+    stack, shape = _family(family)
+    model = pyconvx.Sequential(stack, input_shape=shape, seed=3)
+    x = distinct_values(rng, (3,) + shape, spacing=0.37 / np.prod(shape)).astype(np.float32) * 20
+    labels = np.array([0, 2, 1])
+
+    def loss():
+        return pyconvx.losses.sparse_categorical_crossentropy(labels, model.forward(x, training=True))[0]
+
+    _, grad = pyconvx.losses.sparse_categorical_crossentropy(labels, model.forward(x, training=True))
+    model.backward(grad)
+    checked = 0
+    for layer in model.layers:
+        for key, param in layer.params.items():
+            analytic = layer.grads[key].copy()
+            assert_grad_close(analytic, numeric_grad(loss, param, 1e-3), f"{family}: {layer.name}/{key}", 2e-2)
+            checked += 1
+    assert checked >= 3
