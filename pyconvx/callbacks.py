@@ -117,8 +117,6 @@ class ModelCheckpoint(Callback):
         self._improves, self._initial = _improvement_test(monitor, mode, 0.0, "ModelCheckpoint")
         self.best = self._initial
 
-    def on_train_begin(self, logs=None):
-        self.best = self._initial
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}

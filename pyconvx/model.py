@@ -21,7 +21,7 @@ from . import losses, optimizers
 from . import metrics as metrics_module
 from ._summary import format_summary
 from .callbacks import Callback, History
-from .layers.base import Layer
+from .layers.base import Layer, check_weight
 from .layers.fusion import inference_only
 from .layers.graph import Graph, Input, SymbolicTensor, assign_unique_names, sample_shape
 from .torch_weights import load_torch_state_dict
@@ -168,6 +168,8 @@ class Model:
                 raise ValueError(f"{what}: x and y must hold the same number of samples, got {counts[0]} and "
                                  f"{counts[1]}")
             raise ValueError(f"{what}: every input and target must hold the same number of samples, got {counts}")
+        if counts[0] == 0:  # a loss averaged over no samples would read as a perfect 0
+            raise ValueError(f"{what}: x and y hold no samples")
         return xs, ys
 
     # ----- passes -----
@@ -182,13 +184,19 @@ class Model:
 
     __call__ = forward
 
-    def backward(self, grad):
+    def backward(self, grad, input_gradients=False):
         """Back-propagates the gradients of the loss with respect to the outputs (an array, or a
         list for several outputs; None for an output without one) through the graph, filling
-        each layer's grads; returns the gradient of the inputs (None where no layer needs it)."""
+        each layer's grads. With input_gradients=True it also returns the gradient with respect
+        to the input (a list for several; saliency maps, adversarial examples), which training
+        does not need and so skips by default (None then)."""
         self._require_built("backward")
         grads = self._named_list(grad, self.output_names, "backward's grad", data=True)
-        result = self._graph.backward(grads)
+        self._graph.input_grads_needed = bool(input_gradients)
+        try:
+            result = self._graph.backward(grads)
+        finally:
+            self._graph.input_grads_needed = False
         return result[0] if self._single_input else result
 
     # ----- training -----
@@ -207,6 +215,7 @@ class Model:
             raise ValueError(f"{self.name}: compile needs a loss, e.g. loss='sparse_categorical_crossentropy'")
         names = self.output_names
         self.optimizer = optimizers.get(optimizer)
+        self.optimizer.bind(self)
         self._losses = [losses.get(each) for each in
                         (self._named_list(loss, names, "loss") if isinstance(loss, (list, tuple, dict))
                          else [loss] * len(names))]
@@ -422,8 +431,7 @@ class Model:
         if len(weights) != len(entries):
             raise ValueError(f"{self.name}: set_weights expected {len(entries)} arrays, got {len(weights)}")
         for (key, target), value in zip(entries, weights):
-            if np.shape(value) != target.shape:
-                raise ValueError(f"{self.name}: weight {key!r} has shape {target.shape}, got {np.shape(value)}")
+            check_weight(value, target, key, self.name)
         for (_, target), value in zip(entries, weights):
             np.copyto(target, value, casting="same_kind")
 
@@ -447,6 +455,7 @@ class Model:
             if stored[key].shape != target.shape:
                 raise ValueError(f"{path}: weight {key!r} has shape {stored[key].shape} in the file but "
                                  f"{target.shape} in the model")
+            check_weight(stored[key], target, key, path)
         extra = [key for key in stored if key not in dict(entries)]
         if extra:
             raise ValueError(f"{path}: the file has weight {extra[0]!r}, which the model does not have")

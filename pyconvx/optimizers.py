@@ -10,6 +10,7 @@ parameter whatever the order of the calls.
 [0.949999988079071, 0.949999988079071, 0.949999988079071]
 """
 import numbers
+import weakref
 
 import numpy as np
 
@@ -33,6 +34,7 @@ class Optimizer:
         self.learning_rate = _hyper(learning_rate, "learning_rate", type(self).__name__)
         self.iterations = 0
         self._slots = {}
+        self._owner = None
 
     def apply_gradients(self, items):
         """Updates each param in place from its grad; items are (key, param, grad) triples.
@@ -53,8 +55,20 @@ class Optimizer:
 
     def step(self, layers):
         """One update of every trainable parameter of `layers` from the gradients they hold."""
-        self.apply_gradients((f"{layer.name}/{key}", param, layer.grads[key])
-                             for layer in layers if layer.trainable for key, param in layer.params.items())
+        self.apply_gradients((f"{layer.name}/{key}", param, grad)
+                             for layer in layers for key, param, grad in layer.trainable_parameters())
+
+    def bind(self, model):
+        """Ties the optimizer to `model`: its state (momentum, Adam's moments and step counts) is
+        kept per parameter name, and two models of one architecture share names, so a second
+        model would silently inherit the first one's state. ValueError for a second model."""
+        owner = self._owner() if self._owner is not None else None
+        if owner is not None and owner is not model:
+            raise ValueError(f"{type(self).__name__}: this optimizer already trains another model; give each "
+                             f"model an optimizer of its own")
+        if owner is None and self._owner is not None:  # its model is gone: so is the meaning of its state
+            self._slots, self.iterations = {}, 0
+        self._owner = weakref.ref(model)
 
     @staticmethod
     def _slot(slots, name, like):

@@ -6,7 +6,7 @@ directory, is flushed to disk, then renamed over the target: a crash at any poin
 the old file or the new one, never a torn one.
 """
 import os
-import tempfile
+import secrets
 import zipfile
 
 import numpy as np
@@ -15,6 +15,18 @@ __all__ = ["write_weights", "read_weights", "FORMAT_KEY", "FORMAT_VERSION"]
 
 FORMAT_KEY = "__pyconvx_weights__"
 FORMAT_VERSION = 1
+
+
+def _create_temporary(directory, basename):
+    """A new file next to the target, opened for writing: (descriptor, path). Created with mode
+    0666 so that the umask gives it the permissions of any file the user writes (mkstemp's would
+    be private, 0600, and stay so after the rename)."""
+    while True:
+        temporary = os.path.join(directory, f".{basename}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), temporary
+        except FileExistsError:
+            continue
 
 
 def write_weights(path, arrays):
@@ -29,7 +41,7 @@ def write_weights(path, arrays):
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     payload = {FORMAT_KEY: np.array(FORMAT_VERSION, np.int64), **arrays}
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    handle, temporary = _create_temporary(directory, os.path.basename(path))
     try:
         with os.fdopen(handle, "wb") as stream:
             np.savez(stream, **payload)

@@ -216,8 +216,7 @@ def test_small_graph_with_branches_parameter_and_input_gradients(rng):
 
     out, reg = model.forward(x, training=True)
     grads = [pyconvx.losses.sparse_categorical_crossentropy(labels, out)[1], 0.5 * pyconvx.losses.mse(targets, reg)[1]]
-    model._graph.input_grads_needed = True  # a model skips its input gradient unless asked
-    grad_x = model.backward(grads)
+    grad_x = model.backward(grads, input_gradients=True)
     assert_grad_close(grad_x, numeric_grad(loss, x, 1e-2), "grad x", 1e-2)
     for layer in model.layers:
         for key, param in layer.params.items():

@@ -25,6 +25,16 @@ def _fresh_name(prefix):
     return prefix if index == 0 else f"{prefix}_{index}"
 
 
+def check_weight(value, target, key, owner):
+    """ValueError (naming `owner` and the weight `key`) unless `value` can replace `target`: the
+    same shape and real numbers. Callers check every weight before writing any."""
+    value = np.asarray(value)
+    if value.shape != target.shape:
+        raise ValueError(f"{owner}: weight {key!r} has shape {target.shape}, got {value.shape}")
+    if value.dtype.kind not in "biuf":
+        raise ValueError(f"{owner}: weight {key!r} must hold real numbers, got dtype {value.dtype}")
+
+
 class Layer:
     """Base class of every layer.
 
@@ -164,9 +174,7 @@ class Layer:
             raise ValueError(f"{self._describe()}: expected {len(targets)} arrays {self.weight_names()}, "
                              f"got {len(weights)}")
         for key, target, value in zip(self.weight_names(), targets, weights):
-            value = np.asarray(value)
-            if value.shape != target.shape:
-                raise ValueError(f"{self._describe()}: weight {key!r} has shape {target.shape}, got {value.shape}")
+            check_weight(value, target, key, self._describe())
         for target, value in zip(targets, weights):
             np.copyto(target, value, casting="same_kind")
 
@@ -174,8 +182,13 @@ class Layer:
         """Number of scalars in the layer's parameters and saved state."""
         return int(sum(array.size for array in self._weight_arrays()))
 
+    def trainable_parameters(self):
+        """(key, parameter, gradient) for each parameter an optimizer updates: all of them when
+        the layer is trainable, none otherwise (a block answers sub-layer by sub-layer)."""
+        return [(key, param, self.grads[key]) for key, param in self.params.items()] if self.trainable else []
+
     def count_trainable_params(self):
-        return int(sum(array.size for array in self.params.values())) if self.trainable else 0
+        return int(sum(param.size for _, param, _ in self.trainable_parameters()))
 
     def __repr__(self):
         shape = f", input_shape={self.input_shape}" if self.built else ""

@@ -113,6 +113,11 @@ class Block(Layer):
         for layer in self.sublayers:
             layer.reseed(rng)
 
+    def trainable_parameters(self):
+        # Each sub-layer's own flag: a batch norm frozen inside a block keeps its weights.
+        return [(f"{layer.name}/{key}", param, grad) for layer in self.sublayers
+                for key, param, grad in layer.trainable_parameters()]
+
 
 def conv_bn_relu(x, filters, kernel_size, names, strides=1, padding=0, epsilon=1e-5, relu=True):
     """Conv2D without bias (the batch norm's beta replaces it), BatchNormalization, then ReLU

@@ -20,7 +20,7 @@ class Flatten(Layer):
 
     def _forward(self, x, training):
         self._x_shape = x.shape
-        return x.reshape(x.shape[0], -1)
+        return x.reshape(x.shape[0], self.output_shape[0])  # -1 cannot be inferred for N = 0
 
     def _backward(self, grad):
         return grad.reshape(self._x_shape)

@@ -75,7 +75,9 @@ def is_symbolic(value):
 def assign_unique_names(layers, owner):
     """Gives auto-named layers names unique among `layers` from their type, in order (conv2d,
     conv2d_1, ...), so that two models of one architecture share weight files; explicitly named
-    layers keep their names, which must be unique."""
+    layers keep their names, which must be unique. A name once given is the layer's own: a layer
+    shared with a later model keeps it, so the first model's weight files and optimizer state
+    stay valid."""
     chosen = [layer.name for layer in layers if not layer.auto_named]
     duplicates = sorted({name for name in chosen if chosen.count(name) > 1})
     if duplicates:
@@ -87,6 +89,7 @@ def assign_unique_names(layers, owner):
             while (base if index == 0 else f"{base}_{index}") in taken:
                 index += 1
             layer.name = base if index == 0 else f"{base}_{index}"
+            layer.auto_named = False
             taken.add(layer.name)
 
 

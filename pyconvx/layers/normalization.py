@@ -56,8 +56,11 @@ class BatchNormalization(Layer):
     def _forward(self, x, training):
         self._batch_stats = training and self.trainable
         if self._batch_stats:
-            mean, var = x.mean(axis=self._axes), x.var(axis=self._axes)
             count = x.size // max(x.shape[1], 1)
+            if count < 2:  # a variance of one value is 0: the running variance would shrink towards it
+                raise self.shape_error(f"training needs more than one value per channel to estimate a variance, "
+                                       f"got input shape {x.shape}")
+            mean, var = x.mean(axis=self._axes), x.var(axis=self._axes)
             keep = self.momentum
             self.state["moving_mean"] *= keep
             self.state["moving_mean"] += (1 - keep) * mean

@@ -33,6 +33,10 @@ class _Pooling2D(Layer):
             raise self.shape_error(f"expected (N, C, H, W) input, got per-sample shape {input_shape}")
         channels, height, width = input_shape
         pads = resolve_padding(self.padding, (height, width), self.pool_size, self.strides, (1, 1), self._describe())
+        if not isinstance(self.padding, str) and any(2 * pad > size for pad, size in zip(pads[::2], self.pool_size)):
+            # the kernels' rule (torch's): a window must always hold at least one real pixel
+            raise ValueError(f"{self._describe()}: padding must be at most half of pool_size, got "
+                             f"padding={self.padding!r} with pool_size={self.pool_size}")
         out_hw = output_hw((height, width), self.pool_size, self.strides, (1, 1), pads, self.shape_error,
                            self.ceil_mode)
         # A symmetric split goes to ops as its padding; an uneven one ("same" with an odd total) is
