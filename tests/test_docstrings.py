@@ -10,13 +10,15 @@ import pyconvx
 import pyconvx.models
 import pyconvx.ops
 import pyconvx.runtime
-from pyconvx import callbacks, datasets, losses, metrics, model, optimizers, recipes, torch_weights, weights_file
+from pyconvx import (callbacks, datasets, label_metrics, losses, metrics, model, optimizers, recipes, torch_weights,
+                     weights_file)
 from pyconvx.layers import (activation, base, blocks, conv, core, dense, graph, initializers, merge, normalization,
                             pooling)
 
 LAYER_MODULES = [pyconvx.layers, base, activation, conv, core, dense, initializers, normalization, pooling, graph,
                  merge, blocks]
-NETWORK_MODULES = [losses, metrics, optimizers, callbacks, model, weights_file, torch_weights, datasets, recipes]
+NETWORK_MODULES = [losses, metrics, label_metrics, optimizers, callbacks, model, weights_file, torch_weights, datasets,
+                   recipes]
 # The builder functions shadow their modules' names in pyconvx.models.
 MODEL_MODULES = [pyconvx.models] + [importlib.import_module(f"pyconvx.models.{name}")
                                     for name in ("lenet", "alexnet", "vgg", "resnet", "googlenet")]
