@@ -1,0 +1,12 @@
+"""The tools for structuring a machine-learning project: train/dev/test splits, choosing a model
+by optimizing and satisficing metrics, the bias/variance/data-mismatch diagnosis against
+human-level error, and error analysis. Pure Python and NumPy; the classification metrics are in
+`pyconvx.metrics`.
+
+>>> from pyconvx import strategy
+>>> strategy.diagnose(train_error=0.02, dev_error=0.10, human_error=0.01).focus
+'variance'
+"""
+from .diagnosis import RECOMMENDATIONS, Diagnosis, HumanLevel, diagnose, human_level_error
+
+__all__ = ["diagnose", "Diagnosis", "human_level_error", "HumanLevel", "RECOMMENDATIONS"]
