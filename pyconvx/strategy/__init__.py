@@ -8,5 +8,6 @@ human-level error, and error analysis. Pure Python and NumPy; the classification
 'variance'
 """
 from .diagnosis import RECOMMENDATIONS, Diagnosis, HumanLevel, diagnose, human_level_error
+from .splits import MismatchedSplit, Subset, default_split_sizes, mismatched_split, train_dev_test_split
 
-__all__ = ["diagnose", "Diagnosis", "human_level_error", "HumanLevel", "RECOMMENDATIONS"]
+__all__ = ["train_dev_test_split", "default_split_sizes", "mismatched_split", "MismatchedSplit", "Subset", "diagnose", "Diagnosis", "human_level_error", "HumanLevel", "RECOMMENDATIONS"]
