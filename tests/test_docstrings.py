@@ -14,6 +14,7 @@ from pyconvx import (callbacks, datasets, label_metrics, losses, metrics, model,
                      weights_file)
 from pyconvx.layers import (activation, base, blocks, conv, core, dense, graph, initializers, merge, normalization,
                             pooling)
+from pyconvx.strategy import diagnosis, error_analysis, selection, splits
 
 LAYER_MODULES = [pyconvx.layers, base, activation, conv, core, dense, initializers, normalization, pooling, graph,
                  merge, blocks]
@@ -24,7 +25,10 @@ MODEL_MODULES = [pyconvx.models] + [importlib.import_module(f"pyconvx.models.{na
                                     for name in ("lenet", "alexnet", "vgg", "resnet", "googlenet")]
 
 
-ALL_MODULES = [pyconvx, pyconvx.ops, pyconvx.runtime] + LAYER_MODULES + NETWORK_MODULES + MODEL_MODULES
+STRATEGY_MODULES = [pyconvx.strategy, splits, selection, diagnosis, error_analysis]
+
+
+ALL_MODULES = [pyconvx, pyconvx.ops, pyconvx.runtime] + LAYER_MODULES + NETWORK_MODULES + MODEL_MODULES + STRATEGY_MODULES
 
 
 @pytest.mark.parametrize("module", ALL_MODULES, ids=lambda m: m.__name__)

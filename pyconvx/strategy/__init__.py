@@ -8,7 +8,11 @@ human-level error, and error analysis. Pure Python and NumPy; the classification
 'variance'
 """
 from .diagnosis import RECOMMENDATIONS, Diagnosis, HumanLevel, diagnose, human_level_error
+from .error_analysis import ErrorAnalysis, ErrorTable, MislabeledAnalysis, mislabeled_analysis, sample_errors
 from .selection import OPERATORS, NoFeasibleModel, Selection, measure_latency, select_model
 from .splits import MismatchedSplit, Subset, default_split_sizes, mismatched_split, train_dev_test_split
 
-__all__ = ["train_dev_test_split", "default_split_sizes", "mismatched_split", "MismatchedSplit", "Subset", "select_model", "Selection", "NoFeasibleModel", "measure_latency", "OPERATORS", "diagnose", "Diagnosis", "human_level_error", "HumanLevel", "RECOMMENDATIONS"]
+__all__ = ["train_dev_test_split", "default_split_sizes", "mismatched_split", "MismatchedSplit", "Subset",
+           "select_model", "Selection", "NoFeasibleModel", "measure_latency", "OPERATORS",
+           "diagnose", "Diagnosis", "human_level_error", "HumanLevel", "RECOMMENDATIONS",
+           "ErrorAnalysis", "ErrorTable", "sample_errors", "mislabeled_analysis", "MislabeledAnalysis"]
