@@ -7,7 +7,8 @@ accepted). Scores or probabilities are refused: take `y.argmax(axis=1)` or thres
 Averages (`average=`):
 
 - None: one value per label, in the order of `labels` (sorted labels found in the data by default).
-- "binary": the value for `pos_label` only; y_true and y_pred together hold at most two labels.
+- "binary": the value for `pos_label` only; y_true and y_pred together hold at most two labels
+  (`labels=` is not used).
 - "micro": counts summed over labels first (equals the accuracy when every label is included).
 - "macro": the unweighted mean over labels, so rare classes weigh as much as common ones.
 - "weighted": the mean over labels weighted by their support (number of true examples).
@@ -61,7 +62,8 @@ def label_pair(y_true, y_pred):
     return y_true, y_pred
 
 
-def _checked_labels(y_true, y_pred, labels):
+def checked_labels(y_true, y_pred, labels):
+    """`labels`, checked to cover every value of y_true and y_pred, or those values sorted."""
     present = np.union1d(y_true, y_pred)
     if labels is None:
         return present
@@ -76,13 +78,26 @@ def _checked_labels(y_true, y_pred, labels):
     return labels
 
 
-def _counts(y_true, y_pred, labels):
-    """Confusion counts (K, K), rows true and columns predicted, in the order of `labels`; every
-    value of y_true and y_pred is in labels."""
+def _positions(y_true, y_pred, labels):
+    """Each label's position in `labels`, for y_true and y_pred; every value is in labels."""
     order = np.argsort(labels, kind="stable")
-    rank = order[np.searchsorted(labels[order], y_true)], order[np.searchsorted(labels[order], y_pred)]
+    return order[np.searchsorted(labels[order], y_true)], order[np.searchsorted(labels[order], y_pred)]
+
+
+def _counts(y_true, y_pred, labels):
+    """Confusion counts (K, K), rows true and columns predicted, in the order of `labels`."""
+    true_at, pred_at = _positions(y_true, y_pred, labels)
     k = len(labels)
-    return np.bincount(rank[0] * k + rank[1], minlength=k * k).reshape(k, k)
+    return np.bincount(true_at * k + pred_at, minlength=k * k).reshape(k, k)
+
+
+def _per_label_counts(y_true, y_pred, labels):
+    """(true positives, predicted, true) per label (K,): the confusion matrix's diagonal and
+    sums without its K x K memory."""
+    true_at, pred_at = _positions(y_true, y_pred, labels)
+    k = len(labels)
+    return (np.bincount(true_at[true_at == pred_at], minlength=k), np.bincount(pred_at, minlength=k),
+            np.bincount(true_at, minlength=k))
 
 
 def confusion_matrix(y_true, y_pred, labels=None, normalize=None):
@@ -95,7 +110,7 @@ def confusion_matrix(y_true, y_pred, labels=None, normalize=None):
            [1, 0]])
     """
     y_true, y_pred = label_pair(y_true, y_pred)
-    counts = _counts(y_true, y_pred, _checked_labels(y_true, y_pred, labels))
+    counts = _counts(y_true, y_pred, checked_labels(y_true, y_pred, labels))
     if normalize is None:
         return counts
     axis = {"true": 1, "pred": 0, "all": None}.get(normalize, "bad")
@@ -186,9 +201,8 @@ def precision_recall_fscore_support(y_true, y_pred, beta=1.0, labels=None, pos_l
         all_labels, positive = _positive_index(y_true, y_pred, pos_label)
         selected = [positive] if positive is not None else slice(0)
     else:
-        all_labels, selected = _checked_labels(y_true, y_pred, labels), slice(None)
-    counts = _counts(y_true, y_pred, all_labels)
-    tp, predicted, support = np.diag(counts)[selected], counts.sum(0)[selected], counts.sum(1)[selected]
+        all_labels, selected = checked_labels(y_true, y_pred, labels), slice(None)
+    tp, predicted, support = (a[selected] for a in _per_label_counts(y_true, y_pred, all_labels))
     if average == "binary" and positive is None:  # pos_label absent: no example is or is predicted positive
         tp = predicted = support = np.zeros(1, np.int64)
     if average == "micro":
@@ -260,7 +274,7 @@ def classification_report(y_true, y_pred, labels=None, target_names=None, digits
     weighted avg       0.83      0.75      0.73         4
     """
     y_true, y_pred = label_pair(y_true, y_pred)
-    labels = _checked_labels(y_true, y_pred, labels)
+    labels = checked_labels(y_true, y_pred, labels)
     names = [str(label) for label in labels] if target_names is None else [str(name) for name in target_names]
     if len(names) != len(labels):
         raise ValueError(f"target_names must name each of the {len(labels)} labels, got {len(names)} names")
@@ -291,8 +305,9 @@ def classification_report(y_true, y_pred, labels=None, target_names=None, digits
 
 class GroupMetric:
     """A metric per group: `by_group` {group: value} (groups sorted), `mean` their unweighted mean
-    (each group counts once, however many examples it has), `worst_group` and `best_group` by
-    value, `counts` {group: examples}; str() is a table."""
+    (each group counts once, however many examples it has), `worst_group` and `best_group`
+    (for "error" the highest value is the worst, for any other metric the lowest), `counts`
+    {group: examples}; str() is a table."""
 
     def __init__(self, name, by_group, counts):
         self.name, self.by_group, self.counts = name, by_group, counts
