@@ -84,7 +84,7 @@ class Diagnosis:
     GAPS = ("avoidable bias", "variance", "data mismatch", "dev overfitting")
 
     def __init__(self, errors, bayes_name):
-        self.errors, self._bayes_name = errors, bayes_name
+        self.errors, self.bayes_name = errors, bayes_name
         proxy, train = errors.get("bayes"), errors["train"]
         train_dev, dev, test = errors.get("train-dev"), errors["dev"], errors.get("test")
         self.avoidable_bias = None if proxy is None else train - proxy
@@ -124,7 +124,7 @@ class Diagnosis:
                 notes.append(f"{low} error ({percent(e[low])}) is above {high} error ({percent(e[high])}): unusual; "
                              f"the {high} data may be easier, or too small to measure reliably")
         if "bayes" in e and e["train"] < e["bayes"]:
-            notes.append(f"train error ({percent(e['train'])}) is below the {self._bayes_name} "
+            notes.append(f"train error ({percent(e['train'])}) is below the {self.bayes_name} "
                          f"({percent(e['bayes'])}): past human level the proxy no longer bounds the Bayes error, "
                          "so the avoidable bias is unknown and progress usually slows")
         return notes
@@ -132,15 +132,19 @@ class Diagnosis:
     def __repr__(self):
         return f"Diagnosis(focus={self.focus!r})"
 
-    def __str__(self):
-        rows = [(self._bayes_name, percent(self.errors["bayes"]) if "bayes" in self.errors else "not given", "", "")]
+    def rows(self):
+        """(set, error, gap name, gap) from the Bayes proxy to test, for the rates given; the gap
+        is the one ending at that set ("" and None for the first row; None where unknown)."""
         gap_after = {"train": ("avoidable bias", self.avoidable_bias), "dev": ("data mismatch", self.data_mismatch),
                      "test": ("dev overfitting", self.dev_overfitting)}
         gap_after["train-dev" if "train-dev" in self.errors else "dev"] = ("variance", self.variance)
-        for name in ("train", "train-dev", "dev", "test"):
-            if name in self.errors:
-                gap, value = gap_after.get(name, ("", None))
-                rows.append((name, percent(self.errors[name]), gap, "unknown" if value is None else percent(value)))
+        return [(self.bayes_name if key == "bayes" else key, self.errors.get(key)) + gap_after.get(key, ("", None))
+                for key in ("bayes", "train", "train-dev", "dev", "test") if key in self.errors or key == "bayes"]
+
+    def __str__(self):
+        rows = [(name, "not given" if error is None else percent(error), gap,
+                 "" if not gap else "unknown" if value is None else percent(value))
+                for name, error, gap, value in self.rows()]
         lines = [table(("set", "error", "gap", "size"), rows, "lrlr"), "",
                  f"focus: {self.focus or 'none (no gap is positive)'}"]
         lines += [f"  - {tactic}" for tactic in self.recommendations]
