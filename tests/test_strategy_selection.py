@@ -68,6 +68,13 @@ def test_measure_latency_is_per_example_milliseconds():
 
     latency = measure_latency(Counting(), np.zeros((16, 1, 4, 4), np.float32), repeats=4)
     assert 0 < latency < 1000 and calls == [(16, 16)] * 5  # one warm-up, then the timed repeats
+    class TwoInputs:
+        def predict(self, x, batch_size):
+            calls.append((len(x), batch_size))
+
+    calls.clear()
+    assert measure_latency(TwoInputs(), [np.zeros((4, 3)), np.zeros((4, 5))], repeats=1) > 0
+    assert calls == [(2, 4)] * 2  # the batch is the examples of each input, not the number of inputs
     with pytest.raises(ValueError, match="repeats=0"):
         measure_latency(model, np.zeros((2, 1, 4, 4)), repeats=0)
     with pytest.raises(ValueError, match="empty"):

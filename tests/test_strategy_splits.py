@@ -69,6 +69,7 @@ def test_mismatched_split_holds_out_only_target_data():
     (lambda: train_dev_test_split(np.zeros(10), np.zeros(10), test=11), "test=11"),
     (lambda: train_dev_test_split(np.zeros(10), np.zeros(10), dev=5, test=5), "leaving none for training"),
     (lambda: train_dev_test_split(np.zeros(10), np.zeros(10), dev="10%"), "dev='10%'"),
+    (lambda: train_dev_test_split(np.zeros(10), np.eye(10), stratify=True), r"shape \(10, 10\) \(one-hot"),
     (lambda: mismatched_split((np.zeros((5, 2)), np.zeros(5)), (np.zeros((5, 3)), np.zeros(5))), "shape"),
     (lambda: mismatched_split((np.zeros((5, 2)), np.zeros(5)), (np.zeros((5, 2)), np.zeros(5)), dev=3, test=3),
      "more than the 5 of the target"),

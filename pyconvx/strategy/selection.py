@@ -123,7 +123,8 @@ def measure_latency(model, x, repeats=5, batch_size=None):
     `repeats` timed calls (after one untimed warm-up call) divided by len(x).
 
     model: anything with predict(x, batch_size=...), e.g. a pyconvx Sequential; x (N,) +
-    input_shape; batch_size defaults to N (one batch). Returns a float (ms per example).
+    input_shape (a list of such arrays for a model with several inputs); batch_size defaults to
+    N (one batch). Returns a float (ms per example).
 
     >>> from pyconvx import Sequential, layers
     >>> model = Sequential([layers.Flatten(), layers.Dense(2)], input_shape=(1, 4, 4), seed=0)
@@ -133,7 +134,7 @@ def measure_latency(model, x, repeats=5, batch_size=None):
     if not hasattr(model, "predict"):
         raise ValueError(f"model must have a predict method, got {type(model).__name__}")
     repeats = count(repeats, "repeats", minimum=1)
-    n = len(x)
+    n = len(x[0]) if isinstance(x, (list, tuple)) and x else len(x)
     if n == 0:
         raise ValueError("x is empty: latency is measured per example")
     batch_size = n if batch_size is None else count(batch_size, "batch_size", minimum=1)

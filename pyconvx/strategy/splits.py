@@ -101,6 +101,9 @@ def train_dev_test_split(x, y, dev=None, test=None, shuffle=True, seed=None, str
                          "leaving none for training")
     order = np.random.default_rng(seed).permutation(n) if shuffle else np.arange(n)
     if stratify:
+        if y.ndim != 1:
+            raise ValueError(f"stratify=True needs class labels y of shape (N,), got shape {y.shape} "
+                             "(one-hot? pass y.argmax(axis=1))")
         order = _stratified_order(y, order)
     train, held = order[:n - n_dev - n_test], order[n - n_dev - n_test:]
     dev_idx, test_idx = held[:n_dev], held[n_dev:]
