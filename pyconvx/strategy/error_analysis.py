@@ -155,7 +155,8 @@ class MislabeledAnalysis:
         return f"MislabeledAnalysis(due_to_labels={self.due_to_labels!r}, other_causes={self.other_causes!r})"
 
     def __str__(self):
-        rows = [("overall dev error", percent(self.dev_error)), ("due to incorrect labels", percent(self.due_to_labels)),
+        rows = [("overall dev error", percent(self.dev_error)),
+                ("due to incorrect labels", percent(self.due_to_labels)),
                 ("due to other causes", percent(self.other_causes))]
         return table(("", "error"), rows) + "\n" + self.verdict
 

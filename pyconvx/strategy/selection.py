@@ -88,7 +88,8 @@ def select_model(candidates, optimize=("accuracy", "max"), satisfice=None):
     -----------------------------------------------------------------
     small       0.08                0  -                    <- chosen
     large       0.05                2  false_positives < 1
-    small wins: lowest error (0.08) of the 1 candidate(s) meeting false_positives < 1; large has a lower error (0.05) but breaks false_positives < 1
+    small wins: lowest error (0.08) of the 1 candidate(s) meeting false_positives < 1;
+    large has a lower error (0.05) but breaks false_positives < 1
     """
     optimize, satisfice, needed = _checked(candidates, optimize, satisfice)
     metric, direction = optimize
