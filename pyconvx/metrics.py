@@ -1,4 +1,7 @@
-"""Accuracy metrics: the fraction of samples whose prediction is right.
+"""Metrics. The training accuracies used by compile(metrics=[...]) work on a model's outputs
+(scores or probabilities); the classification metrics of `pyconvx.label_metrics`, re-exported
+here (accuracy, precision, recall, f1_score, confusion_matrix, classification_report, ...), work
+on label arrays.
 
 >>> sparse_categorical_accuracy([1, 0], [[0.1, 0.9], [0.2, 0.8]])
 0.5
@@ -8,8 +11,10 @@ import functools
 import numpy as np
 
 from . import losses
+from .label_metrics import *  # noqa: F401,F403  (the label-array metrics are part of this namespace)
+from .label_metrics import __all__ as _label_metrics_all
 
-__all__ = ["categorical_accuracy", "sparse_categorical_accuracy", "binary_accuracy", "accuracy_for", "get"]
+__all__ = ["categorical_accuracy", "sparse_categorical_accuracy", "binary_accuracy", "accuracy_for", "get"] + list(_label_metrics_all)
 
 
 def categorical_accuracy(y_true, y_pred):

@@ -10,19 +10,25 @@ import pyconvx
 import pyconvx.models
 import pyconvx.ops
 import pyconvx.runtime
-from pyconvx import callbacks, datasets, losses, metrics, model, optimizers, recipes, torch_weights, weights_file
+from pyconvx import (callbacks, datasets, label_metrics, losses, metrics, model, optimizers, recipes, torch_weights,
+                     weights_file)
 from pyconvx.layers import (activation, base, blocks, conv, core, dense, graph, initializers, merge, normalization,
                             pooling)
+from pyconvx.strategy import diagnosis, error_analysis, selection, splits
 
 LAYER_MODULES = [pyconvx.layers, base, activation, conv, core, dense, initializers, normalization, pooling, graph,
                  merge, blocks]
-NETWORK_MODULES = [losses, metrics, optimizers, callbacks, model, weights_file, torch_weights, datasets, recipes]
+NETWORK_MODULES = [losses, metrics, label_metrics, optimizers, callbacks, model, weights_file, torch_weights, datasets,
+                   recipes]
 # The builder functions shadow their modules' names in pyconvx.models.
 MODEL_MODULES = [pyconvx.models] + [importlib.import_module(f"pyconvx.models.{name}")
                                     for name in ("lenet", "alexnet", "vgg", "resnet", "googlenet")]
 
 
-ALL_MODULES = [pyconvx, pyconvx.ops, pyconvx.runtime] + LAYER_MODULES + NETWORK_MODULES + MODEL_MODULES
+STRATEGY_MODULES = [pyconvx.strategy, splits, selection, diagnosis, error_analysis]
+
+
+ALL_MODULES = [pyconvx, pyconvx.ops, pyconvx.runtime] + LAYER_MODULES + NETWORK_MODULES + MODEL_MODULES + STRATEGY_MODULES
 
 
 @pytest.mark.parametrize("module", ALL_MODULES, ids=lambda m: m.__name__)

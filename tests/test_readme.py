@@ -51,3 +51,19 @@ def test_networks_examples_after_the_quick_start_run(tmp_path, monkeypatch, caps
     namespace["model"].summary(print_fn=lines.append)
     for row in graph_rows.strip().splitlines():  # the graph summary's rows as printed
         assert row in lines[0].splitlines()
+
+
+def test_strategy_example_trains_diagnoses_and_recommends(capsys):
+    if not os.path.exists(README):
+        pytest.skip("README.md is not next to the tests (installed package)")
+    pytest.importorskip("sklearn")  # load_digits
+    text = open(README, encoding="utf-8").read()
+    section = text[text.index("## Strategy"):text.index("\n## ", text.index("## Strategy") + 1)]
+    code = re.findall(r"```python\n(.*?)```", section, re.S)[0]
+    namespace = {}
+    exec(compile(code, "README.md (Strategy)", "exec"), namespace)
+    out = capsys.readouterr().out
+    report = namespace["report"]
+    assert 0 <= namespace["train_error"] < 0.2 and 0 <= namespace["dev_error"] < 0.2
+    assert report.focus in ("avoidable bias", "variance") and "macro avg" in out
+    assert f"next: {report.focus} -> {report.recommendations[0]}" in out
