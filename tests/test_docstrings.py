@@ -10,7 +10,8 @@ import pyconvx
 import pyconvx.models
 import pyconvx.ops
 import pyconvx.runtime
-from pyconvx import callbacks, datasets, losses, metrics, model, optimizers, recipes, torch_weights, weights_file
+from pyconvx import augment, callbacks, datasets, losses, metrics, model, optimizers, recipes, torch_weights, weights_file
+from pyconvx.augment import compose, geometric, sampling
 from pyconvx.layers import (activation, base, blocks, conv, core, dense, graph, initializers, merge, normalization,
                             pooling)
 
@@ -22,7 +23,11 @@ MODEL_MODULES = [pyconvx.models] + [importlib.import_module(f"pyconvx.models.{na
                                     for name in ("lenet", "alexnet", "vgg", "resnet", "googlenet")]
 
 
-ALL_MODULES = [pyconvx, pyconvx.ops, pyconvx.runtime] + LAYER_MODULES + NETWORK_MODULES + MODEL_MODULES
+AUGMENT_MODULES = [augment, compose, geometric, sampling]
+
+
+ALL_MODULES = ([pyconvx, pyconvx.ops, pyconvx.runtime] + LAYER_MODULES + NETWORK_MODULES + MODEL_MODULES
+               + AUGMENT_MODULES)
 
 
 @pytest.mark.parametrize("module", ALL_MODULES, ids=lambda m: m.__name__)
