@@ -41,3 +41,17 @@ def test_random_apply_refuses_bad_probabilities_and_shape_changes():
         augment.RandomApply(AddOne(), p=2)
     with pytest.raises(ValueError, match="must keep the image shape"):
         augment.RandomApply(augment.CenterCrop(1), p=1.0)(np.zeros((2, 1, 3, 3)))
+
+
+def test_grid_tiles_a_batch_row_by_row():
+    x = np.arange(5, dtype=np.float32)[:, None, None, None] * np.ones((5, 2, 3, 4), np.float32)
+    out = augment.grid(x, nrow=2, padding=1, fill=-1.0)
+    assert out.shape == (2, 3 * 4 + 1, 2 * 5 + 1) and out.dtype == np.float32
+    for n in range(5):
+        row, col = divmod(n, 2)
+        np.testing.assert_array_equal(out[:, 1 + 4 * row:4 + 4 * row, 1 + 5 * col:5 + 5 * col], x[n])
+    assert (out[:, 9:12, 6:10] == -1.0).all()            # the empty sixth place
+    assert (out[:, 0] == -1.0).all() and (out[:, :, -1] == -1.0).all()
+    assert augment.grid(x, nrow=8, padding=0).shape == (2, 3, 20)
+    with pytest.raises(ValueError, match="nrow=0"):
+        augment.grid(x, nrow=0)

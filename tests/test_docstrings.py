@@ -11,7 +11,7 @@ import pyconvx.models
 import pyconvx.ops
 import pyconvx.runtime
 from pyconvx import augment, callbacks, datasets, losses, metrics, model, optimizers, recipes, torch_weights, weights_file
-from pyconvx.augment import compose, geometric, sampling
+from pyconvx.augment import color, compose, geometric, sampling, tiling
 from pyconvx.layers import (activation, base, blocks, conv, core, dense, graph, initializers, merge, normalization,
                             pooling)
 
@@ -23,7 +23,7 @@ MODEL_MODULES = [pyconvx.models] + [importlib.import_module(f"pyconvx.models.{na
                                     for name in ("lenet", "alexnet", "vgg", "resnet", "googlenet")]
 
 
-AUGMENT_MODULES = [augment, compose, geometric, sampling]
+AUGMENT_MODULES = [augment, compose, geometric, color, sampling, tiling]
 
 
 ALL_MODULES = ([pyconvx, pyconvx.ops, pyconvx.runtime] + LAYER_MODULES + NETWORK_MODULES + MODEL_MODULES
