@@ -51,3 +51,18 @@ def test_networks_examples_after_the_quick_start_run(tmp_path, monkeypatch, caps
     namespace["model"].summary(print_fn=lines.append)
     for row in graph_rows.strip().splitlines():  # the graph summary's rows as printed
         assert row in lines[0].splitlines()
+
+
+def augmentation_blocks():
+    text = open(README, encoding="utf-8").read()
+    section = text[text.index("## Augmentation"):text.index("\n## ", text.index("## Augmentation") + 1)]
+    return re.findall(r"```(?:python)?\n(.*?)```", section, re.S)[:2]
+
+
+def test_augmentation_example_prints_what_the_readme_shows(capsys):
+    if not os.path.exists(README):
+        pytest.skip("README.md is not next to the tests (installed package)")
+    pytest.importorskip("sklearn")
+    code, printed = augmentation_blocks()
+    exec(compile(code, "README.md (Augmentation)", "exec"), {})
+    assert capsys.readouterr().out.strip() == printed.strip()
