@@ -7,6 +7,7 @@ drawing its own parameters per image from the generator it is called with.
 (8, 3, 28, 28)
 """
 import math
+import numbers
 
 import numpy as np
 
@@ -120,7 +121,8 @@ class Resize(Transform):
     """
 
     def __init__(self, size):
-        self.size = size if isinstance(size, int) and size > 0 else size_pair("Resize", "size", size)
+        shorter_side = isinstance(size, numbers.Integral) and size > 0
+        self.size = int(size) if shorter_side else size_pair("Resize", "size", size)
 
     def output_size(self, height, width):
         if not isinstance(self.size, int):
