@@ -26,9 +26,9 @@ def non_negative(owner, name, value):
     return float(value)
 
 
-def symmetric_range(owner, name, value, low=None):
+def symmetric_range(owner, name, value):
     """torchvision's convention for `degrees` and friends: a number d means (-d, d) and must be
-    >= 0; a (min, max) pair is taken as it is, min <= max, both >= `low` if given."""
+    >= 0; a (min, max) pair is taken as it is, min <= max."""
     if isinstance(value, numbers.Real):
         bounds = (-float(non_negative(owner, name, value)), float(value))
     else:
@@ -36,19 +36,17 @@ def symmetric_range(owner, name, value, low=None):
         if len(bounds) != 2 or not bounds[0] <= bounds[1]:
             raise ValueError(f"{owner}: {name} must be a number or a (min, max) pair with min <= max, "
                              f"got {name}={value!r}")
-    if low is not None and bounds[0] < low:
-        raise ValueError(f"{owner}: {name} must not go below {low}, got {name}={value!r}")
     return bounds
 
 
-def ordered_pair(owner, name, value, low=0.0):
-    """A (min, max) pair with low <= min <= max (scale and ratio ranges)."""
+def ordered_pair(owner, name, value):
+    """A (min, max) pair with 0 <= min <= max (scale and ratio ranges)."""
     try:
         bounds = tuple(float(v) for v in value)
     except TypeError:
         bounds = ()
-    if len(bounds) != 2 or not low <= bounds[0] <= bounds[1]:
-        raise ValueError(f"{owner}: {name} must be a (min, max) pair with {low} <= min <= max, got {name}={value!r}")
+    if len(bounds) != 2 or not 0 <= bounds[0] <= bounds[1]:
+        raise ValueError(f"{owner}: {name} must be a (min, max) pair with 0 <= min <= max, got {name}={value!r}")
     return bounds
 
 

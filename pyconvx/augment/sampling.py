@@ -4,8 +4,8 @@ reads the input at a real-valued position, bilinearly.
 Coordinates are in pixels with the origin at the image centre and y pointing down: pixel (row i,
 column j) of an H x W image sits at (u, v) = (j - (W - 1) / 2, i - (H - 1) / 2). An affine map is
 given forward (where an input point lands in the output), as a 2x3 matrix [A | t] per image, and
-sampled through its inverse. This is the convention of torchvision's affine transforms and, in
-normalised units, of torch's affine_grid(..., align_corners=False), whose theta is the inverse
+sampled through its inverse. The centre and the direction of rotation are torchvision's; in
+normalised units this is torch's affine_grid(..., align_corners=False), whose theta is the inverse
 map: with u -> B u + c the inverse in pixels and D = diag(W / 2, H / 2), theta = [D^-1 B D | D^-1 c].
 """
 import numpy as np
