@@ -19,18 +19,22 @@ def _sklearn_datasets(function):
     return datasets
 
 
-def _interpolation_matrix(size_out, size_in):
-    """(size_out, size_in) weights of bilinear resampling with aligned pixel centres (as
-    torch's interpolate(..., align_corners=False) without antialiasing): output pixel i samples
-    input coordinate (i + 0.5) * size_in / size_out - 0.5, clamped to the edge pixels."""
-    coords = np.clip((np.arange(size_out) + 0.5) * size_in / size_out - 0.5, 0, size_in - 1)
-    low = np.floor(coords).astype(np.int64)
-    high = np.minimum(low + 1, size_in - 1)
-    frac = coords - low
-    weights = np.zeros((size_out, size_in))
-    np.add.at(weights, (np.arange(size_out), low), 1 - frac)
-    np.add.at(weights, (np.arange(size_out), high), frac)
-    return weights
+def _interpolation_matrix(size_out, size_in, start=0, length=None):
+    """(..., size_out, size_in) weights of bilinear resampling with aligned pixel centres (as
+    torch's interpolate(..., align_corners=False) without antialiasing) of the window
+    [start, start + length) of an axis of size_in (default: the whole axis): output pixel i samples
+    input coordinate start + (i + 0.5) * length / size_out - 0.5, clamped to the window's edge
+    pixels. `start` and `length` may be arrays (one window per image of a batch): the leading axes
+    of the result are theirs."""
+    start = np.asarray(start, dtype=np.float64)[..., None]
+    length = np.asarray(size_in if length is None else length, dtype=np.float64)[..., None]
+    coords = start + np.clip((np.arange(size_out) + 0.5) * length / size_out - 0.5, 0, length - 1)
+    low = np.floor(coords)
+    frac = (coords - low)[..., None]
+    # One-hot comparisons instead of a scatter: vectorised over the windows, and a `low + 1` past
+    # the last pixel (weight 0 there) matches no column instead of indexing out of range.
+    columns = np.arange(size_in)
+    return (columns == low[..., None]) * (1 - frac) + (columns == low[..., None] + 1) * frac
 
 
 def resize_bilinear(images, size):

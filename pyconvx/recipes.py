@@ -9,25 +9,20 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from . import datasets, optimizers
+from . import augment, datasets, optimizers
 
 __all__ = ["train_lenet5_digits", "shifted_copies"]
 
 
 def shifted_copies(x, shift, rng, fill=0.0):
     """Each image of x (N, C, H, W) moved by its own random offset of up to `shift` pixels along
-    each axis (uniform in [-shift, shift]), the uncovered border filled with `fill`: one gather
-    over a padded copy, no loop over the images.
+    each axis (uniform in [-shift, shift]), the uncovered border filled with `fill`, as float32:
+    augment.RandomCrop of the image's own size with padding `shift`.
 
     >>> shifted_copies(np.arange(9.0).reshape(1, 1, 3, 3), 0, np.random.default_rng(0))[0, 0, 0]
-    array([0., 1., 2.])
+    array([0., 1., 2.], dtype=float32)
     """
-    n, channels, height, width = x.shape
-    padded = np.pad(x, ((0, 0), (0, 0), (shift, shift), (shift, shift)), constant_values=fill)
-    top, left = rng.integers(0, 2 * shift + 1, (2, n))
-    rows = (top[:, None] + np.arange(height))[:, None, :, None]
-    cols = (left[:, None] + np.arange(width))[:, None, None, :]
-    return padded[np.arange(n)[:, None, None, None], np.arange(channels)[None, :, None, None], rows, cols]
+    return augment.RandomCrop(x.shape[-2:], padding=shift, fill=fill)(x, rng=rng)
 
 
 def train_lenet5_digits(epochs=20, batch_size=32, seed=0, verbose=1):
@@ -57,7 +52,7 @@ def train_lenet5_digits(epochs=20, batch_size=32, seed=0, verbose=1):
             # The last third at a tenth of the rate: the dev accuracy settles instead of swinging
             # by a point from epoch to epoch.
             optimizer.learning_rate = 0.02 if epoch < 2 * epochs // 3 else 0.002
-            shifted = shifted_copies(x_train, 2, rng, fill=background).astype(np.float32)
+            shifted = shifted_copies(x_train, 2, rng, fill=background)
             history = model.fit(shifted, y_train, batch_size=batch_size, epochs=1, validation_data=(x_dev, y_dev),
                                 verbose=0, seed=seed * 1000 + epoch)
             bar.set_postfix({key: f"{values[-1]:.4f}" for key, values in history.history.items()})

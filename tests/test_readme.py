@@ -67,3 +67,18 @@ def test_strategy_example_trains_diagnoses_and_recommends(capsys):
     assert 0 <= namespace["train_error"] < 0.2 and 0 <= namespace["dev_error"] < 0.2
     assert report.focus in ("avoidable bias", "variance") and "macro avg" in out
     assert f"next: {report.focus} -> {report.recommendations[0]}" in out
+
+
+def augmentation_blocks():
+    text = open(README, encoding="utf-8").read()
+    section = text[text.index("## Augmentation"):text.index("\n## ", text.index("## Augmentation") + 1)]
+    return re.findall(r"```(?:python)?\n(.*?)```", section, re.S)[:2]
+
+
+def test_augmentation_example_prints_what_the_readme_shows(capsys):
+    if not os.path.exists(README):
+        pytest.skip("README.md is not next to the tests (installed package)")
+    pytest.importorskip("sklearn")
+    code, printed = augmentation_blocks()
+    exec(compile(code, "README.md (Augmentation)", "exec"), {})
+    assert capsys.readouterr().out.strip() == printed.strip()
