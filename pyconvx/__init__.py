@@ -16,9 +16,8 @@ from .runtime import (cpu_info, get_num_threads, measure_peak_gflops, reset_work
                       workspace_usage)
 
 __all__ = ["augment", "filters", "ops", "datasets", "layers", "models", "losses", "metrics", "optimizers", "callbacks",
-           "strategy",
-           "Sequential", "Model", "Input", "__version__", "cpu_info", "get_num_threads", "measure_peak_gflops",
-           "set_num_threads", "workspace_usage", "reset_workspace_peak"] + list(_ops_all)
+           "strategy", "Sequential", "Model", "Input", "__version__", "cpu_info", "get_num_threads",
+           "measure_peak_gflops", "set_num_threads", "workspace_usage", "reset_workspace_peak"] + list(_ops_all)
 
 if cpu_info()["note"]:
     _warnings.warn(cpu_info()["note"], RuntimeWarning, stacklevel=2)
