@@ -14,10 +14,12 @@ from .ops import *  # noqa: F401,F403  (the functional ops are the top-level API
 from .ops import __all__ as _ops_all
 from .runtime import (cpu_info, get_num_threads, measure_peak_gflops, reset_workspace_peak, set_num_threads,
                       workspace_usage)
+from .test_time import Ensemble, multi_crop_predict
 
 __all__ = ["augment", "filters", "ops", "datasets", "layers", "models", "losses", "metrics", "optimizers", "callbacks",
-           "strategy", "Sequential", "Model", "Input", "__version__", "cpu_info", "get_num_threads",
-           "measure_peak_gflops", "set_num_threads", "workspace_usage", "reset_workspace_peak"] + list(_ops_all)
+           "strategy", "Sequential", "Model", "Input", "Ensemble", "multi_crop_predict", "__version__", "cpu_info",
+           "get_num_threads", "measure_peak_gflops", "set_num_threads", "workspace_usage",
+           "reset_workspace_peak"] + list(_ops_all)
 
 if cpu_info()["note"]:
     _warnings.warn(cpu_info()["note"], RuntimeWarning, stacklevel=2)

@@ -11,8 +11,8 @@ import pyconvx.models
 import pyconvx.ops
 import pyconvx.runtime
 from pyconvx import (augment, callbacks, datasets, label_metrics, losses, metrics, model, optimizers, recipes,
-                     torch_weights, weights_file)
-from pyconvx.augment import color, compose, geometric, sampling, tiling
+                     test_time, torch_weights, weights_file)
+from pyconvx.augment import color, compose, crops, geometric, sampling, tiling
 from pyconvx.layers import (activation, base, blocks, conv, core, dense, graph, initializers, merge, normalization,
                             pooling)
 from pyconvx.strategy import diagnosis, error_analysis, selection, splits
@@ -27,7 +27,7 @@ MODEL_MODULES = [pyconvx.models] + [importlib.import_module(f"pyconvx.models.{na
 
 
 STRATEGY_MODULES = [pyconvx.strategy, splits, selection, diagnosis, error_analysis]
-AUGMENT_MODULES = [augment, compose, geometric, color, sampling, tiling]
+AUGMENT_MODULES = [augment, compose, crops, geometric, color, sampling, tiling, test_time]
 
 
 ALL_MODULES = ([pyconvx, pyconvx.ops, pyconvx.runtime] + LAYER_MODULES + NETWORK_MODULES + MODEL_MODULES

@@ -12,10 +12,11 @@ each image of a batch gets its own random draw, and a generator state reproduces
 """
 from .color import ColorJitter, ColorShift, Normalize, PCAColorAugmentation
 from .compose import Compose, RandomApply, Transform
+from .crops import five_crop, ten_crop
 from .geometric import (CenterCrop, ElasticWarp, RandomAffine, RandomCrop, RandomHorizontalFlip, RandomResizedCrop,
                         RandomRotation, RandomVerticalFlip, Resize)
 from .tiling import grid
 
 __all__ = ["Transform", "Compose", "RandomApply", "RandomHorizontalFlip", "RandomVerticalFlip", "RandomCrop",
            "CenterCrop", "Resize", "RandomResizedCrop", "RandomRotation", "RandomAffine", "ElasticWarp", "ColorShift",
-           "ColorJitter", "PCAColorAugmentation", "Normalize", "grid"]
+           "ColorJitter", "PCAColorAugmentation", "Normalize", "grid", "five_crop", "ten_crop"]
