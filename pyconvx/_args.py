@@ -68,6 +68,11 @@ def conv_padding(padding, kernel_hw, stride, dilation, op):
             return (total_h // 2, total_h - total_h // 2, total_w // 2, total_w - total_w // 2)
         raise ValueError(f"{op}: padding must be an int, a pair, a 4-tuple (top, bottom, left, right), 'valid' or "
                          f"'same', got padding={padding!r}")
+    return padding_quad(padding, op)
+
+
+def padding_quad(padding, op):
+    """(top, bottom, left, right) from an int, a pair (pad_h, pad_w) or a 4-tuple."""
     if isinstance(padding, (tuple, list)) and len(padding) not in (2, 4):
         raise ValueError(f"{op}: padding must be an int, a pair (pad_h, pad_w) or a 4-tuple (top, bottom, left, "
                          f"right), got padding={padding!r}")

@@ -8,7 +8,7 @@ new C-contiguous float32 arrays. Names and semantics follow torch.nn.functional.
 import numpy as np
 
 from . import _core
-from ._args import as_float32, as_int, as_pair, as_shape4, conv_padding, kernel_hw
+from ._args import as_float32, as_int, as_pair, as_shape4, conv_padding, kernel_hw, padding_quad
 
 __all__ = [
     "conv2d",
@@ -115,24 +115,25 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups
     return _core.conv2d_backward(grad_out, x, weight, stride, pads, dilation, groups, need_x, need_w, need_b)
 
 
-def _pool_args(kernel_size, stride, padding):
+def _pool_args(kernel_size, stride, padding, op):
     kernel = as_pair(kernel_size, "kernel_size")
     stride = kernel if stride is None else as_pair(stride, "stride")
-    return kernel, stride, as_pair(padding, "padding")
+    return kernel, stride, padding_quad(padding, op)
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, return_indices=False):
     """Max pooling over (kernel_h, kernel_w) windows; stride defaults to the kernel size.
 
-    Shapes: x (N, C, H, W) -> (N, C, P, Q). Padding (at most half the kernel) never wins a
-    window; NaN propagates. With return_indices, also returns int64 indices (N, C, P, Q) of
+    Shapes: x (N, C, H, W) -> (N, C, P, Q). padding is an int, a pair (pad_h, pad_w) or a
+    4-tuple (top, bottom, left, right) (an uneven split: Keras' "same"), each side at most half
+    the kernel; it never wins a window. NaN propagates. With return_indices, also returns int64 indices (N, C, P, Q) of
     each maximum as the flat position h * W + w in its plane, as torch does.
 
     >>> max_pool2d(np.arange(16.0).reshape(1, 1, 4, 4), 2)[0, 0]
     array([[ 5.,  7.],
            [13., 15.]], dtype=float32)
     """
-    kernel, stride, pad = _pool_args(kernel_size, stride, padding)
+    kernel, stride, pad = _pool_args(kernel_size, stride, padding, "max_pool2d")
     return _core.max_pool2d(as_float32(x, "x"), kernel, stride, pad, bool(ceil_mode), bool(return_indices))
 
 
@@ -142,7 +143,7 @@ def max_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, ceil_m
     Shapes: grad_out (N, C, P, Q), x (N, C, H, W) -> (N, C, H, W). When indices (from
     max_pool2d(..., return_indices=True)) are given they are used instead of recomputing.
     """
-    kernel, stride, pad = _pool_args(kernel_size, stride, padding)
+    kernel, stride, pad = _pool_args(kernel_size, stride, padding, "max_pool2d_backward")
     if indices is not None:
         indices = np.asarray(indices)
         if indices.dtype.kind not in "iu":
@@ -156,20 +157,21 @@ def max_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, ceil_m
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
     """Average pooling; stride defaults to the kernel size.
 
-    Shapes: x (N, C, H, W) -> (N, C, P, Q). With count_include_pad the divisor counts the zero
+    Shapes: x (N, C, H, W) -> (N, C, P, Q). padding as for max_pool2d (a 4-tuple (top, bottom,
+    left, right) for an uneven split). With count_include_pad the divisor counts the zero
     padding inside the window (torch's default), otherwise only the input elements.
 
     >>> avg_pool2d(np.ones((1, 1, 4, 4)), 2).shape
     (1, 1, 2, 2)
     """
-    kernel, stride, pad = _pool_args(kernel_size, stride, padding)
+    kernel, stride, pad = _pool_args(kernel_size, stride, padding, "avg_pool2d")
     return _core.avg_pool2d(as_float32(x, "x"), kernel, stride, pad, bool(ceil_mode), bool(count_include_pad))
 
 
 def avg_pool2d_backward(grad_out, x_shape, kernel_size, stride=None, padding=0, ceil_mode=False,
                         count_include_pad=True):
     """Gradient of avg_pool2d with respect to its input, of shape x_shape (N, C, H, W)."""
-    kernel, stride, pad = _pool_args(kernel_size, stride, padding)
+    kernel, stride, pad = _pool_args(kernel_size, stride, padding, "avg_pool2d_backward")
     return _core.avg_pool2d_backward(
         as_float32(grad_out, "grad_out"), as_shape4(x_shape, "x_shape"), kernel, stride, pad, bool(ceil_mode),
         bool(count_include_pad),

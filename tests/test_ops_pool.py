@@ -278,3 +278,40 @@ def test_avg_pool2d_exact_tiling_matches_reference(shape, kernel, rng, restore_t
         pyconvx.set_num_threads(threads)
         ref.assert_close(pyconvx.avg_pool2d(x, kernel), want, 9)
         ref.assert_close(pyconvx.avg_pool2d_backward(g, x.shape, kernel), want_gx, 1)
+
+
+# Uneven padding (top, bottom, left, right): Keras' "same" splits, checked against pooling an
+# explicitly padded copy.
+@pytest.mark.parametrize("shape, kernel, stride, pads", [
+    ((2, 3, 7, 9), 2, 2, (0, 1, 0, 1)), ((1, 2, 6, 5), 3, 1, (1, 1, 1, 1)), ((2, 1, 8, 7), 3, 2, (1, 0, 1, 1)),
+    ((1, 2, 5, 5), (2, 3), (1, 2), (1, 0, 0, 1)),
+])
+def test_uneven_padding_matches_pooling_a_padded_copy(shape, kernel, stride, pads, rng):
+    x = rng.standard_normal(shape).astype(np.float32)
+    top, bottom, left, right = pads
+    padded = lambda a, value: np.pad(a, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=value)  # noqa
+    ref.assert_close(pyconvx.max_pool2d(x, kernel, stride, pads), ref.max_pool2d(padded(x, -np.inf), kernel, stride)[0])
+    ref.assert_close(pyconvx.avg_pool2d(x, kernel, stride, pads), ref.avg_pool2d(padded(x, 0.0), kernel, stride), 9)
+    sums = ref.avg_pool2d(padded(x, 0.0), kernel, stride)
+    counts = ref.avg_pool2d(padded(np.ones_like(x), 0.0), kernel, stride)
+    ref.assert_close(pyconvx.avg_pool2d(x, kernel, stride, pads, count_include_pad=False), sums / counts, 9)
+    # the backward passes are the adjoints of the forward ones
+    for count_include_pad in (True, False):
+        y = pyconvx.avg_pool2d(x, kernel, stride, pads, count_include_pad=count_include_pad)
+        g = rng.standard_normal(y.shape).astype(np.float32)
+        gx = pyconvx.avg_pool2d_backward(g, x.shape, kernel, stride, pads, count_include_pad=count_include_pad)
+        assert float((y.astype(np.float64) * g).sum()) == pytest.approx(float((x.astype(np.float64) * gx).sum()),
+                                                                         rel=1e-4, abs=1e-4)
+    y, indices = pyconvx.max_pool2d(x, kernel, stride, pads, return_indices=True)
+    flat = x.reshape(x.shape[0], x.shape[1], -1)
+    np.testing.assert_array_equal(np.take_along_axis(flat, indices.reshape(flat.shape[:2] + (-1,)), 2), y.reshape(
+        flat.shape[:2] + (-1,)))  # each index points at its window's maximum
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    ref.assert_close(pyconvx.max_pool2d_backward(g, x, kernel, stride, pads, indices=indices),
+                     ref.max_pool2d_backward(g, x.shape, indices))
+
+
+def test_uneven_padding_past_half_the_kernel_names_all_four_sides():
+    with pytest.raises(ValueError, match=r"at most half the kernel size, got padding \(top, bottom, left, right\)="
+                                         r"\(0, 2, 0, 0\) with kernel_size=\(3, 3\)"):
+        pyconvx.max_pool2d(np.zeros((1, 1, 6, 6), np.float32), 3, 1, (0, 2, 0, 0))

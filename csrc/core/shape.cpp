@@ -1,5 +1,6 @@
 #include "pyconvx/shape.hpp"
 
+#include <algorithm>
 #include <limits>
 #include <sstream>
 #include <stdexcept>
@@ -122,12 +123,12 @@ Conv2dProblem make_conv2d_problem(const Shape4& x, const Shape4& weight, const C
   return p;
 }
 
-int64_t pool_output_size(int64_t n, int64_t k, int64_t pad, int64_t stride, bool ceil_mode) {
-  const int64_t span = checked_add(n, checked_mul(2, pad, "padded size"), "padded size") - k;
+int64_t pool_output_size(int64_t n, int64_t k, int64_t before, int64_t after, int64_t stride, bool ceil_mode) {
+  const int64_t span = checked_add(n, checked_add(before, after, "padded size"), "padded size") - k;
   if (span < 0) return 0;
   int64_t out = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
   // torch: in ceil mode the last window must start inside the input or its left padding.
-  if (ceil_mode && (out - 1) * stride >= n + pad) --out;
+  if (ceil_mode && (out - 1) * stride >= n + before) --out;
   return out;
 }
 
@@ -136,19 +137,23 @@ Pool2dProblem make_pool2d_problem(const Shape4& x, const Pool2dParams& pr, const
   if (pr.kernel_h < 1 || pr.kernel_w < 1)
     fail(o + ": kernel_size must be >= 1, got kernel_size=" + pair(pr.kernel_h, pr.kernel_w));
   if (pr.stride_h < 1 || pr.stride_w < 1) fail(o + ": stride must be >= 1, got stride=" + pair(pr.stride_h, pr.stride_w));
-  if (pr.pad_h < 0 || pr.pad_w < 0) fail(o + ": padding must be >= 0, got padding=" + pair(pr.pad_h, pr.pad_w));
-  if (pr.pad_h > pr.kernel_h / 2 || pr.pad_w > pr.kernel_w / 2)
-    fail(o + ": padding must be at most half the kernel size, got padding=" + pair(pr.pad_h, pr.pad_w) +
+  const std::string pads = "(" + std::to_string(pr.pad_top) + ", " + std::to_string(pr.pad_bottom) + ", " +
+                           std::to_string(pr.pad_left) + ", " + std::to_string(pr.pad_right) + ")";
+  if (std::min({pr.pad_top, pr.pad_bottom, pr.pad_left, pr.pad_right}) < 0)
+    fail(o + ": padding must be >= 0, got padding (top, bottom, left, right)=" + pads);
+  // Every window then holds at least one real value (torch's rule).
+  if (std::max(pr.pad_top, pr.pad_bottom) > pr.kernel_h / 2 || std::max(pr.pad_left, pr.pad_right) > pr.kernel_w / 2)
+    fail(o + ": padding must be at most half the kernel size, got padding (top, bottom, left, right)=" + pads +
          " with kernel_size=" + pair(pr.kernel_h, pr.kernel_w));
   if (x.c < 1 || x.h < 1 || x.w < 1) fail(o + ": x must have non-empty C, H and W, got x shape " + x.str());
   Pool2dProblem p;
   p.x = x;
   p.params = pr;
-  p.p = pool_output_size(x.h, pr.kernel_h, pr.pad_h, pr.stride_h, pr.ceil_mode);
-  p.q = pool_output_size(x.w, pr.kernel_w, pr.pad_w, pr.stride_w, pr.ceil_mode);
+  p.p = pool_output_size(x.h, pr.kernel_h, pr.pad_top, pr.pad_bottom, pr.stride_h, pr.ceil_mode);
+  p.q = pool_output_size(x.w, pr.kernel_w, pr.pad_left, pr.pad_right, pr.stride_w, pr.ceil_mode);
   if (p.p < 1 || p.q < 1)
     fail(o + ": kernel_size " + pair(pr.kernel_h, pr.kernel_w) + " is larger than the padded input " +
-         pair(x.h + 2 * pr.pad_h, x.w + 2 * pr.pad_w));
+         pair(x.h + pr.pad_top + pr.pad_bottom, x.w + pr.pad_left + pr.pad_right));
   p.y().numel();
   return p;
 }

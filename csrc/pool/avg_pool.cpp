@@ -34,7 +34,7 @@ inline float divisor(const Pool2dParams& k, const Window& r, const Window& c) {
 // cost more than the sums on LeNet's 10x10 planes).
 bool tiles_exactly(const Pool2dProblem& pr) {
   const Pool2dParams& k = pr.params;
-  return k.stride_h == k.kernel_h && k.stride_w == k.kernel_w && k.pad_h == 0 && k.pad_w == 0 &&
+  return k.stride_h == k.kernel_h && k.stride_w == k.kernel_w && k.pad_top == 0 && k.pad_bottom == 0 && k.pad_left == 0 && k.pad_right == 0 &&
          pr.p * k.kernel_h == pr.x.h && pr.q * k.kernel_w == pr.x.w;
 }
 
@@ -90,8 +90,8 @@ void tiled_backward(const Pool2dProblem& pr, const float* grad_y, float* grad_x)
 void avg_pool2d_forward(const Pool2dProblem& pr, const float* x, float* y) {
   if (tiles_exactly(pr)) return tiled_forward(pr, x, y);
   const Pool2dParams& k = pr.params;
-  const auto rows = detail::pool_windows(pr.p, k.stride_h, k.pad_h, k.kernel_h, pr.x.h);
-  const auto cols = detail::pool_windows(pr.q, k.stride_w, k.pad_w, k.kernel_w, pr.x.w);
+  const auto rows = detail::pool_windows(pr.p, k.stride_h, k.pad_top, k.pad_bottom, k.kernel_h, pr.x.h);
+  const auto cols = detail::pool_windows(pr.q, k.stride_w, k.pad_left, k.pad_right, k.kernel_w, pr.x.w);
   const int64_t planes = pr.x.n * pr.x.c, in_plane = pr.x.h * pr.x.w, out_plane = pr.p * pr.q;
   // The divisor is a product of a row and a column factor, so one reciprocal table serves all planes.
   std::vector<float> scale(static_cast<size_t>(out_plane));
@@ -103,7 +103,7 @@ void avg_pool2d_forward(const Pool2dProblem& pr, const float* x, float* y) {
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < planes; ++t) {
       float* yp = y + t * out_plane;
-      detail::reduce_plane<detail::Sum>(x + t * in_plane, pr.x.h, pr.x.w, rows, cols, k.kernel_w, k.stride_w, k.pad_w,
+      detail::reduce_plane<detail::Sum>(x + t * in_plane, pr.x.h, pr.x.w, rows, cols, k.kernel_w, k.stride_w, k.pad_left,
                                         yp, rows_buf.data());
       for (int64_t i = 0; i < out_plane; ++i) yp[i] *= scale[i];
     }
@@ -113,8 +113,8 @@ void avg_pool2d_forward(const Pool2dProblem& pr, const float* x, float* y) {
 void avg_pool2d_backward(const Pool2dProblem& pr, const float* grad_y, float* grad_x) {
   if (tiles_exactly(pr)) return tiled_backward(pr, grad_y, grad_x);
   const Pool2dParams& k = pr.params;
-  const auto rows = detail::pool_windows(pr.p, k.stride_h, k.pad_h, k.kernel_h, pr.x.h);
-  const auto cols = detail::pool_windows(pr.q, k.stride_w, k.pad_w, k.kernel_w, pr.x.w);
+  const auto rows = detail::pool_windows(pr.p, k.stride_h, k.pad_top, k.pad_bottom, k.kernel_h, pr.x.h);
+  const auto cols = detail::pool_windows(pr.q, k.stride_w, k.pad_left, k.pad_right, k.kernel_w, pr.x.w);
   const int64_t planes = pr.x.n * pr.x.c, W = pr.x.w, in_plane = pr.x.h * W, out_plane = pr.p * pr.q;
 #pragma omp parallel for schedule(static) num_threads(detail::threads_for(pr.x.numel(), get_num_threads()))
   for (int64_t t = 0; t < planes; ++t) {

@@ -49,8 +49,8 @@ void max_plane(const Pool2dProblem& pr, const std::vector<Window>& rows, const s
 
 void max_pool2d_forward(const Pool2dProblem& pr, const float* x, float* y, int64_t* indices) {
   const Pool2dParams& k = pr.params;
-  const auto rows = detail::pool_windows(pr.p, k.stride_h, k.pad_h, k.kernel_h, pr.x.h);
-  const auto cols = detail::pool_windows(pr.q, k.stride_w, k.pad_w, k.kernel_w, pr.x.w);
+  const auto rows = detail::pool_windows(pr.p, k.stride_h, k.pad_top, k.pad_bottom, k.kernel_h, pr.x.h);
+  const auto cols = detail::pool_windows(pr.q, k.stride_w, k.pad_left, k.pad_right, k.kernel_w, pr.x.w);
   const int64_t planes = pr.x.n * pr.x.c, in_plane = pr.x.h * pr.x.w, out_plane = pr.p * pr.q;
 #pragma omp parallel num_threads(detail::threads_for(pr.x.numel(), get_num_threads()))
   {
@@ -61,7 +61,7 @@ void max_pool2d_forward(const Pool2dProblem& pr, const float* x, float* y, int64
         max_plane<true>(pr, rows, cols, x + t * in_plane, y + t * out_plane, indices + t * out_plane);
       else
         detail::reduce_plane<detail::MaxNan>(x + t * in_plane, pr.x.h, pr.x.w, rows, cols, k.kernel_w, k.stride_w,
-                                             k.pad_w, y + t * out_plane, rows_buf.data());
+                                             k.pad_left, y + t * out_plane, rows_buf.data());
     }
   }
 }
@@ -76,8 +76,8 @@ void max_pool2d_backward(const Pool2dProblem& pr, const float* grad_y, const flo
                                     "), got " + std::to_string(indices[i]) + " at flat position " + std::to_string(i));
   }
   const Pool2dParams& k = pr.params;
-  const auto rows = detail::pool_windows(pr.p, k.stride_h, k.pad_h, k.kernel_h, pr.x.h);
-  const auto cols = detail::pool_windows(pr.q, k.stride_w, k.pad_w, k.kernel_w, pr.x.w);
+  const auto rows = detail::pool_windows(pr.p, k.stride_h, k.pad_top, k.pad_bottom, k.kernel_h, pr.x.h);
+  const auto cols = detail::pool_windows(pr.q, k.stride_w, k.pad_left, k.pad_right, k.kernel_w, pr.x.w);
 #pragma omp parallel num_threads(detail::threads_for(pr.x.numel(), get_num_threads()))
   {
     std::vector<float> values;

@@ -41,18 +41,18 @@ inline void reduce_columns(const float* base, int64_t count, int64_t kw, int64_t
 // Reduces one H x W plane to P x Q with Op; `rows_buf` holds H * Q floats.
 template <class Op>
 void reduce_plane(const float* x, int64_t H, int64_t W, const std::vector<Window>& rows, const std::vector<Window>& cols,
-                  int64_t kw, int64_t stride_w, int64_t pad_w, float* y, float* rows_buf) {
+                  int64_t kw, int64_t stride_w, int64_t pad_left, float* y, float* rows_buf) {
   const int64_t P = static_cast<int64_t>(rows.size()), Q = static_cast<int64_t>(cols.size());
   // [q_lo, q_hi): output columns whose window lies wholly inside the row, read without clipping.
   int64_t q_lo = 0, q_hi = Q;
-  while (q_lo < Q && q_lo * stride_w - pad_w < 0) ++q_lo;
-  while (q_hi > q_lo && (q_hi - 1) * stride_w - pad_w + kw > W) --q_hi;
+  while (q_lo < Q && q_lo * stride_w - pad_left < 0) ++q_lo;
+  while (q_hi > q_lo && (q_hi - 1) * stride_w - pad_left + kw > W) --q_hi;
   for (int64_t ih = 0; ih < H; ++ih) {
     const float* row = x + ih * W;
     float* out = rows_buf + ih * Q;
     for (int64_t q = 0; q < Q; ++q) {
       if (q == q_lo && q_lo < q_hi) {  // the interior: one strided pass per kernel column
-        const float* base = row + q_lo * stride_w - pad_w;
+        const float* base = row + q_lo * stride_w - pad_left;
         if (stride_w == 1)
           reduce_columns<Op, 1>(base, q_hi - q_lo, kw, 1, out + q_lo);
         else if (stride_w == 2)

@@ -13,15 +13,18 @@ struct Window {
   int64_t begin, end, padded;
 };
 
-inline Window pool_window(int64_t o, int64_t stride, int64_t pad, int64_t kernel, int64_t size) {
-  const int64_t start = o * stride - pad;
-  const int64_t stop = std::min(start + kernel, size + pad);
+// `before` and `after` pad the two ends of the axis (they may differ: Keras' "same" puts an odd
+// extra at the end).
+inline Window pool_window(int64_t o, int64_t stride, int64_t before, int64_t after, int64_t kernel, int64_t size) {
+  const int64_t start = o * stride - before;
+  const int64_t stop = std::min(start + kernel, size + after);
   return {std::max<int64_t>(start, 0), std::min(stop, size), stop - start};
 }
 
-inline std::vector<Window> pool_windows(int64_t outputs, int64_t stride, int64_t pad, int64_t kernel, int64_t size) {
+inline std::vector<Window> pool_windows(int64_t outputs, int64_t stride, int64_t before, int64_t after,
+                                        int64_t kernel, int64_t size) {
   std::vector<Window> w(static_cast<size_t>(outputs));
-  for (int64_t o = 0; o < outputs; ++o) w[o] = pool_window(o, stride, pad, kernel, size);
+  for (int64_t o = 0; o < outputs; ++o) w[o] = pool_window(o, stride, before, after, kernel, size);
   return w;
 }
 

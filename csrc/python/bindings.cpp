@@ -48,14 +48,16 @@ Conv2dParams conv_params(Pair stride, Quad padding, Pair dilation, int64_t group
   return p;
 }
 
-Pool2dParams pool_params(Pair kernel, Pair stride, Pair padding, bool ceil_mode, bool count_include_pad) {
+Pool2dParams pool_params(Pair kernel, Pair stride, Quad padding, bool ceil_mode, bool count_include_pad) {
   Pool2dParams p;
   p.kernel_h = kernel[0];
   p.kernel_w = kernel[1];
   p.stride_h = stride[0];
   p.stride_w = stride[1];
-  p.pad_h = padding[0];
-  p.pad_w = padding[1];
+  p.pad_top = padding[0];
+  p.pad_bottom = padding[1];
+  p.pad_left = padding[2];
+  p.pad_right = padding[3];
   p.ceil_mode = ceil_mode;
   p.count_include_pad = count_include_pad;
   return p;
@@ -130,7 +132,7 @@ FloatArray col2im_py(const FloatArray& cols, std::vector<int64_t> x_shape, Pair 
   return x;
 }
 
-py::object max_pool2d_py(const FloatArray& x, Pair kernel, Pair stride, Pair padding, bool ceil_mode,
+py::object max_pool2d_py(const FloatArray& x, Pair kernel, Pair stride, Quad padding, bool ceil_mode,
                          bool return_indices) {
   const Pool2dProblem pr =
       make_pool2d_problem(shape_of(x, "x"), pool_params(kernel, stride, padding, ceil_mode, true), "max_pool2d");
@@ -148,7 +150,7 @@ py::object max_pool2d_py(const FloatArray& x, Pair kernel, Pair stride, Pair pad
 }
 
 FloatArray max_pool2d_backward_py(const FloatArray& gy, const FloatArray& x, std::optional<IndexArray> indices,
-                                  Pair kernel, Pair stride, Pair padding, bool ceil_mode) {
+                                  Pair kernel, Pair stride, Quad padding, bool ceil_mode) {
   const Pool2dProblem pr = make_pool2d_problem(shape_of(x, "x"), pool_params(kernel, stride, padding, ceil_mode, true),
                                                "max_pool2d_backward");
   check_shape(shape_of(gy, "grad_out"), pr.y(), "grad_out", "max_pool2d_backward");
@@ -161,7 +163,7 @@ FloatArray max_pool2d_backward_py(const FloatArray& gy, const FloatArray& x, std
   return gx;
 }
 
-FloatArray avg_pool2d_py(const FloatArray& x, Pair kernel, Pair stride, Pair padding, bool ceil_mode,
+FloatArray avg_pool2d_py(const FloatArray& x, Pair kernel, Pair stride, Quad padding, bool ceil_mode,
                          bool count_include_pad) {
   const Pool2dProblem pr = make_pool2d_problem(
       shape_of(x, "x"), pool_params(kernel, stride, padding, ceil_mode, count_include_pad), "avg_pool2d");
@@ -173,7 +175,7 @@ FloatArray avg_pool2d_py(const FloatArray& x, Pair kernel, Pair stride, Pair pad
 }
 
 FloatArray avg_pool2d_backward_py(const FloatArray& gy, std::vector<int64_t> x_shape, Pair kernel, Pair stride,
-                                  Pair padding, bool ceil_mode, bool count_include_pad) {
+                                  Quad padding, bool ceil_mode, bool count_include_pad) {
   const Pool2dProblem pr =
       make_pool2d_problem(shape_from(x_shape, "x_shape"), pool_params(kernel, stride, padding, ceil_mode, count_include_pad),
                           "avg_pool2d_backward");

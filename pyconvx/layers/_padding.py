@@ -1,12 +1,9 @@
-"""Keras padding ("valid", "same") for convolution and pooling layers, on top of ops' symmetric
-padding.
+"""Keras padding ("valid", "same") for convolution and pooling layers.
 
 Keras' "same" gives ceil(size / stride) outputs and puts an odd extra row or column of padding at
-the bottom or right. Convolutions pass the (top, bottom, left, right) split straight to ops; ops'
-pools pad symmetrically, so a pooling layer pads the input itself when the split is uneven.
+the bottom or right. Layers pass the (top, bottom, left, right) split straight to ops, whose
+convolutions and pools take uneven padding: no padded copy of the input.
 """
-import numpy as np
-
 from .._args import as_int, as_pair
 
 
@@ -27,24 +24,6 @@ def resolve_padding(padding, size_hw, kernel_hw, stride_hw, dilation_hw, owner):
     if pad_h < 0 or pad_w < 0:
         raise ValueError(f"{owner}: padding must be >= 0, got padding={padding!r}")
     return (pad_h, pad_h, pad_w, pad_w)
-
-
-def symmetric(pads):
-    """(pad_h, pad_w) when top == bottom and left == right, else None."""
-    top, bottom, left, right = pads
-    return (top, left) if top == bottom and left == right else None
-
-
-def pad_input(x, pads, value=0.0):
-    top, bottom, left, right = pads
-    return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=value)
-
-
-def crop(grad, pads):
-    """The inverse of pad_input for a gradient: the rows and columns of the unpadded input."""
-    top, bottom, left, right = pads
-    h, w = grad.shape[2], grad.shape[3]
-    return np.ascontiguousarray(grad[:, :, top:h - bottom, left:w - right])
 
 
 def output_hw(size_hw, kernel_hw, stride_hw, dilation_hw, pads, error, ceil_mode=False):

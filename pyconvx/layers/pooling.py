@@ -2,7 +2,7 @@
 import numpy as np
 
 from .. import ops
-from ._padding import crop, output_hw, pad_input, positive_pair, resolve_padding, symmetric
+from ._padding import output_hw, positive_pair, resolve_padding
 from .base import Layer
 
 __all__ = ["MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "AdaptiveAveragePooling2D"]
@@ -39,9 +39,7 @@ class _Pooling2D(Layer):
                              f"padding={self.padding!r} with pool_size={self.pool_size}")
         out_hw = output_hw((height, width), self.pool_size, self.strides, (1, 1), pads, self.shape_error,
                            self.ceil_mode)
-        # A symmetric split goes to ops as its padding; an uneven one ("same" with an odd total) is
-        # padded here with a value that never wins the window.
-        self._ops_padding, self._own_pads = (symmetric(pads), None) if symmetric(pads) else (0, pads)
+        self._ops_padding = pads  # (top, bottom, left, right): uneven "same" splits included
         return (channels,) + out_hw
 
     def _pool_kwargs(self):
@@ -59,8 +57,6 @@ class MaxPooling2D(_Pooling2D):
     """
 
     def _forward(self, x, training):
-        if self._own_pads is not None:
-            x = pad_input(x, self._own_pads, -np.inf)
         y, self._indices = ops.max_pool2d(x, return_indices=True, **self._pool_kwargs())
         self._x = x
         return y
@@ -68,8 +64,7 @@ class MaxPooling2D(_Pooling2D):
     def _backward(self, grad):
         if not self.input_grad_needed:
             return None
-        grad_x = ops.max_pool2d_backward(grad, self._x, indices=self._indices, **self._pool_kwargs())
-        return grad_x if self._own_pads is None else crop(grad_x, self._own_pads)
+        return ops.max_pool2d_backward(grad, self._x, indices=self._indices, **self._pool_kwargs())
 
 
 class AveragePooling2D(_Pooling2D):
@@ -83,31 +78,19 @@ class AveragePooling2D(_Pooling2D):
 
     def _build(self, input_shape, rng):
         output_shape = super()._build(input_shape, rng)
+        # Keras' "same" never counts its padding; numeric padding follows torch, which does.
         self._count_include_pad = not isinstance(self.padding, str)
-        self._scale = None
-        if self._own_pads is not None:
-            # Zero padding summed as part of a full window, then rescaled to divide by the real
-            # elements only: area / (real elements in the window), one factor per output position.
-            ones = pad_input(np.ones((1, 1) + tuple(input_shape[1:]), np.float32), self._own_pads)
-            real = ops.avg_pool2d(ones, **self._pool_kwargs())
-            self._scale = (1.0 / real).astype(np.float32)
         return output_shape
 
     def _forward(self, x, training):
-        if self._own_pads is not None:
-            x = pad_input(x, self._own_pads)
-        y = ops.avg_pool2d(x, count_include_pad=self._count_include_pad, **self._pool_kwargs())
-        self._padded_shape = x.shape
-        return y if self._scale is None else y * self._scale
+        self._x_shape = x.shape
+        return ops.avg_pool2d(x, count_include_pad=self._count_include_pad, **self._pool_kwargs())
 
     def _backward(self, grad):
         if not self.input_grad_needed:
             return None
-        if self._scale is not None:
-            grad = grad * self._scale
-        grad_x = ops.avg_pool2d_backward(grad, self._padded_shape, count_include_pad=self._count_include_pad,
-                                         **self._pool_kwargs())
-        return grad_x if self._own_pads is None else crop(grad_x, self._own_pads)
+        return ops.avg_pool2d_backward(grad, self._x_shape, count_include_pad=self._count_include_pad,
+                                       **self._pool_kwargs())
 
 
 class GlobalAveragePooling2D(Layer):

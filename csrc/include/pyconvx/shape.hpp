@@ -73,7 +73,7 @@ int64_t conv_output_size(int64_t n, int64_t f, int64_t pad_before, int64_t pad_a
 struct Pool2dParams {
   int64_t kernel_h = 1, kernel_w = 1;
   int64_t stride_h = 1, stride_w = 1;
-  int64_t pad_h = 0, pad_w = 0;
+  int64_t pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;  // each at most half the kernel
   bool ceil_mode = false;
   bool count_include_pad = true;  // average pooling only
 };
@@ -89,7 +89,7 @@ struct Pool2dProblem {
 // ceil mode the last window must start inside the input or its left padding).
 Pool2dProblem make_pool2d_problem(const Shape4& x, const Pool2dParams& params, const char* op);
 
-// Output size of one pooling axis under those rules.
-int64_t pool_output_size(int64_t n, int64_t k, int64_t pad, int64_t stride, bool ceil_mode);
+// Output size of one pooling axis under those rules, padded by `before` and `after` at its ends.
+int64_t pool_output_size(int64_t n, int64_t k, int64_t before, int64_t after, int64_t stride, bool ceil_mode);
 
 }  // namespace pyconvx
