@@ -141,7 +141,12 @@ def max_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, ceil_m
     """Gradient of max_pool2d with respect to x: grad_out routed to each window's maximum.
 
     Shapes: grad_out (N, C, P, Q), x (N, C, H, W) -> (N, C, H, W). When indices (from
-    max_pool2d(..., return_indices=True)) are given they are used instead of recomputing.
+    max_pool2d(..., return_indices=True)) are given they are used instead of recomputing, and x
+    may be just its shape (a caller then need not keep the input alive).
+
+    >>> y, idx = max_pool2d(np.arange(16.0).reshape(1, 1, 4, 4), 2, return_indices=True)
+    >>> max_pool2d_backward(np.ones_like(y), (1, 1, 4, 4), 2, indices=idx)[0, 0, 1].tolist()
+    [0.0, 1.0, 0.0, 1.0]
     """
     kernel, stride, pad = _pool_args(kernel_size, stride, padding, "max_pool2d_backward")
     if indices is not None:
@@ -149,6 +154,9 @@ def max_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, ceil_m
         if indices.dtype.kind not in "iu":
             raise TypeError(f"max_pool2d_backward: indices must be an integer array, got dtype {indices.dtype}")
         indices = np.ascontiguousarray(indices, dtype=np.int64)
+        if isinstance(x, (tuple, list)) and all(isinstance(d, (int, np.integer)) for d in x):
+            return _core.max_pool2d_backward_from_indices(as_float32(grad_out, "grad_out"), as_shape4(x, "x"),
+                                                          indices, kernel, stride, pad, bool(ceil_mode))
     return _core.max_pool2d_backward(
         as_float32(grad_out, "grad_out"), as_float32(x, "x"), indices, kernel, stride, pad, bool(ceil_mode)
     )

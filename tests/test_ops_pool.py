@@ -315,3 +315,13 @@ def test_uneven_padding_past_half_the_kernel_names_all_four_sides():
     with pytest.raises(ValueError, match=r"at most half the kernel size, got padding \(top, bottom, left, right\)="
                                          r"\(0, 2, 0, 0\) with kernel_size=\(3, 3\)"):
         pyconvx.max_pool2d(np.zeros((1, 1, 6, 6), np.float32), 3, 1, (0, 2, 0, 0))
+
+
+def test_max_pool2d_backward_with_indices_needs_only_the_input_shape(rng):
+    x = rng.standard_normal((2, 3, 7, 6)).astype(np.float32)
+    y, indices = pyconvx.max_pool2d(x, 3, 2, 1, return_indices=True)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    from_input = pyconvx.max_pool2d_backward(g, x, 3, 2, 1, indices=indices)
+    np.testing.assert_array_equal(pyconvx.max_pool2d_backward(g, x.shape, 3, 2, 1, indices=indices), from_input)
+    with pytest.raises(ValueError, match="grad_out"):
+        pyconvx.max_pool2d_backward(g, (2, 3, 9, 6), 3, 2, 1, indices=indices)

@@ -149,18 +149,33 @@ py::object max_pool2d_py(const FloatArray& x, Pair kernel, Pair stride, Quad pad
   return std::move(y);
 }
 
-FloatArray max_pool2d_backward_py(const FloatArray& gy, const FloatArray& x, std::optional<IndexArray> indices,
-                                  Pair kernel, Pair stride, Quad padding, bool ceil_mode) {
-  const Pool2dProblem pr = make_pool2d_problem(shape_of(x, "x"), pool_params(kernel, stride, padding, ceil_mode, true),
-                                               "max_pool2d_backward");
+// x only supplies its shape when the indices are given: pass x_shape then and no input at all.
+FloatArray max_pool2d_backward_impl(const FloatArray& gy, const Shape4& x_shape, const float* x,
+                                    std::optional<IndexArray> indices, Pair kernel, Pair stride, Quad padding,
+                                    bool ceil_mode) {
+  const Pool2dProblem pr =
+      make_pool2d_problem(x_shape, pool_params(kernel, stride, padding, ceil_mode, true), "max_pool2d_backward");
   check_shape(shape_of(gy, "grad_out"), pr.y(), "grad_out", "max_pool2d_backward");
   if (indices) check_shape(shape_of(*indices, "indices"), pr.y(), "indices", "max_pool2d_backward");
   FloatArray gx = empty(pr.x);
   float* out = data(gx);
   const int64_t* where = indices ? indices->data() : nullptr;
   py::gil_scoped_release release;
-  max_pool2d_backward(pr, gy.data(), x.data(), where, out);
+  max_pool2d_backward(pr, gy.data(), x, where, out);
   return gx;
+}
+
+FloatArray max_pool2d_backward_py(const FloatArray& gy, const FloatArray& x, std::optional<IndexArray> indices,
+                                  Pair kernel, Pair stride, Quad padding, bool ceil_mode) {
+  return max_pool2d_backward_impl(gy, shape_of(x, "x"), x.data(), std::move(indices), kernel, stride, padding,
+                                  ceil_mode);
+}
+
+FloatArray max_pool2d_backward_indices_py(const FloatArray& gy, const std::vector<int64_t>& x_shape,
+                                          const IndexArray& indices, Pair kernel, Pair stride, Quad padding,
+                                          bool ceil_mode) {
+  return max_pool2d_backward_impl(gy, shape_from(x_shape, "x_shape"), nullptr, indices, kernel, stride, padding,
+                                  ceil_mode);
 }
 
 FloatArray avg_pool2d_py(const FloatArray& x, Pair kernel, Pair stride, Quad padding, bool ceil_mode,
@@ -259,6 +274,8 @@ PYBIND11_MODULE(_core, m) {
         py::arg("ceil_mode"), py::arg("return_indices"));
   m.def("max_pool2d_backward", &max_pool2d_backward_py, py::arg("grad_out"), py::arg("x"), py::arg("indices"),
         py::arg("kernel"), py::arg("stride"), py::arg("padding"), py::arg("ceil_mode"));
+  m.def("max_pool2d_backward_from_indices", &max_pool2d_backward_indices_py, py::arg("grad_out"), py::arg("x_shape"),
+        py::arg("indices"), py::arg("kernel"), py::arg("stride"), py::arg("padding"), py::arg("ceil_mode"));
   m.def("avg_pool2d", &avg_pool2d_py, py::arg("x"), py::arg("kernel"), py::arg("stride"), py::arg("padding"),
         py::arg("ceil_mode"), py::arg("count_include_pad"));
   m.def("avg_pool2d_backward", &avg_pool2d_backward_py, py::arg("grad_out"), py::arg("x_shape"), py::arg("kernel"),

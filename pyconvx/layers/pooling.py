@@ -58,13 +58,13 @@ class MaxPooling2D(_Pooling2D):
 
     def _forward(self, x, training):
         y, self._indices = ops.max_pool2d(x, return_indices=True, **self._pool_kwargs())
-        self._x = x
+        self._x_shape = x.shape  # the indices say where each maximum was: the input itself is not kept
         return y
 
     def _backward(self, grad):
         if not self.input_grad_needed:
             return None
-        return ops.max_pool2d_backward(grad, self._x, indices=self._indices, **self._pool_kwargs())
+        return ops.max_pool2d_backward(grad, self._x_shape, indices=self._indices, **self._pool_kwargs())
 
 
 class AveragePooling2D(_Pooling2D):
