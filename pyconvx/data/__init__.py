@@ -1,0 +1,12 @@
+"""Feeding networks: a loader making augmented mini-batches in background threads.
+
+>>> import numpy as np
+>>> from pyconvx import augment, data
+>>> loader = data.DataLoader(np.zeros((20, 1, 8, 8)), np.zeros(20), batch_size=8,
+...                          transform=augment.RandomHorizontalFlip(), seed=0)
+>>> [x.shape[0] for x, _ in loader]
+[8, 8, 4]
+"""
+from .loader import DataLoader
+
+__all__ = ["DataLoader"]
