@@ -1,4 +1,5 @@
-"""Feeding networks: a loader making augmented mini-batches in background threads.
+"""Feeding networks: a loader making augmented mini-batches in background threads, and images
+from and to files.
 
 >>> import numpy as np
 >>> from pyconvx import augment, data
@@ -7,6 +8,7 @@
 >>> [x.shape[0] for x, _ in loader]
 [8, 8, 4]
 """
+from .images import load_image, save_augmentation_grid, save_image
 from .loader import DataLoader
 
-__all__ = ["DataLoader"]
+__all__ = ["DataLoader", "load_image", "save_image", "save_augmentation_grid"]
