@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from . import augment, datasets, optimizers
 
-__all__ = ["train_lenet5_digits", "shifted_copies", "photo_transform", "augmentation_grid"]
+__all__ = ["train_lenet5_digits", "shifted_copies", "loader_overhead", "photo_transform", "augmentation_grid"]
 
 
 def shifted_copies(x, shift, rng, fill=0.0):
@@ -63,6 +63,41 @@ def train_lenet5_digits(epochs=20, batch_size=32, seed=0, verbose=1):
     _, dev_accuracy = model.evaluate(x_dev, y_dev, verbose=0)
     return {"train_accuracy": float(train_accuracy), "dev_accuracy": float(dev_accuracy), "epochs": epochs,
             "seconds": seconds}
+
+
+
+def loader_overhead(epochs=3, num_workers=2, batch_size=32, seed=0):
+    """What augmenting on the fly costs: seconds per epoch of LeNet-5 on the bundled digits (32x32)
+    trained by fit on the arrays, and by fit on a data.DataLoader over the same arrays that shifts
+    (RandomCrop(32, padding=2)) and rotates (RandomRotation(10)) every image in `num_workers`
+    threads. After one warm-up epoch each, the two alternate for `epochs` epochs, so that a change
+    in the machine's load hits both; returns the medians {"plain_seconds", "augmented_seconds"}
+    and their "ratio" (augmented / plain).
+
+    >>> loader_overhead(epochs=3)["ratio"]     # doctest: +SKIP
+    1.1
+    """
+    from .data import DataLoader
+    from .models import lenet5
+
+    (x_train, y_train), _ = datasets.load_digits(image_size=32, seed=seed)
+    transform = augment.Compose([augment.RandomCrop(32, padding=2), augment.RandomRotation(10)])
+    loader = DataLoader(x_train, y_train, batch_size, transform=transform, num_workers=num_workers, seed=seed)
+    models = [lenet5(num_classes=10, seed=seed) for _ in range(2)]
+    for model in models:
+        model.compile(optimizer=optimizers.SGD(learning_rate=0.02, momentum=0.9),
+                      loss="sparse_categorical_crossentropy")
+    runs = [lambda: models[0].fit(x_train, y_train, batch_size=batch_size, verbose=0, seed=seed),
+            lambda: models[1].fit(loader, verbose=0, seed=seed)]
+    seconds = [[], []]
+    for epoch in range(epochs + 1):
+        for run, times in zip(runs, seconds):
+            start = time.perf_counter()
+            run()
+            if epoch:  # the first is a warm-up: workspaces, caches, thread pools
+                times.append(time.perf_counter() - start)
+    plain, augmented = (float(np.median(times)) for times in seconds)
+    return {"plain_seconds": plain, "augmented_seconds": augmented, "ratio": augmented / plain}
 
 
 def photo_transform(photos, size=(96, 144)):
