@@ -10,7 +10,7 @@ import pytest
 
 import pyconvx
 from pyconvx import augment, layers
-from pyconvx.data import DataLoader
+from pyconvx.data import DataLoader, augment_to_disk
 
 
 def data(count=50, size=6):
@@ -214,3 +214,17 @@ def test_fit_refuses_y_with_a_loader_and_no_y_without_one():
         classifier().fit(DataLoader(x, y, 8), y, verbose=0)
     with pytest.raises(ValueError, match="y is required"):
         classifier().fit(x, verbose=0)
+
+
+def test_augment_to_disk_writes_reproducible_copies(tmp_path):
+    x, y = data(count=10)
+    paths = [tmp_path / f"{workers}.npz" for workers in (0, 2)]
+    for workers, path in zip((0, 2), paths):
+        augment_to_disk(x, y, AUGMENT, copies=3, path=path, seed=1, batch_size=4, num_workers=workers)
+    first, second = (np.load(path) for path in paths)
+    assert first["x"].shape == (30, 1, 6, 6) and first["x"].dtype == np.float32
+    np.testing.assert_array_equal(first["y"], np.tile(y, 3))
+    np.testing.assert_array_equal(first["x"], second["x"])
+    assert not np.array_equal(first["x"][:10], first["x"][10:20]), "each copy has its own draw"
+    with pytest.raises(ValueError, match="copies"):
+        augment_to_disk(x, y, AUGMENT, copies=0, path=paths[0])

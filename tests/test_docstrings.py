@@ -14,7 +14,7 @@ import pyconvx.runtime
 from pyconvx import (augment, callbacks, datasets, label_metrics, losses, metrics, model, optimizers, recipes,
                      torch_weights, weights_file)
 from pyconvx.augment import color, compose, geometric, sampling, tiling
-from pyconvx.data import images, loader
+from pyconvx.data import disk, images, loader
 from pyconvx.layers import (activation, base, blocks, conv, core, dense, graph, initializers, merge, normalization,
                             pooling)
 from pyconvx.strategy import diagnosis, error_analysis, selection, splits
@@ -30,7 +30,7 @@ MODEL_MODULES = [pyconvx.models] + [importlib.import_module(f"pyconvx.models.{na
 
 STRATEGY_MODULES = [pyconvx.strategy, splits, selection, diagnosis, error_analysis]
 AUGMENT_MODULES = [augment, compose, geometric, color, sampling, tiling]
-DATA_MODULES = [pyconvx.data, loader, images]
+DATA_MODULES = [pyconvx.data, loader, images, disk]
 
 
 ALL_MODULES = ([pyconvx, pyconvx.ops, pyconvx.runtime, pyconvx._optional] + LAYER_MODULES + NETWORK_MODULES + MODEL_MODULES
