@@ -228,3 +228,10 @@ def test_augment_to_disk_writes_reproducible_copies(tmp_path):
     assert not np.array_equal(first["x"][:10], first["x"][10:20]), "each copy has its own draw"
     with pytest.raises(ValueError, match="copies"):
         augment_to_disk(x, y, AUGMENT, copies=0, path=paths[0])
+
+
+def test_fit_on_a_loader_shows_a_progress_bar_per_epoch(capsys):
+    x, y = bright_or_dark()
+    classifier().fit(DataLoader(x, y, 8, num_workers=1, seed=0), epochs=2, verbose=1)
+    err = capsys.readouterr().err
+    assert "Epoch 1/2" in err and "Epoch 2/2" in err and "8/8" in err
