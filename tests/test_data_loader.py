@@ -235,3 +235,12 @@ def test_fit_on_a_loader_shows_a_progress_bar_per_epoch(capsys):
     classifier().fit(DataLoader(x, y, 8, num_workers=1, seed=0), epochs=2, verbose=1)
     err = capsys.readouterr().err
     assert "Epoch 1/2" in err and "Epoch 2/2" in err and "8/8" in err
+
+
+def test_an_unseeded_loader_can_be_repeated_from_its_seed():
+    x, y = data()
+    first = DataLoader(x, y, 8, transform=AUGMENT, num_workers=2)
+    again = DataLoader(x, y, 8, transform=AUGMENT, num_workers=0, seed=first.seed)
+    for (xa, ya), (xb, yb) in zip(first, again):
+        np.testing.assert_array_equal(ya, yb)
+        np.testing.assert_array_equal(xa, xb)

@@ -39,7 +39,8 @@ class DataLoader:
     (x[indices] as float32 without a transform), y_batch = y[indices]. `num_workers` threads make
     batches ahead of the consumer, each keeping at most `prefetch` finished ones; num_workers=0
     makes them in the calling thread. `seed` (None: drawn once, at construction) fixes the orders
-    and the augmentations of all epochs, the same for any num_workers.
+    and the augmentations of all epochs, the same for any num_workers; `loader.seed` holds the
+    one in use, so that an unseeded run can be repeated.
 
     An exception raised while making a batch is raised again by the iteration, with the worker's
     traceback. Leaving the loop early (break, close(), or dropping the iterator) stops the
