@@ -2,8 +2,9 @@
 
 `pyconvx bench` times pyconvx's convolution and pooling kernels on the layers of classic networks,
 and its GEMM on large square products, against torch (when installed) and a NumPy baseline;
-`pyconvx train lenet5` trains LeNet-5 on the bundled handwritten digits; `pyconvx info` says what
-this machine and build offer. Tables go to stdout, progress bars to stderr.
+`pyconvx train lenet5` trains LeNet-5 on the bundled handwritten digits; `pyconvx augment-grid`
+draws augmented copies of the bundled photographs into a PNG; `pyconvx info` says what this
+machine and build offer. Tables go to stdout, progress bars to stderr.
 """
 import argparse
 import json
@@ -179,6 +180,13 @@ def _train(args):
     return 0
 
 
+def _augment_grid(args):
+    image = recipes.augmentation_grid(args.out, copies=args.copies, seed=args.seed, height=args.height)
+    print(f"wrote {args.out}: {image.shape[2]} x {image.shape[1]} pixels, each photo then {args.copies} "
+          f"augmented copies (seed {args.seed})")
+    return 0
+
+
 def _positive_int(text):
     value = int(text)
     if value < 1:
@@ -197,7 +205,7 @@ def build_parser():
     """The argument parser of the `pyconvx` command."""
     parser = argparse.ArgumentParser(prog="pyconvx", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"pyconvx {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{bench,train,info}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{bench,train,augment-grid,info}")
 
     bench = commands.add_parser("bench", help="time convolution and pooling layers against torch and NumPy")
     bench.add_argument("--threads", type=_positive_int, help="threads for pyconvx and torch (default: pyconvx's)")
@@ -220,6 +228,14 @@ def build_parser():
     train.add_argument("--threads", type=_positive_int, help="threads for the kernels (default: pyconvx's)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=_train)
+
+    grid = commands.add_parser("augment-grid", help="write a PNG of augmented copies of the bundled photographs "
+                                                    "(needs the datasets and images extras)")
+    grid.add_argument("out", metavar="OUT.png", help="the image file to write (.png or .jpg)")
+    grid.add_argument("--copies", type=_positive_int, default=8, help="augmented copies of each photo (default 8)")
+    grid.add_argument("--seed", type=int, default=0, help="seed of the augmentations (default 0)")
+    grid.add_argument("--height", type=_positive_int, default=96, help="height of each picture in pixels (default 96)")
+    grid.set_defaults(run=_augment_grid)
 
     info = commands.add_parser("info", help="version, instruction set, threads and FMA peak")
     info.add_argument("--threads", type=_positive_int, help="measure the peak on this many threads")

@@ -7,16 +7,13 @@ inside scikit-learn (the optional `datasets` extra: `pip install "pyconvx[datase
 """
 import numpy as np
 
+from ._optional import require
+
 __all__ = ["load_digits", "load_sample_images", "resize_bilinear"]
 
 
 def _sklearn_datasets(function):
-    try:
-        from sklearn import datasets
-    except ImportError as exc:
-        raise ImportError(f"pyconvx.datasets.{function} reads data bundled with scikit-learn: "
-                          "install the datasets extra, pip install \"pyconvx[datasets]\"") from exc
-    return datasets
+    return require("sklearn.datasets", f"pyconvx.datasets.{function} (data bundled with scikit-learn)", "datasets")
 
 
 def _interpolation_matrix(size_out, size_in, start=0, length=None):

@@ -260,7 +260,7 @@ class Model:
         figures += [metric(ys[index], outputs[index]) for _, index, metric in self._metrics]
         return figures, grads
 
-    def fit(self, x, y, batch_size=32, epochs=1, validation_data=None, callbacks=None, verbose=1, seed=None,
+    def fit(self, x, y=None, batch_size=32, epochs=1, validation_data=None, callbacks=None, verbose=1, seed=None,
             shuffle=True):
         """Trains for `epochs` passes over (x, y) in shuffled mini-batches; returns a History whose
         history["loss"], ["accuracy"], ["val_loss"], ... hold one value per epoch.
@@ -270,15 +270,29 @@ class Model:
         one; a list or dict for several outputs). validation_data is (x_val, y_val), evaluated
         after each epoch. seed fixes the shuffling and the dropout masks. verbose=0 hides the
         per-epoch progress bar.
+
+        x may instead be a loader, such as pyconvx.data.DataLoader: an object with len() (its
+        batches per epoch) and a batch_size whose every iteration yields one epoch of (x_batch,
+        y_batch) pairs; y is None then, and batch_size and shuffle are the loader's business.
         """
         self._require_compiled("fit")
-        xs, ys = self._check_data(x, y, "fit")
+        loader = x if _is_loader(x) else None
+        if loader is not None:
+            if y is not None:
+                raise ValueError("fit: y must be None when x is a loader, which yields the targets itself")
+        else:
+            if y is None:
+                raise ValueError("fit: y is required unless x is a loader (e.g. pyconvx.data.DataLoader)")
+            xs, ys = self._check_data(x, y, "fit")
         batch_size, epochs = _positive_int(batch_size, "batch_size"), _positive_int(epochs, "epochs")
+        if loader is not None:  # its batch size also serves the validation
+            batch_size = _positive_int(loader.batch_size, "the loader's batch_size")
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise ValueError("fit: validation_data must be a pair (x_val, y_val)")
             self._check_data(*validation_data, "fit (validation_data)")
-        self._ensure_built(xs)
+        if loader is None:
+            self._ensure_built(xs)
         streams = np.random.SeedSequence(seed).spawn(len(self.layers) + 1)
         shuffle_rng = np.random.default_rng(streams[0])
         for layer, stream in zip(self.layers, streams[1:]):
@@ -298,8 +312,10 @@ class Model:
         for epoch in range(epochs):
             for callback in callbacks:
                 callback.on_epoch_begin(epoch)
-            logs = self._train_epoch(xs, ys, batch_size, shuffle_rng if shuffle else None,
-                                     f"Epoch {epoch + 1}/{epochs}", verbose, validation_data)
+            batches = (self._loader_batches(loader) if loader is not None else
+                       _array_batches(xs, ys, batch_size, shuffle_rng if shuffle else None))
+            logs = self._train_epoch(batches, len(loader) if loader is not None else -(-len(xs[0]) // batch_size),
+                                     batch_size, f"Epoch {epoch + 1}/{epochs}", verbose, validation_data)
             for callback in callbacks:
                 callback.on_epoch_end(epoch, logs)
             if self.stop_training:
@@ -308,19 +324,27 @@ class Model:
             callback.on_train_end()
         return history
 
-    def _train_epoch(self, xs, ys, batch_size, shuffle_rng, description, verbose, validation_data):
-        count = len(xs[0])
-        order = shuffle_rng.permutation(count) if shuffle_rng is not None else np.arange(count)
+    def _loader_batches(self, loader):
+        """One epoch of the loader's batches as (inputs, targets) lists, checked as fit's arrays are.
+        Closed on the way out, so that an epoch left early (an exception) stops its workers."""
+        epoch = iter(loader)
+        try:
+            for x_batch, y_batch in epoch:
+                xs, ys = self._check_data(x_batch, y_batch, "fit (a batch from the loader)")
+                self._ensure_built(xs)
+                yield xs, ys
+        finally:
+            getattr(epoch, "close", lambda: None)()
+
+    def _train_epoch(self, batches, batch_count, batch_size, description, verbose, validation_data):
         totals = _RunningMeans(self._figure_names())
-        with tqdm(total=-(-count // batch_size), desc=description, unit="batch", disable=not verbose) as bar:
-            for start in range(0, count, batch_size):
-                batch = order[start:start + batch_size]
-                y_batch = [y[batch] for y in ys]
-                outputs = self._graph.forward([x[batch] for x in xs], True)
+        with tqdm(total=batch_count, desc=description, unit="batch", disable=not verbose) as bar:
+            for x_batch, y_batch in batches:
+                outputs = self._graph.forward(x_batch, True)
                 figures, grads = self._losses_and_grads(y_batch, outputs)
                 self._graph.backward(grads)
                 self.optimizer.step(self.layers)
-                totals.add(len(batch), figures)
+                totals.add(len(x_batch[0]), figures)
                 bar.update(1)
                 bar.set_postfix(totals.means(), refresh=False)
             logs = totals.means()
@@ -550,6 +574,21 @@ class Sequential(Model):
 
     def _connections(self):
         return None  # a chain: each layer takes the one above
+
+
+def _is_loader(x):
+    """Whether fit's x is a loader of batches rather than data (arrays, lists or dicts of them)."""
+    return (not isinstance(x, (np.ndarray, list, tuple, dict)) and hasattr(x, "__iter__") and hasattr(x, "__len__")
+            and hasattr(x, "batch_size"))
+
+
+def _array_batches(xs, ys, batch_size, shuffle_rng):
+    """One epoch of (inputs, targets) batches of the arrays, shuffled by shuffle_rng unless None."""
+    count = len(xs[0])
+    order = shuffle_rng.permutation(count) if shuffle_rng is not None else np.arange(count)
+    for start in range(0, count, batch_size):
+        batch = order[start:start + batch_size]
+        yield [x[batch] for x in xs], [y[batch] for y in ys]
 
 
 def _batch_starts(count, batch_size, verbose, description):

@@ -82,3 +82,16 @@ def test_augmentation_example_prints_what_the_readme_shows(capsys):
     code, printed = augmentation_blocks()
     exec(compile(code, "README.md (Augmentation)", "exec"), {})
     assert capsys.readouterr().out.strip() == printed.strip()
+
+
+def test_data_loading_example_trains_on_a_loader(capsys):
+    if not os.path.exists(README):
+        pytest.skip("README.md is not next to the tests (installed package)")
+    pytest.importorskip("sklearn")
+    text = open(README, encoding="utf-8").read()
+    section = text[text.index("## Data loading"):text.index("\n## ", text.index("## Data loading") + 1)]
+    code = re.findall(r"```python\n(.*?)```", section, re.S)[0]
+    namespace = {}
+    exec(compile(code, "README.md (Data loading)", "exec"), namespace)
+    assert capsys.readouterr().out.startswith("45 batches per epoch; dev accuracy ")
+    assert namespace["history"].history["val_accuracy"][-1] > 0.9
