@@ -35,19 +35,10 @@ int backward_threads(const Conv2dProblem& pr) {
   return threads_for(pr.y().numel() * pr.reduction() / 4, get_num_threads());
 }
 
-// Sum of a plane of grad_Y in float, sixteen lanes at a time (four independent vectors), in a
-// fixed order; the planes of the batch are then added in double.
+// A plane of grad_Y summed in float four lanes wide; the planes of the batch are added in double.
 double plane_sum(const float* row, int64_t count) {
-  Quad a0{}, a1{}, a2{}, a3{};
   int64_t i = 0;
-  for (; i + 16 <= count; i += 16) {
-    a0 += load_quad(row + i);
-    a1 += load_quad(row + i + 4);
-    a2 += load_quad(row + i + 8);
-    a3 += load_quad(row + i + 12);
-  }
-  for (; i + 4 <= count; i += 4) a0 += load_quad(row + i);
-  const Quad total = (a0 + a1) + (a2 + a3);
+  const Quad total = sum_lanes(row, count, &i);
   double sum = (static_cast<double>(total[0]) + total[1]) + (static_cast<double>(total[2]) + total[3]);
   for (; i < count; ++i) sum += row[i];
   return sum;

@@ -1,7 +1,6 @@
 // Average pooling (windowed and global), forward and backward, parallel over planes.
 #include <omp.h>
 
-#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -138,25 +137,10 @@ void check_global(const Shape4& s, const char* op) {
     throw std::invalid_argument(std::string(op) + ": x must have non-empty C, H and W, got x shape " + s.str());
 }
 
-// Sum of a short contiguous run (a 7x7 plane is 49 floats). One accumulator would chain every
-// addition on the previous one (3-4 cycles each); four independent vector accumulators let them
-// overlap. The order is fixed, so results repeat run to run.
+// Sum of a short contiguous run (a 7x7 plane is 49 floats), four lanes wide.
 float plane_sum(const float* x, int64_t n) {
-  typedef float v4 __attribute__((vector_size(16)));
-  v4 a0{}, a1{}, a2{}, a3{};
   int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    v4 b0, b1, b2, b3;
-    std::memcpy(&b0, x + i, 16);
-    std::memcpy(&b1, x + i + 4, 16);
-    std::memcpy(&b2, x + i + 8, 16);
-    std::memcpy(&b3, x + i + 12, 16);
-    a0 += b0;
-    a1 += b1;
-    a2 += b2;
-    a3 += b3;
-  }
-  const v4 total = (a0 + a1) + (a2 + a3);
+  const Quad total = detail::sum_lanes(x, n, &i);
   float sum = (total[0] + total[1]) + (total[2] + total[3]);
   for (; i < n; ++i) sum += x[i];
   return sum;
