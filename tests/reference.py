@@ -393,6 +393,13 @@ class ConvCase:
         _, _, p, q = self.out_shape()
         return self.n * p * q
 
+    def assert_backward_close(self, got, want, what=""):
+        """(grad_x, grad_weight, grad_bias) against the reference's, each with its reduction's tolerance."""
+        names = ("grad_x", "grad_weight", "grad_bias")
+        reductions = (self.grad_x_reduction(), self.grad_w_reduction(), self.grad_w_reduction())
+        for name, g, w, reduction in zip(names, got, want, reductions):
+            assert_close(g, w, reduction, f"{self.id}{what} {name}")
+
     def make(self, rng):
         """(x, weight, bias or None) as float32 with unit-scale random values."""
         x = rng.standard_normal(self.x_shape).astype(np.float32)

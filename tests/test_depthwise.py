@@ -35,9 +35,7 @@ def test_backward_matches_the_reference(case):
     gy = rng.standard_normal(case.out_shape()).astype(np.float32)
     gx, gw, gb = pyconvx.conv2d_backward(gy, x, w, **case.kwargs())
     want_gx, want_gw, want_gb = ref.conv2d_backward(gy, x, w, **case.kwargs())
-    ref.assert_close(gx, want_gx, case.grad_x_reduction(), f"{case.id} grad_x")
-    ref.assert_close(gw, want_gw, case.grad_w_reduction(), f"{case.id} grad_weight")
-    ref.assert_close(gb, want_gb, case.grad_w_reduction(), f"{case.id} grad_bias")
+    case.assert_backward_close((gx, gw, gb), (want_gx, want_gw, want_gb))
 
 
 def test_weight_gradient_does_not_depend_on_the_thread_count(restore_threads):

@@ -30,9 +30,7 @@ def test_conv2d_backward_with_four_pads_matches_reference(case, rng):
     grad_out = rng.standard_normal(case.out_shape()).astype(np.float32)
     gx, gw, gb = pyconvx.conv2d_backward(grad_out, x, w, **case.kwargs())
     want_gx, want_gw, want_gb = ref.conv2d_backward(grad_out, x, w, **case.kwargs())
-    ref.assert_close(gx, want_gx, case.grad_x_reduction(), f"{case.id} grad_x")
-    ref.assert_close(gw, want_gw, case.grad_w_reduction(), f"{case.id} grad_weight")
-    ref.assert_close(gb, want_gb, case.grad_w_reduction(), f"{case.id} grad_bias")
+    case.assert_backward_close((gx, gw, gb), (want_gx, want_gw, want_gb))
 
 
 def test_four_pads_equal_the_symmetric_spellings(rng):
