@@ -33,8 +33,8 @@ AUGMENT_MODULES = [augment, compose, crops, geometric, color, sampling, tiling, 
 DATA_MODULES = [pyconvx.data, loader, images, disk]
 
 
-ALL_MODULES = ([pyconvx, pyconvx.ops, pyconvx.runtime, pyconvx._optional] + LAYER_MODULES + NETWORK_MODULES
-               + MODEL_MODULES + STRATEGY_MODULES + AUGMENT_MODULES + DATA_MODULES)
+ALL_MODULES = ([pyconvx, pyconvx.ops, pyconvx.runtime, pyconvx._optional, pyconvx.embedding] + LAYER_MODULES
+               + NETWORK_MODULES + MODEL_MODULES + STRATEGY_MODULES + AUGMENT_MODULES + DATA_MODULES)
 
 
 @pytest.mark.parametrize("module", ALL_MODULES, ids=lambda m: m.__name__)

@@ -147,6 +147,10 @@ ConvAlgorithm choose_conv_algorithm(const Conv2dProblem& pr) {
 
 void conv2d_forward(const Conv2dProblem& pr, const float* x, const float* weight, const float* bias, float* y,
                     Activation activation, ConvAlgorithm algorithm) {
+  check_problem(pr, "conv2d");
+  check_data(x, pr.x.numel(), "x", "conv2d");
+  check_data(weight, pr.weight.numel(), "weight", "conv2d");
+  check_data(y, pr.y().numel(), "y", "conv2d");
   if (algorithm == ConvAlgorithm::automatic) algorithm = choose_conv_algorithm(pr);
   const std::string why = conv_algorithm_unsupported_reason(pr, algorithm);
   if (!why.empty())

@@ -277,6 +277,11 @@ void grad_weight(const Conv2dProblem& pr, const float* gy, const float* x, float
 
 void conv2d_backward(const Conv2dProblem& pr, const float* grad_y, const float* x, const float* weight, float* grad_x,
                      float* grad_weight_out, float* grad_bias_out) {
+  check_problem(pr, "conv2d_backward");
+  const bool any = grad_x || grad_weight_out || grad_bias_out;
+  check_data(grad_y, any ? pr.y().numel() : 0, "grad_y", "conv2d_backward");
+  check_data(x, grad_weight_out ? pr.x.numel() : 0, "x", "conv2d_backward");
+  check_data(weight, grad_x ? pr.weight.numel() : 0, "weight", "conv2d_backward");
   if (grad_bias_out) grad_bias(pr, grad_y, grad_bias_out);
   if (grad_x) grad_input(pr, grad_y, weight, grad_x);
   if (grad_weight_out) grad_weight(pr, grad_y, x, grad_weight_out);

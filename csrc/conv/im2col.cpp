@@ -299,6 +299,9 @@ void for_each_channel(const Conv2dProblem& pr, Body body) {
 }  // namespace
 
 void im2col(const Conv2dProblem& pr, const float* x, float* cols) {
+  check_problem(pr, "im2col");
+  check_data(x, pr.x.numel(), "x", "im2col");
+  check_data(cols, pr.x.n * pr.reduction() * pr.p * pr.q, "cols", "im2col");
   const int64_t image = pr.x.c * pr.x.h * pr.x.w, pq = pr.p * pr.q;
   for_each_channel(pr, [&](int64_t n, int64_t c, int64_t row0) {
     detail::im2col_rows(pr, x + n * image, c, c + 1, 0, pq, cols + row0, pq);
@@ -306,6 +309,9 @@ void im2col(const Conv2dProblem& pr, const float* x, float* cols) {
 }
 
 void col2im(const Conv2dProblem& pr, const float* cols, float* x) {
+  check_problem(pr, "col2im");
+  check_data(cols, pr.x.n * pr.reduction() * pr.p * pr.q, "cols", "col2im");
+  check_data(x, pr.x.numel(), "x", "col2im");
   const int64_t plane = pr.x.h * pr.x.w, image = pr.x.c * plane, pq = pr.p * pr.q;
   for_each_channel(pr, [&](int64_t n, int64_t c, int64_t row0) {
     std::fill(x + n * image + c * plane, x + n * image + (c + 1) * plane, 0.0f);

@@ -57,9 +57,9 @@ Shape4 make_shape4(const int64_t* dims, int ndim, const char* name) {
     s << name << " must be 4-D (N, C, H, W), got " << ndim << "-D";
     fail(s.str());
   }
-  for (int i = 0; i < 4; ++i)
-    if (dims[i] < 0) fail(std::string(name) + " has a negative dimension");
   Shape4 shape{dims[0], dims[1], dims[2], dims[3]};
+  for (int i = 0; i < 4; ++i)
+    if (dims[i] < 0) fail(std::string(name) + " has a negative dimension, got " + name + " shape " + shape.str());
   shape.numel();  // rejects element counts that overflow
   return shape;
 }
@@ -156,6 +156,30 @@ Pool2dProblem make_pool2d_problem(const Shape4& x, const Pool2dParams& pr, const
          pair(x.h + pr.pad_top + pr.pad_bottom, x.w + pr.pad_left + pr.pad_right));
   p.y().numel();
   return p;
+}
+
+namespace {
+
+template <class Problem>
+void check_output_size(const Problem& given, const Problem& fresh, const char* op) {
+  if (given.p != fresh.p || given.q != fresh.q)
+    fail(std::string(op) + ": the problem's output size " + pair(given.p, given.q) + " does not follow from its " +
+         "shapes and parameters, which give " + pair(fresh.p, fresh.q) + "; build problems with make_*_problem");
+}
+
+}  // namespace
+
+void check_problem(const Conv2dProblem& problem, const char* op) {
+  check_output_size(problem, make_conv2d_problem(problem.x, problem.weight, problem.params, op), op);
+}
+
+void check_problem(const Pool2dProblem& problem, const char* op) {
+  check_output_size(problem, make_pool2d_problem(problem.x, problem.params, op), op);
+}
+
+void check_data(const void* data, int64_t count, const char* name, const char* op) {
+  if (data == nullptr && count > 0)
+    fail(std::string(op) + ": " + name + " is a null pointer but must hold " + std::to_string(count) + " values");
 }
 
 }  // namespace pyconvx

@@ -178,8 +178,10 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const fl
   if (lda < std::max<int64_t>(1, a_cols) || ldb < std::max<int64_t>(1, b_cols) || ldc < std::max<int64_t>(1, n))
     throw std::invalid_argument("sgemm: leading dimensions too small: lda=" + std::to_string(lda) +
                                 ", ldb=" + std::to_string(ldb) + ", ldc=" + std::to_string(ldc));
-  checked_mul(m, n, "sgemm output");
+  check_data(c, checked_mul(m, n, "sgemm output"), "c", "sgemm");
   if (m == 0 || n == 0) return;
+  check_data(a, checked_mul(m, k, "sgemm a"), "a", "sgemm");
+  check_data(b, checked_mul(k, n, "sgemm b"), "b", "sgemm");
   const detail::GemmKernel& kernel = detail::active_gemm_kernel();
   // The calling thread's scratch (slot 1: gemm_parallel's threads take only slot 0) keeps the
   // packed A from call to call instead of faulting in fresh pages every time.

@@ -87,6 +87,9 @@ void tiled_backward(const Pool2dProblem& pr, const float* grad_y, float* grad_x)
 }  // namespace
 
 void avg_pool2d_forward(const Pool2dProblem& pr, const float* x, float* y) {
+  check_problem(pr, "avg_pool2d");
+  check_data(x, pr.x.numel(), "x", "avg_pool2d");
+  check_data(y, pr.y().numel(), "y", "avg_pool2d");
   if (tiles_exactly(pr)) return tiled_forward(pr, x, y);
   const Pool2dParams& k = pr.params;
   const auto rows = detail::pool_windows(pr.p, k.stride_h, k.pad_top, k.pad_bottom, k.kernel_h, pr.x.h);
@@ -110,6 +113,9 @@ void avg_pool2d_forward(const Pool2dProblem& pr, const float* x, float* y) {
 }
 
 void avg_pool2d_backward(const Pool2dProblem& pr, const float* grad_y, float* grad_x) {
+  check_problem(pr, "avg_pool2d_backward");
+  check_data(grad_y, pr.y().numel(), "grad_y", "avg_pool2d_backward");
+  check_data(grad_x, pr.x.numel(), "grad_x", "avg_pool2d_backward");
   if (tiles_exactly(pr)) return tiled_backward(pr, grad_y, grad_x);
   const Pool2dParams& k = pr.params;
   const auto rows = detail::pool_windows(pr.p, k.stride_h, k.pad_top, k.pad_bottom, k.kernel_h, pr.x.h);
@@ -150,6 +156,8 @@ float plane_sum(const float* x, int64_t n) {
 
 void global_avg_pool2d_forward(const Shape4& s, const float* x, float* y) {
   check_global(s, "global_avg_pool2d");
+  check_data(x, s.numel(), "x", "global_avg_pool2d");
+  check_data(y, s.n * s.c, "y", "global_avg_pool2d");
   const int64_t planes = s.n * s.c, plane = s.h * s.w;
   const float scale = 1.0f / static_cast<float>(plane);
 #pragma omp parallel for schedule(static) num_threads(detail::threads_for(planes * plane, get_num_threads()))
@@ -158,6 +166,8 @@ void global_avg_pool2d_forward(const Shape4& s, const float* x, float* y) {
 
 void global_avg_pool2d_backward(const Shape4& s, const float* grad_y, float* grad_x) {
   check_global(s, "global_avg_pool2d_backward");
+  check_data(grad_y, s.n * s.c, "grad_y", "global_avg_pool2d_backward");
+  check_data(grad_x, s.numel(), "grad_x", "global_avg_pool2d_backward");
   const int64_t planes = s.n * s.c, plane = s.h * s.w;
 #pragma omp parallel for schedule(static) num_threads(detail::threads_for(planes * plane, get_num_threads()))
   for (int64_t t = 0; t < planes; ++t) {

@@ -253,6 +253,7 @@ py::dict cpu_info_py() {
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "pyconvx C++ kernels (use the wrappers in pyconvx.ops)";
+  m.attr("__version__") = PYCONVX_VERSION_STRING;
   const auto no_bias = py::arg("bias") = py::none();
   m.def("conv2d", &conv2d, py::arg("x"), py::arg("weight"), no_bias, py::arg("stride"), py::arg("padding"),
         py::arg("dilation"), py::arg("groups"), py::arg("relu"), py::arg("algorithm") = "auto");

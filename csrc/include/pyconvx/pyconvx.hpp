@@ -6,3 +6,4 @@
 #include "pyconvx/pool.hpp"
 #include "pyconvx/runtime.hpp"
 #include "pyconvx/shape.hpp"
+#include "pyconvx/version.hpp"

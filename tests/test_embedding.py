@@ -1,0 +1,267 @@
+"""The kernels as a library: the C API's status codes and messages (through ctypes), the version's
+one source, and the C and C++ examples built with CMake against the package's library and
+against a CMake build and install of the sources."""
+import ctypes
+import os
+import re
+import shutil
+import subprocess
+import threading
+
+import numpy as np
+import pytest
+
+import pyconvx
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLES = os.path.join(ROOT, "examples")
+
+
+class Shape4(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_int64) for name in "nchw"]
+
+
+class ConvParams(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_int64) for name in ("stride_h", "stride_w", "pad_top", "pad_bottom", "pad_left",
+                                                    "pad_right", "dilation_h", "dilation_w", "groups")]
+
+
+class PoolParams(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_int64) for name in ("kernel_h", "kernel_w", "stride_h", "stride_w", "pad_top",
+                                                    "pad_bottom", "pad_left", "pad_right")]
+    _fields_ += [("ceil_mode", ctypes.c_int), ("count_include_pad", ctypes.c_int)]
+
+
+FLOATS = ctypes.POINTER(ctypes.c_float)
+OK, INVALID_ARGUMENT = 0, 1
+
+
+@pytest.fixture(scope="module")
+def capi():
+    lib = ctypes.CDLL(pyconvx.get_library_path())
+    lib.pyconvx_last_error.restype = ctypes.c_char_p
+    lib.pyconvx_version.restype = ctypes.c_char_p
+    lib.pyconvx_active_isa.restype = ctypes.c_char_p
+    lib.pyconvx_conv2d_default_params.restype = ConvParams
+    lib.pyconvx_pool2d_default_params.restype = PoolParams
+    lib.pyconvx_pool2d_default_params.argtypes = [ctypes.c_int64, ctypes.c_int64]
+    lib.pyconvx_set_num_threads.argtypes = [ctypes.c_int64]
+    lib.pyconvx_conv2d_forward.argtypes = [Shape4, FLOATS, Shape4, FLOATS, FLOATS, ctypes.POINTER(ConvParams),
+                                           ctypes.c_int, ctypes.c_char_p, FLOATS]
+    lib.pyconvx_conv2d_output_shape.argtypes = [Shape4, Shape4, ctypes.POINTER(ConvParams), ctypes.POINTER(Shape4)]
+    lib.pyconvx_max_pool2d_forward.argtypes = [Shape4, FLOATS, ctypes.POINTER(PoolParams), FLOATS,
+                                               ctypes.POINTER(ctypes.c_int64)]
+    lib.pyconvx_sgemm.argtypes = [ctypes.c_int, ctypes.c_int] + [ctypes.c_int64] * 3 + [
+        FLOATS, ctypes.c_int64, FLOATS, ctypes.c_int64, FLOATS, ctypes.c_int64, ctypes.c_int]
+    return lib
+
+
+def pointer(array):
+    return None if array is None else array.ctypes.data_as(FLOATS)
+
+
+def shape4(array_or_shape):
+    return Shape4(*(array_or_shape.shape if hasattr(array_or_shape, "shape") else array_or_shape))
+
+
+def conv_call(capi, x, w, bias=None, params=None, activation=0, algorithm=None, y=None):
+    """Status of pyconvx_conv2d_forward and the output it wrote."""
+    params = params or capi.pyconvx_conv2d_default_params()
+    if y is None:
+        shape = Shape4()
+        capi.pyconvx_conv2d_output_shape(shape4(x), shape4(w), ctypes.byref(params), ctypes.byref(shape))
+        y = np.full((shape.n, shape.c, shape.h, shape.w), np.nan, np.float32)
+    status = capi.pyconvx_conv2d_forward(shape4(x), pointer(x), shape4(w), pointer(w), pointer(bias),
+                                         ctypes.byref(params), activation, algorithm, pointer(y))
+    return status, y
+
+
+def last_error(capi):
+    return capi.pyconvx_last_error().decode()
+
+
+def test_version_has_one_source(capi):
+    with open(os.path.join(pyconvx.get_include(), "pyconvx", "version.hpp")) as header:
+        parts = dict(re.findall(r"#define PYCONVX_VERSION_(MAJOR|MINOR|PATCH) (\d+)", header.read()))
+    assert pyconvx.__version__ == f"{parts['MAJOR']}.{parts['MINOR']}.{parts['PATCH']}"
+    assert capi.pyconvx_version().decode() == pyconvx.__version__
+
+
+def test_c_api_conv_matches_the_python_api(capi):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 4, 9, 9), dtype=np.float32)
+    w = rng.standard_normal((6, 4, 3, 3), dtype=np.float32)
+    b = rng.standard_normal(6, dtype=np.float32)
+    params = capi.pyconvx_conv2d_default_params()
+    params.stride_h = params.stride_w = 2
+    params.pad_top = params.pad_bottom = params.pad_left = params.pad_right = 1
+    status, y = conv_call(capi, x, w, b, params, activation=1)
+    assert status == OK, last_error(capi)
+    expected = pyconvx.conv2d(x, w, b, stride=2, padding=1, activation="relu")
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+    assert capi.pyconvx_active_isa().decode() == pyconvx.cpu_info()["active"]
+
+
+@pytest.mark.parametrize("case, fragment", [
+    ("channels", "x has C=3 channels"),
+    ("groups", "groups=2 must divide"),
+    ("null_x", "x is a null pointer"),
+    ("null_y", "y is a null pointer"),
+    ("activation", "activation=7"),
+    ("algorithm", "algorithm='fastest'"),
+    ("forced_algorithm", "algorithm='winograd' cannot compute"),
+    ("negative_dim", "x has a negative dimension, got x shape (1, 4, -5, 5)"),
+    ("kernel_larger", "larger than the padded input"),
+])
+def test_c_api_conv_errors_are_status_codes_with_messages(capi, case, fragment):
+    x = np.ones((1, 4, 5, 5), np.float32)
+    w = np.ones((2, 4, 3, 3), np.float32)
+    params = capi.pyconvx_conv2d_default_params()
+    y = np.full((1, 2, 3, 3), 7.0, np.float32)
+    kwargs = {"params": params, "y": y}
+    if case == "channels":
+        x = np.ones((1, 3, 5, 5), np.float32)
+    elif case == "groups":
+        params.groups = 2
+        w = np.ones((2, 1, 3, 3), np.float32)
+        x = np.ones((1, 3, 5, 5), np.float32)
+    elif case == "activation":
+        kwargs["activation"] = 7
+    elif case == "algorithm":
+        kwargs["algorithm"] = b"fastest"
+    elif case == "forced_algorithm":
+        params.stride_h = 2
+        kwargs["algorithm"] = b"winograd"
+    elif case == "kernel_larger":
+        w = np.ones((2, 4, 7, 7), np.float32)
+    if case == "null_x":
+        status = capi.pyconvx_conv2d_forward(shape4(x), None, shape4(w), pointer(w), None, ctypes.byref(params), 0,
+                                             None, pointer(y))
+    elif case == "null_y":
+        status = capi.pyconvx_conv2d_forward(shape4(x), pointer(x), shape4(w), pointer(w), None, ctypes.byref(params),
+                                             0, None, None)
+    elif case == "negative_dim":
+        status = capi.pyconvx_conv2d_forward(Shape4(1, 4, -5, 5), pointer(x), shape4(w), pointer(w), None,
+                                             ctypes.byref(params), 0, None, pointer(y))
+    else:
+        status, _ = conv_call(capi, x, w, **kwargs)
+    assert status == INVALID_ARGUMENT
+    assert fragment in last_error(capi)
+    assert np.all(y == 7.0), "a rejected call must not write its output"
+
+
+def test_c_api_other_errors(capi):
+    assert capi.pyconvx_set_num_threads(0) == INVALID_ARGUMENT
+    assert "n" in last_error(capi) and "0" in last_error(capi)
+    x = np.ones((1, 1, 4, 4), np.float32)
+    y = np.empty((1, 1, 2, 2), np.float32)
+    assert capi.pyconvx_max_pool2d_forward(shape4(x), pointer(x), None, pointer(y), None) == INVALID_ARGUMENT
+    assert "params is a null pointer" in last_error(capi)
+    pool = capi.pyconvx_pool2d_default_params(2, 2)
+    pool.pad_top = 2
+    assert capi.pyconvx_max_pool2d_forward(shape4(x), pointer(x), ctypes.byref(pool), pointer(y),
+                                           None) == INVALID_ARGUMENT
+    assert "padding must be at most half the kernel size" in last_error(capi)
+    a = np.ones((2, 2), np.float32)
+    assert capi.pyconvx_sgemm(0, 0, -1, 2, 2, pointer(a), 2, pointer(a), 2, pointer(a), 2, 0) == INVALID_ARGUMENT
+    assert "m=-1" in last_error(capi)
+    assert capi.pyconvx_sgemm(0, 0, 2, 2, 2, None, 2, pointer(a), 2, pointer(a), 2, 0) == INVALID_ARGUMENT
+    assert "a is a null pointer" in last_error(capi)
+
+
+def test_c_api_success_keeps_the_last_error_and_messages_are_per_thread(capi):
+    x = np.ones((1, 3, 5, 5), np.float32)
+    w = np.ones((2, 4, 3, 3), np.float32)
+    status, _ = conv_call(capi, x, w, y=np.empty((1, 2, 3, 3), np.float32))
+    assert status == INVALID_ARGUMENT
+    message = last_error(capi)
+    assert conv_call(capi, np.ones((1, 4, 5, 5), np.float32), w)[0] == OK
+    assert last_error(capi) == message
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(last_error(capi)))
+    thread.start()
+    thread.join()
+    assert seen == [""]
+
+
+# ----- the examples, built with CMake -----
+
+def pattern(count, multiplier, modulus):
+    """The examples' input pattern, computed in float32 as they do."""
+    i = np.arange(count, dtype=np.int64)
+    return ((i * multiplier) % modulus).astype(np.float32) / np.float32(modulus / 2.0) - np.float32(1)
+
+
+def expected_example_output():
+    x = pattern(2 * 3 * 16 * 16, 37, 101).reshape(2, 3, 16, 16)
+    w = pattern(8 * 3 * 3 * 3, 17, 23).reshape(8, 3, 3, 3)
+    bias = np.float32(0.1) * np.arange(8, dtype=np.float32) - np.float32(0.3)
+    z = pyconvx.max_pool2d(pyconvx.conv2d(x, w, bias, padding=1, activation="relu"), 2).astype(np.float64)
+    return z.shape, z.sum(), (z * z).sum()
+
+
+def require_cmake():
+    if not os.path.isdir(EXAMPLES):
+        pytest.skip("the examples are not next to the tests (installed package)")
+    if shutil.which("cmake") is None:
+        pytest.skip("cmake is not installed (the test extra installs it)")
+
+
+def build_and_run(source_dir, build_dir, *cmake_args):
+    subprocess.run(["cmake", "-S", source_dir, "-B", build_dir, *cmake_args], check=True, capture_output=True)
+    subprocess.run(["cmake", "--build", build_dir], check=True, capture_output=True)
+    program = os.path.join(build_dir, os.path.basename(source_dir))
+    return subprocess.run([program], check=True, capture_output=True, text=True).stdout
+
+
+def check_example_output(out):
+    shape, total, squares = expected_example_output()
+    lines = dict(line.split(" ", 1) for line in out.strip().splitlines())
+    assert lines["pyconvx"].startswith(pyconvx.__version__)
+    assert tuple(int(v) for v in lines["shape"].split()) == shape
+    assert float(lines["sum"]) == pytest.approx(total, rel=1e-5)
+    assert float(lines["squares"]) == pytest.approx(squares, rel=1e-5)
+    assert "groups=2 must divide" in lines["error"]
+
+
+@pytest.mark.parametrize("example", ["embed_cpp", "embed_c"])
+def test_example_builds_against_the_package_and_matches_python(tmp_path, example):
+    require_cmake()
+    out = build_and_run(os.path.join(EXAMPLES, example), str(tmp_path / "build"),
+                        f"-Dpyconvx_DIR={pyconvx.get_cmake_dir()}")
+    check_example_output(out)
+    if example == "embed_c":
+        assert "error 1 " in out  # PYCONVX_INVALID_ARGUMENT
+
+
+def test_cmake_build_installs_a_package_the_examples_link_statically_and_dynamically(tmp_path):
+    require_cmake()
+    build, prefix = str(tmp_path / "build"), str(tmp_path / "prefix")
+    subprocess.run(["cmake", "-S", ROOT, "-B", build, f"-DCMAKE_INSTALL_PREFIX={prefix}"], check=True,
+                   capture_output=True)
+    subprocess.run(["cmake", "--build", build, "-j", str(os.cpu_count() or 1)], check=True, capture_output=True)
+    subprocess.run(["cmake", "--install", build], check=True, capture_output=True)
+    for example, args in [("embed_cpp", ["-DPYCONVX_STATIC=ON"]), ("embed_cpp", []), ("embed_c", [])]:
+        out = build_and_run(os.path.join(EXAMPLES, example), str(tmp_path / f"{example}{len(args)}"),
+                            f"-DCMAKE_PREFIX_PATH={prefix}", *args)
+        check_example_output(out)
+
+
+def test_cpp_api_refuses_tampered_problems_and_null_pointers(tmp_path):
+    compiler = shutil.which("g++") or shutil.which("c++")
+    if compiler is None:
+        pytest.skip("no C++ compiler")
+    source = os.path.join(ROOT, "tests", "cpp", "tampered_problems.cpp")
+    if not os.path.exists(source):
+        pytest.skip("not running from a source checkout")
+    program = str(tmp_path / "tampered_problems")
+    library_dir = os.path.dirname(pyconvx.get_library_path())
+    subprocess.run([compiler, "-std=c++17", "-O1", source, "-I", pyconvx.get_include(), "-L", library_dir,
+                    f"-Wl,-rpath,{library_dir}", "-lpyconvx", "-o", program], check=True, capture_output=True)
+    result = subprocess.run([program], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert "does not follow from its shapes" in lines[0] and "(8, 4)" in lines[0]
+    assert "does not follow from its shapes" in lines[1] and "does not follow" in lines[2]
+    assert "weight is a null pointer but must hold 54 values" in lines[3]
+    assert "grad_y is a null pointer" in lines[4]
