@@ -9,6 +9,9 @@ and pyconvx.get_cmake_dir().
 No -march=native: a wheel built here must run on any x86-64 (or other) CPU. Instead each
 instruction set's micro-kernel lives in its own translation unit, compiled with that ISA's flags
 (chosen by the file name, csrc/isa_flags.txt), and the kernels pick one at run time by cpuid.
+
+PYCONVX_SANITIZE=address,undefined (any -fsanitize= list) builds both with those sanitizers, for
+the checks of .ci/sanitize; the interpreter then needs the runtime preloaded (see that script).
 """
 import glob
 import os
@@ -25,7 +28,11 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 CSRC = "csrc"
 INCLUDE = os.path.join(CSRC, "include")
 X86 = platform.machine().lower() in ("x86_64", "amd64")
-COMMON_FLAGS = ["-O3", "-g0", "-fopenmp", "-fno-math-errno", "-std=c++17"]
+SANITIZE = os.environ.get("PYCONVX_SANITIZE", "").strip()
+# -O1 and frame pointers keep the sanitizers' stack traces readable; UB stops at the first report.
+SANITIZE_FLAGS = ([f"-fsanitize={SANITIZE}", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g", "-O1"]
+                  if SANITIZE else [])
+COMMON_FLAGS = ["-O3", "-g0", "-fopenmp", "-fno-math-errno", "-std=c++17"] + SANITIZE_FLAGS
 MACROS = [("PYCONVX_HAVE_X86_KERNELS", "1")] if X86 else []
 
 
@@ -71,6 +78,7 @@ class BuildExt(build_ext):
             compile_one(obj, src, ext, cc_args, list(extra_postargs) + isa_flags(src), pp_opts)
 
         self.compiler._compile = compile_with_isa
+        self.force = self.force or self.flags_changed()
         package_dir = os.path.dirname(self.get_ext_fullpath("pyconvx._core"))
         lib_dir = os.path.join(package_dir, "lib")
         self.build_kernel_library(lib_dir)
@@ -78,6 +86,17 @@ class BuildExt(build_ext):
         for ext in self.extensions:
             ext.library_dirs.append(lib_dir)
         super().build_extensions()
+
+    def flags_changed(self):
+        """Whether the last build in this build directory used other flags (with or without the
+        sanitizers): its outputs look up to date but must be rebuilt."""
+        stamp = os.path.join(self.build_temp, "pyconvx-flags.txt")
+        flags = " ".join(COMMON_FLAGS)
+        previous = open(stamp).read() if os.path.exists(stamp) else None
+        os.makedirs(self.build_temp, exist_ok=True)
+        with open(stamp, "w") as out:
+            out.write(flags)
+        return previous != flags
 
     def build_kernel_library(self, lib_dir):
         sources = kernel_sources()
@@ -88,8 +107,8 @@ class BuildExt(build_ext):
         objects = self.compiler.compile(sources, output_dir=self.build_temp, macros=MACROS, include_dirs=[INCLUDE],
                                         extra_postargs=COMMON_FLAGS + ["-fPIC"])
         os.makedirs(lib_dir, exist_ok=True)
-        self.compiler.link_shared_object(objects, target, extra_postargs=["-fopenmp", "-Wl,-soname,libpyconvx.so"],
-                                         target_lang="c++")
+        self.compiler.link_shared_object(objects, target, target_lang="c++",
+                                         extra_postargs=["-fopenmp", "-Wl,-soname,libpyconvx.so"] + SANITIZE_FLAGS)
 
     def copy_headers(self, destination):
         shutil.rmtree(destination, ignore_errors=True)
@@ -115,7 +134,8 @@ extension = Pybind11Extension(
     include_dirs=[INCLUDE],
     define_macros=MACROS,
     cxx_std=17,
-    extra_compile_args=["-O3", "-fno-math-errno"],
+    extra_compile_args=["-O3", "-fno-math-errno"] + SANITIZE_FLAGS,
+    extra_link_args=SANITIZE_FLAGS,
     libraries=["pyconvx"],
     runtime_library_dirs=["$ORIGIN/lib"],
 )

@@ -11,11 +11,13 @@ _INT64_MAX = 2**63 - 1
 
 
 def as_float32(value, name):
-    """Any real numeric array-like as a C-contiguous float32 array (copied only if needed)."""
+    """Any real numeric array-like as a C-contiguous, aligned float32 array (copied only if
+    needed: a float32 view into a byte buffer at an odd offset is contiguous but not aligned, and
+    the C++ API refuses misaligned pointers)."""
     array = np.asarray(value)
     if array.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be a real numeric array, got dtype {array.dtype}")
-    return np.ascontiguousarray(array, dtype=np.float32)
+    return np.require(array, np.float32, ["C", "A"])
 
 
 def as_int(value, name):

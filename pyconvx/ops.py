@@ -153,7 +153,7 @@ def max_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, ceil_m
         indices = np.asarray(indices)
         if indices.dtype.kind not in "iu":
             raise TypeError(f"max_pool2d_backward: indices must be an integer array, got dtype {indices.dtype}")
-        indices = np.ascontiguousarray(indices, dtype=np.int64)
+        indices = np.require(indices, np.int64, ["C", "A"])
         if isinstance(x, (tuple, list)) and all(isinstance(d, (int, np.integer)) for d in x):
             return _core.max_pool2d_backward_from_indices(as_float32(grad_out, "grad_out"), as_shape4(x, "x"),
                                                           indices, kernel, stride, pad, bool(ceil_mode))

@@ -207,9 +207,16 @@ def require_cmake():
         pytest.skip("cmake is not installed (the test extra installs it)")
 
 
+def build_tool(command):
+    """Runs a compiler or cmake without a preloaded sanitizer runtime (under .ci/sanitize the
+    tools are not the code under test; the programs they build are)."""
+    env = {key: value for key, value in os.environ.items() if key != "LD_PRELOAD"}
+    subprocess.run(command, check=True, capture_output=True, env=env)
+
+
 def build_and_run(source_dir, build_dir, *cmake_args):
-    subprocess.run(["cmake", "-S", source_dir, "-B", build_dir, *cmake_args], check=True, capture_output=True)
-    subprocess.run(["cmake", "--build", build_dir], check=True, capture_output=True)
+    build_tool(["cmake", "-S", source_dir, "-B", build_dir, *cmake_args])
+    build_tool(["cmake", "--build", build_dir])
     program = os.path.join(build_dir, os.path.basename(source_dir))
     return subprocess.run([program], check=True, capture_output=True, text=True).stdout
 
@@ -237,10 +244,9 @@ def test_example_builds_against_the_package_and_matches_python(tmp_path, example
 def test_cmake_build_installs_a_package_the_examples_link_statically_and_dynamically(tmp_path):
     require_cmake()
     build, prefix = str(tmp_path / "build"), str(tmp_path / "prefix")
-    subprocess.run(["cmake", "-S", ROOT, "-B", build, f"-DCMAKE_INSTALL_PREFIX={prefix}"], check=True,
-                   capture_output=True)
-    subprocess.run(["cmake", "--build", build, "-j", str(os.cpu_count() or 1)], check=True, capture_output=True)
-    subprocess.run(["cmake", "--install", build], check=True, capture_output=True)
+    build_tool(["cmake", "-S", ROOT, "-B", build, f"-DCMAKE_INSTALL_PREFIX={prefix}"])
+    build_tool(["cmake", "--build", build, "-j", str(os.cpu_count() or 1)])
+    build_tool(["cmake", "--install", build])
     for example, args in [("embed_cpp", ["-DPYCONVX_STATIC=ON"]), ("embed_cpp", []), ("embed_c", [])]:
         out = build_and_run(os.path.join(EXAMPLES, example), str(tmp_path / f"{example}{len(args)}"),
                             f"-DCMAKE_PREFIX_PATH={prefix}", *args)
@@ -256,8 +262,8 @@ def test_cpp_api_refuses_tampered_problems_and_null_pointers(tmp_path):
         pytest.skip("not running from a source checkout")
     program = str(tmp_path / "tampered_problems")
     library_dir = os.path.dirname(pyconvx.get_library_path())
-    subprocess.run([compiler, "-std=c++17", "-O1", source, "-I", pyconvx.get_include(), "-L", library_dir,
-                    f"-Wl,-rpath,{library_dir}", "-lpyconvx", "-o", program], check=True, capture_output=True)
+    build_tool([compiler, "-std=c++17", "-O1", source, "-I", pyconvx.get_include(), "-L", library_dir,
+                f"-Wl,-rpath,{library_dir}", "-lpyconvx", "-o", program])
     result = subprocess.run([program], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
@@ -265,3 +271,16 @@ def test_cpp_api_refuses_tampered_problems_and_null_pointers(tmp_path):
     assert "does not follow from its shapes" in lines[1] and "does not follow" in lines[2]
     assert "weight is a null pointer but must hold 54 values" in lines[3]
     assert "grad_y is a null pointer" in lines[4]
+
+
+def test_c_api_refuses_misaligned_pointers(capi):
+    buffer = np.zeros(4 * 5 * 5 + 1, np.float32)
+    misaligned = (ctypes.c_char * 4).from_buffer(buffer, 1)  # one byte into the first float
+    w = np.ones((2, 4, 3, 3), np.float32)
+    y = np.full((1, 2, 3, 3), 7.0, np.float32)
+    params = capi.pyconvx_conv2d_default_params()
+    status = capi.pyconvx_conv2d_forward(Shape4(1, 4, 5, 5), ctypes.cast(misaligned, FLOATS), shape4(w), pointer(w),
+                                         None, ctypes.byref(params), 0, None, pointer(y))
+    assert status == INVALID_ARGUMENT
+    assert "conv2d: x must be aligned to 4 bytes" in last_error(capi)
+    assert np.all(y == 7.0)

@@ -412,3 +412,15 @@ def test_concurrent_calls_from_python_threads(rng):
     for s_res, p_res in zip(serial, parallel):
         for a, b in zip(s_res, p_res):
             ref.assert_close(b, a, case.grad_w_reduction())
+
+
+def test_misaligned_float32_input_is_copied_to_an_aligned_array():
+    # A float32 view one byte into a buffer is C-contiguous but misaligned; handing its pointer to
+    # the kernels was undefined behaviour (UBSan reported the pooling loads).
+    from pyconvx._args import as_float32
+    x = np.ndarray((2, 3, 8, 8), dtype=np.float32, buffer=bytearray(2 * 3 * 8 * 8 * 4 + 1), offset=1)
+    x[...] = np.arange(x.size, dtype=np.float32).reshape(x.shape)
+    assert not x.flags.aligned
+    converted = as_float32(x, "x")
+    assert converted.flags.aligned and converted.flags.c_contiguous
+    np.testing.assert_array_equal(converted, x)

@@ -83,11 +83,11 @@ Pool2dProblem pool_problem(pyconvx_shape4 x, const pyconvx_pool2d_params* params
   return make_pool2d_problem(shape(x, "x"), pool_params(params, op), op);
 }
 
-Activation activation_of(pyconvx_activation a) {
+Activation activation_of(int a) {
   if (a == PYCONVX_ACTIVATION_NONE) return Activation::none;
   if (a == PYCONVX_ACTIVATION_RELU) return Activation::relu;
   throw std::invalid_argument("conv2d: activation must be PYCONVX_ACTIVATION_NONE (0) or PYCONVX_ACTIVATION_RELU (1), "
-                              "got activation=" + std::to_string(static_cast<int>(a)));
+                              "got activation=" + std::to_string(a));
 }
 
 }  // namespace
@@ -123,7 +123,7 @@ pyconvx_status pyconvx_conv2d_output_shape(pyconvx_shape4 x, pyconvx_shape4 weig
 
 pyconvx_status pyconvx_conv2d_forward(pyconvx_shape4 x_shape, const float* x, pyconvx_shape4 weight_shape,
                                       const float* weight, const float* bias, const pyconvx_conv2d_params* params,
-                                      pyconvx_activation activation, const char* algorithm, float* y) {
+                                      int activation, const char* algorithm, float* y) {
   return guarded([&] {
     const Conv2dProblem pr = conv_problem(x_shape, weight_shape, params, "conv2d");
     const ConvAlgorithm algo = algorithm ? conv_algorithm_from_name(algorithm) : ConvAlgorithm::automatic;

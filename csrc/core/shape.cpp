@@ -1,6 +1,7 @@
 #include "pyconvx/shape.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <limits>
 #include <sstream>
 #include <stdexcept>
@@ -177,9 +178,15 @@ void check_problem(const Pool2dProblem& problem, const char* op) {
   check_output_size(problem, make_pool2d_problem(problem.x, problem.params, op), op);
 }
 
-void check_data(const void* data, int64_t count, const char* name, const char* op) {
-  if (data == nullptr && count > 0)
+void check_data(const void* data, int64_t count, const char* name, const char* op, int64_t alignment) {
+  if (count <= 0) return;
+  if (data == nullptr)
     fail(std::string(op) + ": " + name + " is a null pointer but must hold " + std::to_string(count) + " values");
+  // A misaligned element pointer is undefined behaviour even where the CPU tolerates the loads.
+  const auto address = reinterpret_cast<std::uintptr_t>(data);
+  if (address % static_cast<std::uintptr_t>(alignment) != 0)
+    fail(std::string(op) + ": " + name + " must be aligned to " + std::to_string(alignment) + " bytes, got address " +
+         std::to_string(address) + " (its elements' own alignment)");
 }
 
 }  // namespace pyconvx

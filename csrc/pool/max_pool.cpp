@@ -51,6 +51,7 @@ void max_pool2d_forward(const Pool2dProblem& pr, const float* x, float* y, int64
   check_problem(pr, "max_pool2d");
   check_data(x, pr.x.numel(), "x", "max_pool2d");
   check_data(y, pr.y().numel(), "y", "max_pool2d");
+  check_data(indices, indices ? pr.y().numel() : 0, "indices", "max_pool2d", sizeof(int64_t));
   const Pool2dParams& k = pr.params;
   const auto rows = detail::pool_windows(pr.p, k.stride_h, k.pad_top, k.pad_bottom, k.kernel_h, pr.x.h);
   const auto cols = detail::pool_windows(pr.q, k.stride_w, k.pad_left, k.pad_right, k.kernel_w, pr.x.w);
@@ -74,6 +75,7 @@ void max_pool2d_backward(const Pool2dProblem& pr, const float* grad_y, const flo
   check_problem(pr, "max_pool2d_backward");
   check_data(grad_y, pr.y().numel(), "grad_y", "max_pool2d_backward");
   check_data(x, indices ? 0 : pr.x.numel(), "x (needed when indices is null)", "max_pool2d_backward");
+  check_data(indices, indices ? pr.y().numel() : 0, "indices", "max_pool2d_backward", sizeof(int64_t));
   check_data(grad_x, pr.x.numel(), "grad_x", "max_pool2d_backward");
   const int64_t planes = pr.x.n * pr.x.c, in_plane = pr.x.h * pr.x.w, out_plane = pr.p * pr.q;
   if (indices) {  // indices come from the caller: an out-of-range one must not write out of bounds

@@ -66,12 +66,14 @@ const char* pyconvx_active_isa(void);
 pyconvx_status pyconvx_conv2d_output_shape(pyconvx_shape4 x, pyconvx_shape4 weight, const pyconvx_conv2d_params* params,
                                            pyconvx_shape4* y);
 
-/* y = activation(conv(x, weight) + bias). weight is K x C/groups x R x S, bias K values or NULL,
+/* y = activation(conv(x, weight) + bias), activation a pyconvx_activation (an int, so that a value
+ * outside the enumeration reaches the check rather than undefined behaviour). weight is
+ * K x C/groups x R x S, bias K values or NULL,
  * params NULL for pyconvx_conv2d_default_params(). algorithm is NULL or "auto", or one of
  * "implicit_gemm", "pointwise", "direct", "winograd", "depthwise", "broadcast". */
 pyconvx_status pyconvx_conv2d_forward(pyconvx_shape4 x_shape, const float* x, pyconvx_shape4 weight_shape,
                                       const float* weight, const float* bias, const pyconvx_conv2d_params* params,
-                                      pyconvx_activation activation, const char* algorithm, float* y);
+                                      int activation, const char* algorithm, float* y);
 
 /* Gradients of conv(x, weight) + bias given grad_y (the output's shape). Any of grad_x (x's
  * shape), grad_weight (weight's shape) and grad_bias (K values) may be NULL to skip it. */

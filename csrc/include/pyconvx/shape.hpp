@@ -90,11 +90,13 @@ struct Pool2dProblem {
 Pool2dProblem make_pool2d_problem(const Shape4& x, const Pool2dParams& params, const char* op);
 
 // The checks of each public entry point on what a caller may have built or passed by hand: a
-// problem whose output size does not follow from its shapes and parameters, or a null pointer
-// for data that is not empty. Both throw std::invalid_argument naming `op` and the value.
+// problem whose output size does not follow from its shapes and parameters, or a null or
+// misaligned pointer for data that is not empty (`alignment`: the element type's, in bytes).
+// Both throw std::invalid_argument naming `op` and the value.
 void check_problem(const Conv2dProblem& problem, const char* op);
 void check_problem(const Pool2dProblem& problem, const char* op);
-void check_data(const void* data, int64_t count, const char* name, const char* op);
+void check_data(const void* data, int64_t count, const char* name, const char* op,
+                int64_t alignment = sizeof(float));
 
 // Output size of one pooling axis under those rules, padded by `before` and `after` at its ends.
 int64_t pool_output_size(int64_t n, int64_t k, int64_t before, int64_t after, int64_t stride, bool ceil_mode);
