@@ -2,6 +2,7 @@
 import os
 import re
 
+import numpy as np
 import pytest
 
 README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
@@ -95,3 +96,20 @@ def test_data_loading_example_trains_on_a_loader(capsys):
     exec(compile(code, "README.md (Data loading)", "exec"), namespace)
     assert capsys.readouterr().out.startswith("45 batches per epoch; dev accuracy ")
     assert namespace["history"].history["val_accuracy"][-1] > 0.9
+
+
+def test_multi_task_example_trains_with_missing_labels_and_reports_each_task(capsys):
+    if not os.path.exists(README):
+        pytest.skip("README.md is not next to the tests (installed package)")
+    text = open(README, encoding="utf-8").read()
+    section = text[text.index("## Multi-task learning"):text.index("\n## ", text.index("## Multi-task learning") + 1)]
+    code, printed = re.findall(r"```(?:python)?\n(.*?)```", section, re.S)[:2]
+    namespace = {}
+    exec(compile(code, "README.md (Multi-task learning)", "exec"), namespace)
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[0] == printed.strip().splitlines()[0] and len(out) == 5
+    report = namespace["report"]
+    assert list(report) == namespace["TASKS"]
+    assert all(report[task]["accuracy"] >= 0.8 and report[task]["support"] == 200 for task in report)
+    assert np.isnan(namespace["y"]).mean() > 0.25  # the training labels did have holes
+    assert all(np.isfinite(values[-1]) for values in namespace["history"].history.values())
