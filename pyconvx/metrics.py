@@ -114,10 +114,11 @@ def task_metrics(y_true, y_pred, names=None, threshold=0.5):
     with the support (present labels) and the count of missing ones.
 
     y_true and y_pred: (N, T) arrays or nested lists (one column per task), or lists of NumPy
-    arrays (or dicts by task name) of shape (N,) or (N, 1), one per task, as predict returns them for a model with one output per
-    task. y_pred above threshold counts as a yes (0.5 for probabilities, 0 for logits). names
-    are the tasks' names (default "task_0", ...; a dict's keys). A ratio with a zero denominator
-    (no yes predicted, none present) is 0. Returns a TaskMetrics (a dict by task name).
+    arrays (or dicts by task name) of shape (N,) or (N, 1), one per task, as predict returns
+    them for a model with one output per task. y_pred above threshold counts as a yes (0.5 for
+    probabilities, 0 for logits). names are the tasks' names (default "task_0", ...; a dict's
+    keys). A ratio with a zero denominator (no yes predicted, none present) is 0. Returns a
+    TaskMetrics (a dict by task name).
 
     >>> report = task_metrics([[1, 0], [1, -1], [0, 1]], [[0.9, 0.2], [0.4, 0.8], [0.1, 0.7]], names=["car", "sign"])
     >>> report["car"]["recall"], report["sign"]["support"], report["sign"]["missing"]
