@@ -7,7 +7,8 @@
 """
 import warnings as _warnings
 
-from . import augment, callbacks, data, datasets, filters, layers, losses, metrics, models, ops, optimizers, strategy
+from . import (augment, callbacks, data, datasets, distributed, filters, layers, losses, metrics, models, ops, optimizers,
+               strategy)
 from ._version import __version__
 from .model import Input, Model, Sequential
 from .ops import *  # noqa: F401,F403  (the functional ops are the top-level API)
@@ -16,7 +17,7 @@ from .runtime import (cpu_info, get_num_threads, measure_peak_gflops, reset_work
                       workspace_usage)
 from .test_time import Ensemble, multi_crop_predict
 
-__all__ = ["augment", "data", "filters", "ops", "datasets", "layers", "models", "losses", "metrics", "optimizers",
+__all__ = ["augment", "data", "distributed", "filters", "ops", "datasets", "layers", "models", "losses", "metrics", "optimizers",
            "callbacks", "strategy", "Sequential", "Model", "Input", "Ensemble", "multi_crop_predict", "__version__",
            "cpu_info", "get_num_threads", "measure_peak_gflops", "set_num_threads", "workspace_usage",
            "reset_workspace_peak"] + list(_ops_all)
