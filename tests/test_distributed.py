@@ -140,6 +140,17 @@ def test_without_a_client_an_embedded_cluster_runs_the_tasks_and_closes():
         socket.create_connection((host, int(port)), timeout=2).close()
 
 
+def test_a_task_trains_with_one_kernel_thread_and_returns_plain_data(restore_threads):
+    from pyconvx.distributed.training import _train_task
+
+    pyconvx.set_num_threads(2)
+    x, y = toy_data(32)
+    outcome = _train_task(build, {"units": 2}, 3, (x, y, None), {"epochs": 2})
+    assert pyconvx.get_num_threads() == 1
+    assert set(outcome) == {"weights", "history", "seconds", "worker"} and outcome["worker"] == f"pid {os.getpid()}"
+    assert all(type(w) is np.ndarray for w in outcome["weights"]) and len(outcome["history"]["loss"]) == 2
+
+
 def test_an_unbuilt_sequential_is_rebuilt_from_the_data(client):
     x, y = toy_data(64)
     [result] = train_ensemble(build_unbuilt, 1, x, y, {"epochs": 1}, client=client)
