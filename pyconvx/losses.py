@@ -12,7 +12,8 @@ The arithmetic runs in float64 and the gradient comes back in y_pred's floating 
 import numpy as np
 
 __all__ = ["categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy",
-           "mean_squared_error", "mse", "get", "LOSSES"]
+           "masked_binary_crossentropy", "missing_labels", "MASKED_NORMALIZATIONS", "mean_squared_error", "mse", "get",
+           "LOSSES"]
 
 # Probabilities are kept this far from 0 and 1 before a log (the gradient is zero where clipped).
 PROBABILITY_EPSILON = 1e-7
@@ -98,6 +99,17 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=True):
     return _crossentropy_from_targets(targets, y_pred, from_logits)
 
 
+def _binary_terms(y_true, z, from_logits):
+    """Per-element binary cross-entropy and its derivative with respect to z, both float64 and
+    shaped as z: the sums that binary_crossentropy and masked_binary_crossentropy normalise."""
+    if from_logits:
+        loss = np.maximum(z, 0) - z * y_true + np.log1p(np.exp(-np.abs(z)))
+        return loss, 0.5 * (np.tanh(0.5 * z) + 1.0) - y_true
+    p = np.clip(z, PROBABILITY_EPSILON, 1 - PROBABILITY_EPSILON)
+    loss = -(y_true * np.log(p) + (1 - y_true) * np.log1p(-p))
+    return loss, np.where(p == z, (p - y_true) / (p * (1 - p)), 0.0)
+
+
 def binary_crossentropy(y_true, y_pred, from_logits=False):
     """Mean over all elements of -(y log p + (1 - y) log(1 - p)).
 
@@ -114,15 +126,71 @@ def binary_crossentropy(y_true, y_pred, from_logits=False):
     y_true = np.asarray(y_true, dtype=np.float64)
     _check_same_shape(y_true, y_pred, "binary_crossentropy")
     count = max(y_pred.size, 1)
-    z = y_pred.astype(np.float64)
-    if from_logits:
-        loss = (np.maximum(z, 0) - z * y_true + np.log1p(np.exp(-np.abs(z)))).sum() / count
-        grad = (0.5 * (np.tanh(0.5 * z) + 1.0) - y_true) / count
-    else:
-        p = np.clip(z, PROBABILITY_EPSILON, 1 - PROBABILITY_EPSILON)
-        loss = -(y_true * np.log(p) + (1 - y_true) * np.log1p(-p)).sum() / count
-        grad = np.where(p == z, (p - y_true) / (p * (1 - p)), 0.0) / count
-    return float(loss), grad.astype(y_pred.dtype)
+    loss, grad = _binary_terms(y_true, y_pred.astype(np.float64), from_logits)
+    return float(loss.sum() / count), (grad / count).astype(y_pred.dtype)
+
+
+#: What masked_binary_crossentropy's normalize= accepts.
+MASKED_NORMALIZATIONS = ("batch", "present")
+
+
+def missing_labels(y_true):
+    """The boolean mask of the labels marked missing ("?"): NaN or -1.
+
+    >>> missing_labels([[1.0, np.nan], [-1, 0]]).tolist()
+    [[False, True], [True, False]]
+    """
+    y_true = np.asarray(y_true, dtype=np.float64)
+    return np.isnan(y_true) | (y_true == -1)
+
+
+def masked_binary_crossentropy(y_true, y_pred, from_logits=False, normalize="batch"):
+    """Binary cross-entropy of several yes/no tasks at once (one per column), leaving out the
+    labels marked missing: NaN or -1 means "not labelled", and such a label adds nothing to the
+    loss and gets a gradient of exactly zero.
+
+    The element terms are binary_crossentropy's (probabilities clipped to [1e-7, 1 - 1e-7], or
+    logits with from_logits=True), summed over the tasks and the present labels, then divided by
+
+    - normalize="batch" (default): the batch size N, the multi-task loss
+      (1/N) sum_i sum_{j labelled} L(y_ij, p_ij). It equals the sum over the tasks of a per-task
+      loss averaged over the batch, so a model with one sigmoid output per task compiled with
+      this loss and the default loss_weights of 1 trains on the same total as one (N, T) output.
+      A missing label just drops its term: the weight of the others does not depend on how many
+      are missing in the batch.
+    - normalize="present": the number of present labels, the masked mean torch users write as
+      (bce(reduction="none") * mask).sum() / mask.sum(); with no label missing it is Keras' and
+      torch's mean binary cross-entropy over all elements.
+
+    A batch without any present label has loss 0 and a zero gradient. Present labels must lie in
+    [0, 1] (soft targets allowed). Shapes: y_true and y_pred alike, (N, T) or (N,) ->
+    (loss, gradient shaped as y_pred, in its floating dtype).
+
+    >>> y_true = [[1.0, np.nan], [0.0, -1.0]]
+    >>> loss, grad = masked_binary_crossentropy(y_true, np.zeros((2, 2)), from_logits=True)
+    >>> round(loss, 4), grad.tolist()                  # log(2) * 2 labels / 2 examples
+    (0.6931, [[-0.25, 0.0], [0.25, 0.0]])
+    >>> round(masked_binary_crossentropy(y_true, [[0.5, 0.9], [0.5, 0.1]], normalize="present")[0], 4)
+    0.6931
+    """
+    if normalize not in MASKED_NORMALIZATIONS:
+        raise ValueError(f"masked_binary_crossentropy: normalize must be one of {MASKED_NORMALIZATIONS}, "
+                         f"got normalize={normalize!r}")
+    y_pred = _as_pred(y_pred)
+    y_true = np.asarray(y_true, dtype=np.float64)
+    _check_same_shape(y_true, y_pred, "masked_binary_crossentropy")
+    if y_pred.ndim == 0:
+        raise ValueError("masked_binary_crossentropy: y_pred must have a batch axis, got a scalar")
+    present = ~missing_labels(y_true)
+    labels = np.where(present, y_true, 0.0)
+    bad = present & ~((labels >= 0) & (labels <= 1))
+    if bad.any():
+        raise ValueError(f"masked_binary_crossentropy: y_true must hold labels in [0, 1], or NaN or -1 for a "
+                         f"missing one, got {y_true[bad][0]!r}")
+    divisor = max(len(y_pred), 1) if normalize == "batch" else max(int(present.sum()), 1)
+    # The predictions of missing labels are replaced too: a NaN or inf there must not reach the sums.
+    loss, grad = _binary_terms(labels, np.where(present, y_pred.astype(np.float64), 0.0), from_logits)
+    return float(loss[present].sum() / divisor), (np.where(present, grad, 0.0) / divisor).astype(y_pred.dtype)
 
 
 def mean_squared_error(y_true, y_pred):
@@ -145,6 +213,7 @@ _BY_NAME = {
     "categorical_crossentropy": categorical_crossentropy,
     "sparse_categorical_crossentropy": sparse_categorical_crossentropy,
     "binary_crossentropy": binary_crossentropy,
+    "masked_binary_crossentropy": masked_binary_crossentropy,
     "mean_squared_error": mean_squared_error,
     "mse": mean_squared_error,
 }

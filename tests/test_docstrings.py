@@ -15,6 +15,7 @@ from pyconvx import (augment, callbacks, datasets, label_metrics, losses, metric
                      test_time, torch_weights, weights_file)
 from pyconvx.augment import color, compose, crops, geometric, sampling, tiling
 from pyconvx.data import disk, images, loader
+from pyconvx.distributed import training
 from pyconvx.layers import (activation, base, blocks, conv, core, dense, graph, initializers, merge, normalization,
                             pooling)
 from pyconvx.strategy import diagnosis, error_analysis, selection, splits
@@ -31,10 +32,12 @@ MODEL_MODULES = [pyconvx.models] + [importlib.import_module(f"pyconvx.models.{na
 STRATEGY_MODULES = [pyconvx.strategy, splits, selection, diagnosis, error_analysis]
 AUGMENT_MODULES = [augment, compose, crops, geometric, color, sampling, tiling, test_time]
 DATA_MODULES = [pyconvx.data, loader, images, disk]
+DISTRIBUTED_MODULES = [pyconvx.distributed, training]
 
 
 ALL_MODULES = ([pyconvx, pyconvx.ops, pyconvx.runtime, pyconvx._optional, pyconvx.embedding] + LAYER_MODULES
-               + NETWORK_MODULES + MODEL_MODULES + STRATEGY_MODULES + AUGMENT_MODULES + DATA_MODULES)
+               + NETWORK_MODULES + MODEL_MODULES + STRATEGY_MODULES + AUGMENT_MODULES + DATA_MODULES
+               + DISTRIBUTED_MODULES)
 
 
 @pytest.mark.parametrize("module", ALL_MODULES, ids=lambda m: m.__name__)

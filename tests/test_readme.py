@@ -2,6 +2,7 @@
 import os
 import re
 
+import numpy as np
 import pytest
 
 README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
@@ -95,3 +96,39 @@ def test_data_loading_example_trains_on_a_loader(capsys):
     exec(compile(code, "README.md (Data loading)", "exec"), namespace)
     assert capsys.readouterr().out.startswith("45 batches per epoch; dev accuracy ")
     assert namespace["history"].history["val_accuracy"][-1] > 0.9
+
+
+def test_multi_task_example_trains_with_missing_labels_and_reports_each_task(capsys):
+    if not os.path.exists(README):
+        pytest.skip("README.md is not next to the tests (installed package)")
+    text = open(README, encoding="utf-8").read()
+    section = text[text.index("## Multi-task learning"):text.index("\n## ", text.index("## Multi-task learning") + 1)]
+    code, printed = re.findall(r"```(?:python)?\n(.*?)```", section, re.S)[:2]
+    namespace = {}
+    exec(compile(code, "README.md (Multi-task learning)", "exec"), namespace)
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[0] == printed.strip().splitlines()[0] and len(out) == 5
+    report = namespace["report"]
+    assert list(report) == namespace["TASKS"]
+    assert all(report[task]["accuracy"] >= 0.8 and report[task]["support"] == 200 for task in report)
+    assert np.isnan(namespace["y"]).mean() > 0.25  # the training labels did have holes
+    assert all(np.isfinite(values[-1]) for values in namespace["history"].history.values())
+
+
+def test_ensembles_and_sweeps_example_runs_on_its_local_cluster(capsys):
+    if not os.path.exists(README):
+        pytest.skip("README.md is not next to the tests (installed package)")
+    pytest.importorskip("distributed")
+    pytest.importorskip("sklearn")  # load_digits
+    text = open(README, encoding="utf-8").read()
+    heading = "## Ensembles and sweeps on a cluster"
+    section = text[text.index(heading):text.index("\n## ", text.index(heading) + 1)]
+    code = re.findall(r"```python\n(.*?)```", section, re.S)[0]
+    namespace = {"__name__": "__main__"}  # the example's guarded part runs, and build is sent by value
+    exec(compile(code, "README.md (Ensembles and sweeps)", "exec"), namespace)
+    out = capsys.readouterr().out
+    members, grid = namespace["members"], namespace["grid"]
+    assert len(members) == 3 and len(grid) == 4 and "ensemble of 3: dev accuracy 0.9" in out
+    assert namespace["dev_accuracy"] >= max(member.metrics["val_accuracy"] for member in members) - 0.02
+    assert f"chosen: {namespace['choice'].name}" in out
+    assert namespace["best"] is grid.by_name(namespace["choice"].name).model
