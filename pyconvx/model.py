@@ -396,7 +396,10 @@ class Model:
         """Makes the layer `up_to` (a name or an index into `layers`) and every layer before it
         non-trainable: fit leaves their weights alone (batch normalisation then uses its running
         statistics), summary counts them as non-trainable, and backward stops before them when
-        no trainable layer comes earlier.
+        no trainable layer comes earlier. In a graph, "before it" means upstream of it: the
+        layers its input is computed from, so a parallel branch it does not depend on stays
+        trainable even when it comes earlier in `layers`. Freezing adds to what is frozen; to
+        freeze fewer layers than before, unfreeze() first.
 
         >>> from pyconvx import layers
         >>> model = Sequential([layers.Dense(4), layers.Dense(2, name="head")], input_shape=(3,))
@@ -405,7 +408,11 @@ class Model:
         [False, True]
         """
         index = self._layer_index(up_to)
-        for layer in self.layers[:index + 1]:
+        if self._graph is None:  # a Sequential waiting for its first batch: a chain
+            frozen = self.layers[:index + 1]
+        else:
+            frozen = self._graph.upstream_layers(self.layers[index])
+        for layer in frozen:
             layer.trainable = False
         if self.built:
             self._graph.plan_backward()
