@@ -7,7 +7,8 @@
 """
 import warnings as _warnings
 
-from . import augment, callbacks, data, datasets, filters, layers, losses, metrics, models, ops, optimizers, strategy
+from . import (augment, callbacks, data, datasets, filters, layers, losses, metrics, models, ops, optimizers, strategy,
+               transfer)
 from ._version import __version__
 from .model import Input, Model, Sequential
 from .ops import *  # noqa: F401,F403  (the functional ops are the top-level API)
@@ -17,7 +18,7 @@ from .runtime import (cpu_info, get_num_threads, measure_peak_gflops, reset_work
 from .test_time import Ensemble, multi_crop_predict
 
 __all__ = ["augment", "data", "filters", "ops", "datasets", "layers", "models", "losses", "metrics", "optimizers",
-           "callbacks", "strategy", "Sequential", "Model", "Input", "Ensemble", "multi_crop_predict", "__version__",
+           "callbacks", "strategy", "transfer", "Sequential", "Model", "Input", "Ensemble", "multi_crop_predict", "__version__",
            "cpu_info", "get_num_threads", "measure_peak_gflops", "set_num_threads", "workspace_usage",
            "reset_workspace_peak"] + list(_ops_all)
 

@@ -12,7 +12,7 @@ import zipfile
 
 import numpy as np
 
-__all__ = ["atomic_write", "write_weights", "read_weights", "read_arrays", "FORMAT_KEY", "FORMAT_VERSION"]
+__all__ = ["atomic_write", "write_weights", "read_weights", "read_arrays", "is_weights_file", "FORMAT_KEY", "FORMAT_VERSION"]
 
 FORMAT_KEY = "__pyconvx_weights__"
 FORMAT_VERSION = 1
@@ -109,6 +109,17 @@ def read_arrays(path):
             return {key: archive[key] for key in archive.files}
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
         raise ValueError(f"cannot read weights file {path!r}: truncated, corrupt or not an .npz file ({exc})") from exc
+
+
+def is_weights_file(path):
+    """Whether `path` is an .npz archive holding the pyconvx format marker (written by
+    write_weights), as opposed to any other archive of arrays; False for what cannot be read. Only
+    the archive's directory is read, not the arrays."""
+    try:
+        with np.load(os.fspath(path), allow_pickle=False) as archive:
+            return isinstance(archive, np.lib.npyio.NpzFile) and FORMAT_KEY in archive.files
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, AttributeError):
+        return False
 
 
 def read_weights(path):
