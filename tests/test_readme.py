@@ -1,7 +1,9 @@
 """The README's quick start runs as printed."""
 import os
 import re
+import tempfile
 
+import numpy as np
 import pytest
 
 README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
@@ -95,3 +97,24 @@ def test_data_loading_example_trains_on_a_loader(capsys):
     exec(compile(code, "README.md (Data loading)", "exec"), namespace)
     assert capsys.readouterr().out.startswith("45 batches per epoch; dev accuracy ")
     assert namespace["history"].history["val_accuracy"][-1] > 0.9
+
+
+def test_transfer_learning_example_runs_the_four_ways(tmp_path, monkeypatch, capsys):
+    if not os.path.exists(README):
+        pytest.skip("README.md is not next to the tests (installed package)")
+    pytest.importorskip("sklearn")  # load_digits
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    text = open(README, encoding="utf-8").read()
+    section = text[text.index("## Transfer learning"):text.index("\n## ", text.index("## Transfer learning") + 1)]
+    code = re.findall(r"```python\n(.*?)```", section, re.S)[0]
+    namespace = {}
+    exec(compile(code, "README.md (Transfer learning)", "exec"), namespace)
+    out = capsys.readouterr().out
+    printed = {key: float(value) for key, value in (line.split(": ") for line in out.splitlines())}
+    shown = {key: float(value) for key, value in re.findall(r"`(head only|fine-tuned): ([0-9.]+)`", section)}
+    assert set(printed) == set(shown) == {"head only", "fine-tuned"}
+    for key in shown:  # another instruction set may sum in another order and flip a digit or two
+        assert abs(printed[key] - shown[key]) <= 0.02, (key, printed[key], shown[key])
+    assert printed["fine-tuned"] > 0.9
+    assert namespace["features"].shape == (717, 84) and isinstance(namespace["features"], np.memmap)
+    assert all(layer.trainable for layer in namespace["model"].layers)
