@@ -9,9 +9,22 @@ import pytest
 README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
 
 
-def networks_section():
+def readme_section(title):
+    """The README's text from the heading `## title` to the next level-2 heading."""
     text = open(README, encoding="utf-8").read()
-    return text[text.index("## Networks"):text.index("\n## ", text.index("## Networks") + 1)]
+    return text[text.index(f"## {title}"):text.index("\n## ", text.index(f"## {title}") + 1)]
+
+
+def run_first_example(section, title):
+    """Runs the section's first Python block; returns its namespace."""
+    code = re.findall(r"```python\n(.*?)```", section, re.S)[0]
+    namespace = {}
+    exec(compile(code, f"README.md ({title})", "exec"), namespace)
+    return namespace
+
+
+def networks_section():
+    return readme_section("Networks")
 
 
 def networks_blocks():
@@ -59,11 +72,8 @@ def test_strategy_example_trains_diagnoses_and_recommends(capsys):
     if not os.path.exists(README):
         pytest.skip("README.md is not next to the tests (installed package)")
     pytest.importorskip("sklearn")  # load_digits
-    text = open(README, encoding="utf-8").read()
-    section = text[text.index("## Strategy"):text.index("\n## ", text.index("## Strategy") + 1)]
-    code = re.findall(r"```python\n(.*?)```", section, re.S)[0]
-    namespace = {}
-    exec(compile(code, "README.md (Strategy)", "exec"), namespace)
+    section = readme_section("Strategy")
+    namespace = run_first_example(section, "Strategy")
     out = capsys.readouterr().out
     report = namespace["report"]
     assert 0 <= namespace["train_error"] < 0.2 and 0 <= namespace["dev_error"] < 0.2
@@ -72,8 +82,7 @@ def test_strategy_example_trains_diagnoses_and_recommends(capsys):
 
 
 def augmentation_blocks():
-    text = open(README, encoding="utf-8").read()
-    section = text[text.index("## Augmentation"):text.index("\n## ", text.index("## Augmentation") + 1)]
+    section = readme_section("Augmentation")
     return re.findall(r"```(?:python)?\n(.*?)```", section, re.S)[:2]
 
 
@@ -90,8 +99,7 @@ def test_data_loading_example_trains_on_a_loader(capsys):
     if not os.path.exists(README):
         pytest.skip("README.md is not next to the tests (installed package)")
     pytest.importorskip("sklearn")
-    text = open(README, encoding="utf-8").read()
-    section = text[text.index("## Data loading"):text.index("\n## ", text.index("## Data loading") + 1)]
+    section = readme_section("Data loading")
     code = re.findall(r"```python\n(.*?)```", section, re.S)[0]
     namespace = {}
     exec(compile(code, "README.md (Data loading)", "exec"), namespace)
@@ -104,11 +112,8 @@ def test_transfer_learning_example_runs_the_four_ways(tmp_path, monkeypatch, cap
         pytest.skip("README.md is not next to the tests (installed package)")
     pytest.importorskip("sklearn")  # load_digits
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    text = open(README, encoding="utf-8").read()
-    section = text[text.index("## Transfer learning"):text.index("\n## ", text.index("## Transfer learning") + 1)]
-    code = re.findall(r"```python\n(.*?)```", section, re.S)[0]
-    namespace = {}
-    exec(compile(code, "README.md (Transfer learning)", "exec"), namespace)
+    section = readme_section("Transfer learning")
+    namespace = run_first_example(section, "Transfer learning")
     out = capsys.readouterr().out
     printed = {key: float(value) for key, value in (line.split(": ") for line in out.splitlines())}
     shown = {key: float(value) for key, value in re.findall(r"`(head only|fine-tuned): ([0-9.]+)`", section)}
