@@ -112,8 +112,9 @@ def replace_head(model, num_classes, seed=None):
     Shapes: (N,) + input_shape -> (N, num_classes).
 
     >>> from pyconvx import models
-    >>> new = replace_head(models.lenet5(num_classes=5, seed=0), 3, seed=1)
-    >>> new.output_shape, new.layers[-1].name, new.get_layer("f6") is not None
+    >>> old = models.lenet5(num_classes=5, seed=0)
+    >>> new = replace_head(old, 3, seed=1)
+    >>> new.output_shape, new.layers[-1].name, new.get_layer("f6") is old.get_layer("f6")
     ((3,), 'output', True)
     """
     _single_output(model, "replace_head")
@@ -156,8 +157,11 @@ def extract_features(model, x, layer, path, batch_size=256):
     ((5, 6), dtype('float32'))
     """
     path = _features_path(path)
-    if not isinstance(model, Model) or not model._single_input:
-        raise ValueError(f"extract_features: model must be a pyconvx Model with one input, got {model!r}")
+    if not isinstance(model, Model):
+        raise TypeError(f"extract_features: model must be a pyconvx Model or Sequential, got {type(model).__name__}")
+    if not model._single_input:
+        raise ValueError(f"extract_features: model {model.name!r} has {len(model.input_names)} inputs; it works on "
+                         f"models with one")
     if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
         raise ValueError(f"extract_features: batch_size must be a positive integer, got batch_size={batch_size!r}")
     if not hasattr(x, "shape") or not hasattr(x, "__getitem__"):

@@ -126,6 +126,12 @@ def test_feature_errors_name_the_argument(tmp_path):
         transfer.extract_features(model, np.ones((2, 1, 6, 6)), "hidden", tmp_path / "f.npy", batch_size=0)
     with pytest.raises(ValueError, match="no layer named 'fc7'"):
         transfer.extract_features(model, np.ones((2, 1, 6, 6)), "fc7", tmp_path / "f.npy")
+    with pytest.raises(TypeError, match="model must be a pyconvx Model or Sequential, got str"):
+        transfer.extract_features("lenet5", np.ones((2, 1, 6, 6)), "hidden", tmp_path / "f.npy")
+    a, b = pyconvx.Input((2,)), pyconvx.Input((3,))
+    two_inputs = pyconvx.Model([a, b], layers.Dense(2, name="out")(layers.Concatenate(name="join")([a, b])))
+    with pytest.raises(ValueError, match="has 2 inputs; it works on models with one"):
+        transfer.extract_features(two_inputs, [np.ones((2, 2)), np.ones((2, 3))], "join", tmp_path / "f.npy")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         transfer.load_features(tmp_path / "missing.npy")
     truncated = tmp_path / "cut.npy"
