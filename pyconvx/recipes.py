@@ -91,8 +91,9 @@ def transfer_digits(shots=3, draws=8, pretrain_epochs=10, epochs=40, timing_epoc
     digits 5-9 from `shots` examples of each, against the same network trained from scratch on
     those examples. Returns a dict of the figures.
 
-    The pretraining: the 0-4 training digits (about 720), train_lenet5_digits' recipe for
-    `pretrain_epochs` epochs; its weights go through a weights file, as pretrained weights do.
+    The pretraining: the 0-4 training digits (about 720), `pretrain_epochs` epochs of shifted
+    copies with SGD and Nesterov momentum at 0.02 (train_lenet5_digits' recipe without its last
+    third at a lower rate); its weights go through a weights file, as pretrained weights do.
     Then, for each of `draws` random draws of `shots` training digits per class among 5-9, four
     networks learn the five new classes with the same recipe (shifted copies every epoch, SGD with
     Nesterov momentum at learning rate 0.01, `epochs` epochs) and are scored on the held-out 5-9
