@@ -8,7 +8,7 @@
 import warnings as _warnings
 
 from . import (augment, callbacks, data, datasets, distributed, filters, layers, losses, metrics, models, ops, optimizers,
-               strategy)
+               strategy, transfer)
 from ._version import __version__
 from .embedding import get_cmake_dir, get_include, get_library_path
 from .model import Input, Model, Sequential
@@ -19,8 +19,8 @@ from .runtime import (cpu_info, get_num_threads, measure_peak_gflops, reset_work
 from .test_time import Ensemble, multi_crop_predict
 
 __all__ = ["augment", "data", "distributed", "filters", "ops", "datasets", "layers", "models", "losses", "metrics",
-           "optimizers", "callbacks", "strategy", "get_include", "get_cmake_dir", "get_library_path", "Sequential",
-           "Model", "Input", "Ensemble", "multi_crop_predict", "__version__",
+           "optimizers", "callbacks", "strategy", "transfer", "get_include", "get_cmake_dir", "get_library_path",
+           "Sequential", "Model", "Input", "Ensemble", "multi_crop_predict", "__version__",
            "cpu_info", "get_num_threads", "measure_peak_gflops", "set_num_threads", "workspace_usage",
            "reset_workspace_peak"] + list(_ops_all)
 

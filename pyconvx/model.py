@@ -396,7 +396,10 @@ class Model:
         """Makes the layer `up_to` (a name or an index into `layers`) and every layer before it
         non-trainable: fit leaves their weights alone (batch normalisation then uses its running
         statistics), summary counts them as non-trainable, and backward stops before them when
-        no trainable layer comes earlier.
+        no trainable layer comes earlier. In a graph, "before it" means upstream of it: the
+        layers its input is computed from, so a parallel branch it does not depend on stays
+        trainable even when it comes earlier in `layers`. Freezing adds to what is frozen; to
+        freeze fewer layers than before, unfreeze() first.
 
         >>> from pyconvx import layers
         >>> model = Sequential([layers.Dense(4), layers.Dense(2, name="head")], input_shape=(3,))
@@ -405,7 +408,11 @@ class Model:
         [False, True]
         """
         index = self._layer_index(up_to)
-        for layer in self.layers[:index + 1]:
+        if self._graph is None:  # a Sequential waiting for its first batch: a chain
+            frozen = self.layers[:index + 1]
+        else:
+            frozen = self._graph.upstream_layers(self.layers[index])
+        for layer in frozen:
             layer.trainable = False
         if self.built:
             self._graph.plan_backward()
@@ -464,13 +471,23 @@ class Model:
         self._require_built("save_weights")
         write_weights(path, dict(self._weight_entries()))
 
-    def load_weights(self, path):
+    def load_weights(self, path, skip=()):
         """Reads weights written by save_weights. Raises ValueError naming the first weight whose
         layer name or shape does not match the model (nothing is changed then), and for a
-        truncated or foreign file."""
+        truncated or foreign file. skip lists layers (names or indices) whose weights are neither
+        read nor required and keep their values, such as a new classifier head.
+
+        >>> import os, tempfile
+        >>> from pyconvx import layers
+        >>> path = os.path.join(tempfile.mkdtemp(), "w.npz")
+        >>> Sequential([layers.Dense(4, name="a"), layers.Dense(3, name="head")], input_shape=(2,)).save_weights(path)
+        >>> model = Sequential([layers.Dense(4, name="a"), layers.Dense(5, name="head")], input_shape=(2,))
+        >>> model.load_weights(path, skip=["head"])
+        """
         self._require_built("load_weights")
-        stored = read_weights(path)
-        entries = self._weight_entries()
+        skipped = {self.layers[self._layer_index(key)].name for key in _as_list(skip)}
+        stored = {key: value for key, value in read_weights(path).items() if key.split("/")[0] not in skipped}
+        entries = [(key, target) for key, target in self._weight_entries() if key.split("/")[0] not in skipped]
         for key, target in entries:
             if key not in stored:
                 layer = key.split("/")[0]
@@ -485,7 +502,6 @@ class Model:
             raise ValueError(f"{path}: the file has weight {extra[0]!r}, which the model does not have")
         for key, target in entries:
             np.copyto(target, stored[key], casting="same_kind")
-
 
     def load_torch_state_dict(self, state_dict, strict=True):
         """Copies the weights of a torch module's state_dict() (torch tensors or NumPy arrays)

@@ -1,19 +1,22 @@
 """Recipes behind the `pyconvx` command: training a classic network on real, bundled data
-(`pyconvx train`), the cost of augmenting on the fly, and a picture of an augmentation
-(`pyconvx augment-grid`).
+(`pyconvx train`), the cost of augmenting on the fly, a picture of an augmentation
+(`pyconvx augment-grid`), and transfer learning from some digits to the others.
 
 >>> result = train_lenet5_digits(epochs=1, verbose=0)      # doctest: +SKIP
 >>> sorted(result)                                          # doctest: +SKIP
 ['dev_accuracy', 'epochs', 'seconds', 'train_accuracy']
 """
+import os
+import tempfile
 import time
 
 import numpy as np
 from tqdm import tqdm
 
-from . import augment, datasets, optimizers
+from . import augment, datasets, optimizers, transfer
 
-__all__ = ["train_lenet5_digits", "shifted_copies", "loader_overhead", "photo_transform", "augmentation_grid"]
+__all__ = ["train_lenet5_digits", "shifted_copies", "loader_overhead", "photo_transform", "augmentation_grid",
+           "transfer_digits"]
 
 
 def shifted_copies(x, shift, rng, fill=0.0):
@@ -39,10 +42,7 @@ def train_lenet5_digits(epochs=20, batch_size=32, seed=0, verbose=1):
     """
     from .models import lenet5
 
-    (x_train, y_train), (x_dev, y_dev) = datasets.load_digits(image_size=32, seed=seed)
-    mean, std = float(x_train.mean()), float(x_train.std())
-    x_train, x_dev = (x_train - mean) / std, (x_dev - mean) / std
-    background = -mean / std  # a blank pixel, standardised
+    (x_train, y_train), (x_dev, y_dev), background = _standardised_digits(seed)
 
     model = lenet5(num_classes=10, seed=seed)
     optimizer = optimizers.SGD(learning_rate=0.02, momentum=0.9, nesterov=True)
@@ -64,6 +64,123 @@ def train_lenet5_digits(epochs=20, batch_size=32, seed=0, verbose=1):
     return {"train_accuracy": float(train_accuracy), "dev_accuracy": float(dev_accuracy), "epochs": epochs,
             "seconds": seconds}
 
+
+
+def _standardised_digits(seed):
+    """The digits at 32x32 standardised with the training set's mean and deviation (LeNet's tanh
+    units work best on zero-mean inputs), and the value of a blank pixel after that."""
+    (x_train, y_train), (x_dev, y_dev) = datasets.load_digits(image_size=32, seed=seed)
+    mean, std = float(x_train.mean()), float(x_train.std())
+    return (((x_train - mean) / std, y_train), ((x_dev - mean) / std, y_dev), -mean / std)
+
+
+def _train_shifted(model, x, y, epochs, learning_rate, batch_size, background, seed):
+    """SGD with Nesterov momentum 0.9 over `epochs` fresh copies of x, each digit shifted by up
+    to 2 pixels, as in train_lenet5_digits."""
+    model.compile(optimizer=optimizers.SGD(learning_rate=learning_rate, momentum=0.9, nesterov=True),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    rng = np.random.default_rng(seed)
+    for epoch in range(epochs):
+        model.fit(shifted_copies(x, 2, rng, fill=background), y, batch_size=batch_size, epochs=1, verbose=0,
+                  seed=seed * 1000 + epoch)
+    return model
+
+
+def transfer_digits(shots=3, draws=8, pretrain_epochs=10, epochs=40, timing_epochs=5, seed=0, verbose=1):
+    """Transfer learning on real data: LeNet-5 pretrained on the digits 0-4, then taught the
+    digits 5-9 from `shots` examples of each, against the same network trained from scratch on
+    those examples. Returns a dict of the figures.
+
+    The pretraining: the 0-4 training digits (about 720), `pretrain_epochs` epochs of shifted
+    copies with SGD and Nesterov momentum at 0.02 (train_lenet5_digits' recipe without its last
+    third at a lower rate); its weights go through a weights file, as pretrained weights do.
+    Then, for each of `draws` random draws of `shots` training digits per class among 5-9, four
+    networks learn the five new classes with the same recipe (shifted copies every epoch, SGD with
+    Nesterov momentum at learning rate 0.01, `epochs` epochs) and are scored on the held-out 5-9
+    digits: "scratch" (a fresh LeNet-5), "fine_tune_all" (pretrained start, everything trains:
+    the lots-of-data way), "frozen_to_s4" (the convolutions up to s4 frozen: more data) and
+    "head_only" (all but the new output layer frozen: little data). Their mean accuracies over
+    the draws are under those keys; "per_draw" holds every draw's, "source_accuracy" the
+    pretrained network's on held-out 0-4 digits.
+
+    Then the cost of training the head: on all 5-9 training digits, an epoch of fit on the
+    images through the frozen trunk ("frozen_trunk_epoch_seconds") against an epoch of fit of
+    the same head on features extracted once to disk ("cached_epoch_seconds", after
+    "extract_seconds" to write them), alternating for `timing_epochs` epochs after a warm-up,
+    medians; "speedup" is their ratio.
+
+    >>> result = transfer_digits(verbose=0)                          # doctest: +SKIP
+    >>> result["fine_tune_all"] > result["scratch"], result["speedup"] > 1   # doctest: +SKIP
+    (True, True)
+    """
+    from .models import lenet5
+
+    (x_train, y_train), (x_test, y_test), background = _standardised_digits(seed)
+    source, target_pool = y_train < 5, np.flatnonzero(y_train >= 5)
+    x_source_test, y_source_test = x_test[y_test < 5], y_test[y_test < 5]
+    x_target_test, y_target_test = x_test[y_test >= 5], y_test[y_test >= 5] - 5
+    log = print if verbose else (lambda *args: None)
+
+    pretrained = _train_shifted(lenet5(num_classes=5, seed=seed), x_train[source], y_train[source],
+                                pretrain_epochs, 0.02, 32, background, seed)
+    result = {"shots": shots, "draws": draws,
+              "source_accuracy": float(pretrained.evaluate(x_source_test, y_source_test)[1])}
+    log(f"pretrained on digits 0-4: {result['source_accuracy']:.3f} on held-out 0-4 digits")
+    ways = {"scratch": None, "fine_tune_all": "pretrained", "frozen_to_s4": "s4", "head_only": "f6"}
+    per_draw = {name: [] for name in ways}
+    with tempfile.TemporaryDirectory() as directory:
+        weights = os.path.join(directory, "lenet5_digits_0-4.npz")
+        pretrained.save_weights(weights)
+        rng = np.random.default_rng(seed)
+        for draw in range(draws):
+            chosen = np.concatenate([rng.choice(target_pool[y_train[target_pool] == label], shots, replace=False)
+                                     for label in range(5, 10)])
+            x_few, y_few = x_train[chosen], y_train[chosen] - 5
+            for name, start in ways.items():
+                model = (lenet5(num_classes=5, seed=seed + draw) if start is None else transfer.from_pretrained(
+                    lenet5, weights, num_classes=5, freeze_up_to=None if start == "pretrained" else start,
+                    seed=seed + draw))
+                _train_shifted(model, x_few, y_few, epochs, 0.01, 16, background, seed + draw)
+                per_draw[name].append(float(model.evaluate(x_target_test, y_target_test)[1]))
+            log(f"draw {draw + 1}/{draws}: " + ", ".join(f"{name} {values[-1]:.3f}"
+                                                         for name, values in per_draw.items()))
+        result.update({name: float(np.mean(values)) for name, values in per_draw.items()})
+        result["per_draw"] = per_draw
+        result.update(_head_epoch_seconds(weights, x_train[target_pool], y_train[target_pool] - 5, timing_epochs,
+                                          directory, seed))
+    log(f"mean over {draws} draws of {shots} digits per class: " + ", ".join(
+        f"{name} {result[name]:.3f}" for name in ways))
+    log(f"head epoch: {result['frozen_trunk_epoch_seconds'] * 1e3:.1f} ms through the frozen trunk, "
+        f"{result['cached_epoch_seconds'] * 1e3:.1f} ms on cached features ({result['speedup']:.1f}x; "
+        f"extracting them once: {result['extract_seconds'] * 1e3:.1f} ms)")
+    return result
+
+
+def _head_epoch_seconds(weights, x, y, epochs, directory, seed):
+    """Median seconds of an epoch of head training through the frozen trunk and on cached features."""
+    from .models import lenet5
+
+    frozen = transfer.from_pretrained(lenet5, weights, num_classes=5, freeze_up_to="f6", seed=seed)
+    cached = transfer.from_pretrained(lenet5, weights, num_classes=5, freeze_up_to="f6", seed=seed)
+    start = time.perf_counter()
+    features = transfer.extract_features(cached, x, "f6", os.path.join(directory, "f6.npy"))
+    extract_seconds = time.perf_counter() - start
+    _, head = transfer.split(cached, "f6")
+    for model in (frozen, head):
+        model.compile(optimizer=optimizers.SGD(learning_rate=0.01, momentum=0.9),
+                      loss="sparse_categorical_crossentropy")
+    runs = [lambda epoch: frozen.fit(x, y, batch_size=32, verbose=0, seed=epoch),
+            lambda epoch: head.fit(features, y, batch_size=32, verbose=0, seed=epoch)]
+    seconds = [[], []]
+    for epoch in range(epochs + 1):
+        for run, times in zip(runs, seconds):
+            start = time.perf_counter()
+            run(epoch)
+            if epoch:  # the first is a warm-up
+                times.append(time.perf_counter() - start)
+    frozen_seconds, cached_seconds = (float(np.median(times)) for times in seconds)
+    return {"frozen_trunk_epoch_seconds": frozen_seconds, "cached_epoch_seconds": cached_seconds,
+            "speedup": frozen_seconds / cached_seconds, "extract_seconds": extract_seconds}
 
 
 def loader_overhead(epochs=3, num_workers=2, batch_size=32, seed=0):

@@ -12,7 +12,7 @@ import pyconvx.models
 import pyconvx.ops
 import pyconvx.runtime
 from pyconvx import (augment, callbacks, datasets, label_metrics, losses, metrics, model, optimizers, recipes,
-                     test_time, torch_weights, weights_file)
+                     test_time, torch_weights, transfer, weights_file)
 from pyconvx.augment import color, compose, crops, geometric, sampling, tiling
 from pyconvx.data import disk, images, loader
 from pyconvx.distributed import training
@@ -23,7 +23,7 @@ from pyconvx.strategy import diagnosis, error_analysis, selection, splits
 LAYER_MODULES = [pyconvx.layers, base, activation, conv, core, dense, initializers, normalization, pooling, graph,
                  merge, blocks]
 NETWORK_MODULES = [losses, metrics, label_metrics, optimizers, callbacks, model, weights_file, torch_weights, datasets,
-                   recipes]
+                   recipes, transfer]
 # The builder functions shadow their modules' names in pyconvx.models.
 MODEL_MODULES = [pyconvx.models] + [importlib.import_module(f"pyconvx.models.{name}")
                                     for name in ("lenet", "alexnet", "vgg", "resnet", "googlenet")]

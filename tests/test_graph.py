@@ -223,6 +223,25 @@ def test_freeze_errors_name_the_layers():
         model.freeze(up_to=1.5)
 
 
+def test_freeze_in_a_graph_freezes_what_the_layer_depends_on_not_an_earlier_branch(rng):
+    x = pyconvx.Input((6,))
+    left = layers.Dense(4, name="left")(x)
+    right = layers.Dense(4, name="right_2")(layers.Dense(4, name="right_1")(x))
+    y = layers.Dense(2, name="head")(layers.Concatenate(name="join")([left, right]))
+    model = pyconvx.Model(x, y, seed=0)
+    assert [layer.name for layer in model.layers] == ["left", "right_1", "right_2", "join", "head"]
+    model.freeze(up_to="right_2")  # "left" comes earlier in the list but does not feed it
+    assert [layer.name for layer in model.layers if not layer.trainable] == ["right_1", "right_2"]
+    model.compile(optimizers.SGD(0.1), "sparse_categorical_crossentropy")
+    before = {layer.name: layer.params["kernel"].copy() for layer in model.layers if layer.params}
+    model.fit(rng.standard_normal((8, 6)), rng.integers(0, 2, 8), batch_size=8, verbose=0)
+    changed = {name for name, kernel in before.items()
+               if not np.array_equal(kernel, model.get_layer(name).params["kernel"])}
+    assert changed == {"left", "head"}
+    model.freeze(up_to="join")
+    assert not any(layer.trainable for layer in model.layers[:4]) and model.layers[4].trainable
+
+
 def test_one_input_and_output_take_plain_lists_and_a_dict_by_name():
     model = pyconvx.Sequential([layers.Dense(2, name="head")])
     model.compile("sgd", {"head": "sparse_categorical_crossentropy"}, metrics=["accuracy"], loss_weights=[2.0])

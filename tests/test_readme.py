@@ -1,6 +1,7 @@
 """The README's quick start runs as printed."""
 import os
 import re
+import tempfile
 
 import numpy as np
 import pytest
@@ -8,9 +9,22 @@ import pytest
 README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
 
 
-def networks_section():
+def readme_section(title):
+    """The README's text from the heading `## title` to the next level-2 heading."""
     text = open(README, encoding="utf-8").read()
-    return text[text.index("## Networks"):text.index("\n## ", text.index("## Networks") + 1)]
+    return text[text.index(f"## {title}"):text.index("\n## ", text.index(f"## {title}") + 1)]
+
+
+def run_first_example(section, title):
+    """Runs the section's first Python block; returns its namespace."""
+    code = re.findall(r"```python\n(.*?)```", section, re.S)[0]
+    namespace = {}
+    exec(compile(code, f"README.md ({title})", "exec"), namespace)
+    return namespace
+
+
+def networks_section():
+    return readme_section("Networks")
 
 
 def networks_blocks():
@@ -58,11 +72,8 @@ def test_strategy_example_trains_diagnoses_and_recommends(capsys):
     if not os.path.exists(README):
         pytest.skip("README.md is not next to the tests (installed package)")
     pytest.importorskip("sklearn")  # load_digits
-    text = open(README, encoding="utf-8").read()
-    section = text[text.index("## Strategy"):text.index("\n## ", text.index("## Strategy") + 1)]
-    code = re.findall(r"```python\n(.*?)```", section, re.S)[0]
-    namespace = {}
-    exec(compile(code, "README.md (Strategy)", "exec"), namespace)
+    section = readme_section("Strategy")
+    namespace = run_first_example(section, "Strategy")
     out = capsys.readouterr().out
     report = namespace["report"]
     assert 0 <= namespace["train_error"] < 0.2 and 0 <= namespace["dev_error"] < 0.2
@@ -71,8 +82,7 @@ def test_strategy_example_trains_diagnoses_and_recommends(capsys):
 
 
 def augmentation_blocks():
-    text = open(README, encoding="utf-8").read()
-    section = text[text.index("## Augmentation"):text.index("\n## ", text.index("## Augmentation") + 1)]
+    section = readme_section("Augmentation")
     return re.findall(r"```(?:python)?\n(.*?)```", section, re.S)[:2]
 
 
@@ -89,8 +99,7 @@ def test_data_loading_example_trains_on_a_loader(capsys):
     if not os.path.exists(README):
         pytest.skip("README.md is not next to the tests (installed package)")
     pytest.importorskip("sklearn")
-    text = open(README, encoding="utf-8").read()
-    section = text[text.index("## Data loading"):text.index("\n## ", text.index("## Data loading") + 1)]
+    section = readme_section("Data loading")
     code = re.findall(r"```python\n(.*?)```", section, re.S)[0]
     namespace = {}
     exec(compile(code, "README.md (Data loading)", "exec"), namespace)
@@ -101,8 +110,7 @@ def test_data_loading_example_trains_on_a_loader(capsys):
 def test_multi_task_example_trains_with_missing_labels_and_reports_each_task(capsys):
     if not os.path.exists(README):
         pytest.skip("README.md is not next to the tests (installed package)")
-    text = open(README, encoding="utf-8").read()
-    section = text[text.index("## Multi-task learning"):text.index("\n## ", text.index("## Multi-task learning") + 1)]
+    section = readme_section("Multi-task learning")
     code, printed = re.findall(r"```(?:python)?\n(.*?)```", section, re.S)[:2]
     namespace = {}
     exec(compile(code, "README.md (Multi-task learning)", "exec"), namespace)
@@ -120,9 +128,7 @@ def test_ensembles_and_sweeps_example_runs_on_its_local_cluster(capsys):
         pytest.skip("README.md is not next to the tests (installed package)")
     pytest.importorskip("distributed")
     pytest.importorskip("sklearn")  # load_digits
-    text = open(README, encoding="utf-8").read()
-    heading = "## Ensembles and sweeps on a cluster"
-    section = text[text.index(heading):text.index("\n## ", text.index(heading) + 1)]
+    section = readme_section("Ensembles and sweeps on a cluster")
     code = re.findall(r"```python\n(.*?)```", section, re.S)[0]
     namespace = {"__name__": "__main__"}  # the example's guarded part runs, and build is sent by value
     exec(compile(code, "README.md (Ensembles and sweeps)", "exec"), namespace)
@@ -132,3 +138,21 @@ def test_ensembles_and_sweeps_example_runs_on_its_local_cluster(capsys):
     assert namespace["dev_accuracy"] >= max(member.metrics["val_accuracy"] for member in members) - 0.02
     assert f"chosen: {namespace['choice'].name}" in out
     assert namespace["best"] is grid.by_name(namespace["choice"].name).model
+
+
+def test_transfer_learning_example_runs_the_four_ways(tmp_path, monkeypatch, capsys):
+    if not os.path.exists(README):
+        pytest.skip("README.md is not next to the tests (installed package)")
+    pytest.importorskip("sklearn")  # load_digits
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    section = readme_section("Transfer learning")
+    namespace = run_first_example(section, "Transfer learning")
+    out = capsys.readouterr().out
+    printed = {key: float(value) for key, value in (line.split(": ") for line in out.splitlines())}
+    shown = {key: float(value) for key, value in re.findall(r"`(head only|fine-tuned): ([0-9.]+)`", section)}
+    assert set(printed) == set(shown) == {"head only", "fine-tuned"}
+    for key in shown:  # another instruction set may sum in another order and flip a digit or two
+        assert abs(printed[key] - shown[key]) <= 0.02, (key, printed[key], shown[key])
+    assert printed["fine-tuned"] > 0.9
+    assert namespace["features"].shape == (717, 84) and isinstance(namespace["features"], np.memmap)
+    assert all(layer.trainable for layer in namespace["model"].layers)

@@ -31,3 +31,17 @@ def test_train_command_prints_both_accuracies(capsys):
     out = capsys.readouterr().out
     assert out.startswith("lenet5 on digits: train accuracy 0.") and "dev accuracy 0." in out
     assert "(1 epochs" in out and "1 threads)" in out
+
+
+def test_transfer_digits_reports_every_way_and_the_cached_feature_timing():
+    result = recipes.transfer_digits(shots=3, draws=2, pretrain_epochs=5, epochs=15, timing_epochs=1, verbose=0)
+    assert result["source_accuracy"] >= 0.95  # the pretrained network knows its five digits
+    ways = ("scratch", "fine_tune_all", "frozen_to_s4", "head_only")
+    for way in ways:
+        assert len(result["per_draw"][way]) == 2
+        assert result[way] == pytest.approx(np.mean(result["per_draw"][way]))
+        assert 0.3 < result[way] <= 1.0, (way, result[way])  # five classes: chance is 0.2
+    # Training the whole network from the pretrained start beats training only a new head on
+    # features learned for other digits: those features hardly separate the new ones.
+    assert result["fine_tune_all"] > result["head_only"] + 0.1 and result["scratch"] > 0.6
+    assert result["speedup"] == pytest.approx(result["frozen_trunk_epoch_seconds"] / result["cached_epoch_seconds"])

@@ -151,6 +151,19 @@ class Graph:
             seen[id(node.layer)] = node
         return order
 
+    def upstream_layers(self, layer):
+        """`layer` and every layer whose output reaches its input, in graph order."""
+        node = next((node for node in self.nodes if node.layer is layer), None)
+        if node is None:
+            raise ValueError(f"{self.owner}: layer {getattr(layer, 'name', layer)!r} is not in the graph")
+        reached, stack = {id(node)}, [node]
+        while stack:
+            for parent in stack.pop().inputs:
+                if parent.layer is not None and id(parent) not in reached:
+                    reached.add(id(parent))
+                    stack.append(parent)
+        return [each.layer for each in self.nodes if id(each) in reached]
+
     # ----- building -----
 
     def build(self, rng):
