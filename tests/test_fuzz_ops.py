@@ -563,3 +563,46 @@ def test_gemm_matches_the_reference_or_names_the_bad_parameter(data):
         b, problems = "matrix", [r"\bb\b"]
     check(lambda: pyconvx.gemm(a, b, trans_a=trans_a, trans_b=trans_b), problems,
           lambda y: ref.assert_close(y, ref.gemm(a, b, trans_a, trans_b), max(k, 1)))
+
+
+# --------------------------------------------------------------------------------------------
+# Sizes that overflow 64 bits
+# --------------------------------------------------------------------------------------------
+
+X8 = np.ones((2, 4, 8, 8), np.float32)
+W3 = np.ones((6, 4, 3, 3), np.float32)
+OVERFLOW_NOT_NAMED = ("the C++ size arithmetic reports 'element count: size A * B overflows 64-bit arithmetic' "
+                      "without the op or the parameter whose value overflowed (see FINDINGS.md)")
+OVERFLOW_CASES = [
+    ("conv2d padding", lambda: pyconvx.conv2d(X8, W3, padding=2**40), r"\bpadding\b"),
+    ("conv2d padding 2**62", lambda: pyconvx.conv2d(X8, W3, padding=2**62), r"\bpadding\b"),
+    ("conv2d one side", lambda: pyconvx.conv2d(X8, W3, padding=(0, 0, 0, 2**62)), r"\bpadding\b"),
+    ("conv2d dilation", lambda: pyconvx.conv2d(X8, W3, dilation=2**62), r"\bdilation\b"),
+    ("conv2d_backward padding",
+     lambda: pyconvx.conv2d_backward(np.ones((2, 6, 6, 6), np.float32), X8, W3, padding=2**40), r"\bpadding\b"),
+    ("conv2d_algorithm x_shape", lambda: pyconvx.conv2d_algorithm((2**40, 2**40, 8, 8), (1, 2**40, 3, 3)),
+     r"\bx_shape\b"),
+    ("im2col padding", lambda: pyconvx.im2col(X8, 3, padding=2**40), r"\bpadding\b"),
+    ("col2im x_shape", lambda: pyconvx.col2im(np.ones((1, 1, 1), np.float32), (1, 1, 2**40, 2**40), 1),
+     r"\bx_shape\b"),
+    ("avg_pool2d_backward x_shape",
+     lambda: pyconvx.avg_pool2d_backward(np.ones((1, 1, 1, 1), np.float32), (2**40, 2**40, 1, 1), 1), r"\bx_shape\b"),
+    ("global_avg_pool2d_backward x_shape",
+     lambda: pyconvx.global_avg_pool2d_backward(np.ones((1, 1, 1, 1), np.float32), (1, 1, 2**40, 2**40)),
+     r"\bx_shape\b"),
+]
+
+
+@pytest.mark.xfail(strict=True, reason=OVERFLOW_NOT_NAMED)
+@pytest.mark.parametrize("call,pattern", [c[1:] for c in OVERFLOW_CASES], ids=[c[0] for c in OVERFLOW_CASES])
+def test_a_size_overflow_names_the_parameter(call, pattern):
+    with pytest.raises(ValueError) as info:
+        call()
+    assert re.search(pattern, str(info.value)), str(info.value)
+
+
+@pytest.mark.parametrize("call", [c[1] for c in OVERFLOW_CASES], ids=[c[0] for c in OVERFLOW_CASES])
+def test_a_size_overflow_raises_value_error_without_allocating(call):
+    # What holds today: a clean ValueError, no crash and no attempt at an exabyte allocation.
+    with pytest.raises(ValueError, match=r"overflow|larger than"):
+        call()
