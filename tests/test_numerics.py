@@ -139,13 +139,16 @@ def test_isa_paths_differ_by_at_most_the_documented_bound(results_by_threads, tm
 # --------------------------------------------------------------------------------------------
 
 
-def best_time(fn, repeats=7):
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+def slowdown(normal, denormal, rounds=9):
+    """Best time of `denormal` over best time of `normal`, the two timed in alternation so that a
+    burst of load on the shared machine hits both alike."""
+    best = [float("inf"), float("inf")]
+    for _ in range(rounds):
+        for i, fn in enumerate((normal, denormal)):
+            start = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - start)
+    return best[1] / best[0]
 
 
 @pytest.mark.parametrize("algorithm", ["auto", "implicit_gemm", "direct", "winograd", "broadcast"])
@@ -160,10 +163,16 @@ def test_denormal_inputs_give_correct_results_without_a_large_slowdown(algorithm
     # Whether a kernel keeps the denormals or flushes them, the error is far below float32's
     # smallest normal times the reduction.
     np.testing.assert_allclose(y, want, rtol=0, atol=float(np.finfo(np.float32).tiny) * 32 * 9)
-    normal_time = best_time(lambda: pyconvx.conv2d(x, w, padding=1, algorithm=algorithm))
-    denormal_time = best_time(lambda: pyconvx.conv2d(tiny, w, padding=1, algorithm=algorithm))
-    # A CPU that takes microcode assists on denormals runs 10-100x slower; a ratio, best of 7.
-    assert denormal_time < 10 * normal_time, (denormal_time, normal_time)
+    # A CPU that takes microcode assists on denormals runs 10-100x slower, every time; load on a
+    # shared machine slows a single measurement now and then: a slowdown must persist through
+    # three measurements to fail.
+    ratios = []
+    for _ in range(3):
+        ratios.append(slowdown(lambda: pyconvx.conv2d(x, w, padding=1, algorithm=algorithm),
+                               lambda: pyconvx.conv2d(tiny, w, padding=1, algorithm=algorithm)))
+        if ratios[-1] < 10:
+            break
+    assert min(ratios) < 10, ratios
 
 
 def test_a_kernel_call_leaves_the_callers_floating_point_mode_alone():
