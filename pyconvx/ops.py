@@ -110,6 +110,9 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups
     x, weight, stride, pads, dilation, groups = _conv_args(
         x, weight, stride, padding, dilation, groups, "conv2d_backward"
     )
+    if isinstance(needs, str) or not hasattr(needs, "__len__") or len(needs) != 3:
+        raise TypeError(f"conv2d_backward: needs must be three flags (grad_x, grad_weight, grad_bias), "
+                        f"got needs={needs!r}")
     need_x, need_w, need_b = (bool(n) for n in needs)
     grad_out = as_float32(grad_out, "grad_out")
     return _core.conv2d_backward(grad_out, x, weight, stride, pads, dilation, groups, need_x, need_w, need_b)

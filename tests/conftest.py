@@ -12,6 +12,21 @@ import pytest
 # Make `import reference` work however pytest is invoked.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+try:
+    from hypothesis import HealthCheck, settings
+except ImportError:  # the property tests skip themselves; the rest of the suite needs no hypothesis
+    settings = None
+if settings is not None:
+    # "ci" (the default) keeps the property tests to a few seconds each; "long" is for an
+    # occasional run (HYPOTHESIS_PROFILE=long pytest tests/test_fuzz_*.py), thousands per op.
+    # No deadline: a kernel call's time depends on the machine's load, not on the example.
+    _slow_ok = [HealthCheck.too_slow, HealthCheck.data_too_large]
+    settings.register_profile("ci", max_examples=30, deadline=None, suppress_health_check=_slow_ok,
+                              print_blob=True)
+    settings.register_profile("long", max_examples=3000, deadline=None, suppress_health_check=_slow_ok,
+                              print_blob=True)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
 
 def pytest_report_header(config):
     try:

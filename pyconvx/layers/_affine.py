@@ -11,8 +11,8 @@ class AffineLayer(Layer):
         owner = type(self).__name__
         self.activation = check_activation(activation, owner)
         self.use_bias = bool(use_bias)
-        self._kernel_init = initializers.get(kernel_initializer, owner)
-        self._bias_init = initializers.get(bias_initializer, owner)
+        self._kernel_init = initializers.get(kernel_initializer, owner, "kernel_initializer")
+        self._bias_init = initializers.get(bias_initializer, owner, "bias_initializer")
         super().__init__(name=name, trainable=trainable)
 
     def _create_params(self, kernel_shape, bias_size, fan_in, fan_out, rng):

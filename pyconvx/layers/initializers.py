@@ -42,8 +42,9 @@ _FACTORIES = {
 INITIALIZERS = tuple(_FACTORIES)
 
 
-def get(initializer, owner):
-    """A function (shape, fan_in, fan_out, rng) -> float32 array, from a name or a callable.
+def get(initializer, owner, name="initializer"):
+    """A function (shape, fan_in, fan_out, rng) -> float32 array, from a name or a callable;
+    `name` is the argument the error message names.
 
     >>> w = get("he_normal", "demo")((256, 64, 3, 3), 576, 2304, np.random.default_rng(0))
     >>> w.dtype, round(float(w.std()), 3)  # sqrt(2 / 576)
@@ -52,8 +53,8 @@ def get(initializer, owner):
     if callable(initializer):
         return lambda shape, fan_in, fan_out, rng: np.asarray(
             initializer(shape, fan_in, fan_out, rng), dtype=np.float32).reshape(shape)
-    if initializer not in _FACTORIES:
-        raise ValueError(f"{owner}: initializer must be a callable or one of {INITIALIZERS}, got {initializer!r}")
+    if not isinstance(initializer, str) or initializer not in _FACTORIES:
+        raise ValueError(f"{owner}: {name} must be a callable or one of {INITIALIZERS}, got {name}={initializer!r}")
     factory = _FACTORIES[initializer]
     return lambda shape, fan_in, fan_out, rng: np.asarray(
         factory(max(fan_in, 1), max(fan_out, 1))(shape, rng), dtype=np.float32)
