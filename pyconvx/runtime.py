@@ -1,6 +1,4 @@
 """Threads, the instruction-set path in use, and the machine's measured FMA peak."""
-import os
-
 from . import _core
 from ._args import as_int
 
@@ -21,23 +19,6 @@ def cpu_info():
     return _core.cpu_info()
 
 
-# True in a process made by fork() (multiprocessing's default start method on Linux): see below.
-_forked = False
-
-
-def _one_thread_after_fork():
-    # GNU OpenMP keeps the pool of threads a parallel region started in the parent; fork() copies
-    # the pool's bookkeeping but not its threads, so the child's first region with more than one
-    # thread waits for them forever. One thread never touches the pool. torch does the same.
-    global _forked
-    _forked = True
-    _core.set_num_threads(1)
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_one_thread_after_fork)
-
-
 def set_num_threads(n):
     """Sets the number of threads every kernel uses (default: OMP_NUM_THREADS or the core count).
 
@@ -50,11 +31,7 @@ def set_num_threads(n):
     1
     >>> set_num_threads(before)
     """
-    n = as_int(n, "n")
-    if _forked and n > 1:
-        raise ValueError(f"set_num_threads: this process was forked, where the kernels can only run on one thread "
-                         f"(start it with multiprocessing's 'spawn' or 'forkserver' method for more), got n={n}")
-    _core.set_num_threads(n)
+    _core.set_num_threads(as_int(n, "n"))
 
 
 def get_num_threads():

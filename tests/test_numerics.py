@@ -240,10 +240,6 @@ NAN_CONV_CASES = [
     ("auto_small", (2, 3, 16, 16), (8, 3, 3, 3), dict(padding=1), "auto"),
 ]
 
-WINOGRAD_NAN = ("Winograd spreads a non-finite input over its whole 4x4 (2x2 for 5x5) output tile and turns "
-                "Inf into NaN (inf - inf in the transforms); C++ kernel bug, see FINDINGS.md")
-
-
 @pytest.mark.parametrize("name,xs,ws,kw,algorithm", NAN_CONV_CASES, ids=[c[0] for c in NAN_CONV_CASES])
 def test_conv2d_propagates_nan_and_inf_like_torch(torch, rng, name, xs, ws, kw, algorithm):
     F = torch.nn.functional
@@ -261,7 +257,6 @@ def test_conv2d_propagates_nan_and_inf_like_torch(torch, rng, name, xs, ws, kw, 
                            F.conv2d(t(x), t(w), t(b), **unpadded).numpy(), f"{name}: weight")
 
 
-@pytest.mark.xfail(strict=True, reason=WINOGRAD_NAN)
 @pytest.mark.parametrize("ws,padding", [((64, 64, 3, 3), 1), ((40, 64, 5, 5), 2)], ids=["3x3", "5x5"])
 def test_winograd_propagates_nan_and_inf_like_torch(torch, rng, ws, padding):
     x = rng.standard_normal((2, 64, 14, 14)).astype(np.float32)

@@ -1,10 +1,14 @@
 // Convolution forward: which algorithm computes a given shape, and the dispatch to it.
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
 #include "../core/dispatch.hpp"
+#include "../core/parallel.hpp"
+#include "../core/quad.hpp"
 #include "algorithms.hpp"
 #include "pyconvx/conv.hpp"
+#include "pyconvx/runtime.hpp"
 
 namespace pyconvx {
 namespace {
@@ -26,6 +30,23 @@ constexpr AlgorithmEntry kAlgorithms[] = {
 
 // The most scratch memory an algorithm may hold beyond the size of the output.
 constexpr int64_t kWorkspaceBound = int64_t{64} << 20;
+
+// Whether x[0, n) holds no Inf or NaN: v * 0 is 0 for every finite v and NaN otherwise, and a sum
+// of zeros cannot overflow. One read of x, in parallel: a few percent of a Winograd layer's time.
+bool all_finite(const float* x, int64_t n) {
+  bool finite = true;
+#pragma omp parallel for schedule(static) reduction(&& : finite) num_threads(detail::threads_for(n, get_num_threads()))
+  for (int64_t block = 0; block < n; block += 4096) {
+    const int64_t end = std::min(n, block + 4096);
+    detail::Quad zeros{};
+    int64_t i = block;
+    for (; i + 4 <= end; i += 4) zeros += detail::load_quad(x + i) * 0.0f;
+    float rest = (zeros[0] + zeros[1]) + (zeros[2] + zeros[3]);
+    for (; i < end; ++i) rest += x[i] * 0.0f;
+    finite = finite && rest == 0.0f;
+  }
+  return finite;
+}
 
 bool is_stride1(const Conv2dProblem& pr) { return pr.params.stride_h == 1 && pr.params.stride_w == 1; }
 
@@ -157,6 +178,11 @@ void conv2d_forward(const Conv2dProblem& pr, const float* x, const float* weight
     throw std::invalid_argument(std::string("conv2d: algorithm='") + conv_algorithm_name(algorithm) +
                                 "' cannot compute this convolution: " + why);
   if (pr.x.n == 0) return;
+  // Winograd's transforms mix every value of a tile into every output of it (and Inf - Inf is
+  // NaN), so one Inf would turn a whole tile to NaN: such inputs take the implicit GEMM, which
+  // propagates them as torch does.
+  if (algorithm == ConvAlgorithm::winograd && !(all_finite(weight, pr.weight.numel()) && all_finite(x, pr.x.numel())))
+    algorithm = ConvAlgorithm::implicit_gemm;
   switch (algorithm) {
     case ConvAlgorithm::pointwise:
       detail::conv2d_pointwise(pr, x, weight, bias, y, activation);

@@ -281,6 +281,9 @@ void col2im_rows(const Conv2dProblem& pr, const float* src, int64_t ld, int64_t 
 
 Conv2dProblem make_im2col_problem(const Shape4& x, int64_t r, int64_t s, const Conv2dParams& params, const char* op) {
   if (params.groups != 1) throw std::invalid_argument(std::string(op) + ": groups must be 1");
+  if (r < 1 || s < 1)
+    throw std::invalid_argument(std::string(op) + ": kernel_size must be >= 1, got kernel_size=(" + std::to_string(r) +
+                                ", " + std::to_string(s) + ")");
   return make_conv2d_problem(x, Shape4{1, x.c, r, s}, params, op);
 }
 

@@ -61,7 +61,11 @@ Shape4 make_shape4(const int64_t* dims, int ndim, const char* name) {
   Shape4 shape{dims[0], dims[1], dims[2], dims[3]};
   for (int i = 0; i < 4; ++i)
     if (dims[i] < 0) fail(std::string(name) + " has a negative dimension, got " + name + " shape " + shape.str());
-  shape.numel();  // rejects element counts that overflow
+  try {
+    shape.numel();
+  } catch (const std::invalid_argument&) {
+    fail(std::string(name) + "=" + shape.str() + " has more elements than 64-bit arithmetic can count");
+  }
   return shape;
 }
 
@@ -72,8 +76,8 @@ void check_shape(const Shape4& got, const Shape4& expected, const char* name, co
 
 int64_t conv_output_size(int64_t n, int64_t f, int64_t pad_before, int64_t pad_after, int64_t stride,
                          int64_t dilation) {
-  const int64_t padded = checked_add(checked_add(n, pad_before, "padded size"), pad_after, "padded size");
-  const int64_t span = checked_add(checked_mul(dilation, f - 1, "dilated kernel size"), 1, "dilated kernel size");
+  const int64_t padded = checked_add(checked_add(n, pad_before, "padding"), pad_after, "padding");
+  const int64_t span = checked_add(checked_mul(dilation, f - 1, "dilation"), 1, "dilation");
   if (span > padded) return 0;
   return (padded - span) / stride + 1;
 }
@@ -110,8 +114,17 @@ Conv2dProblem make_conv2d_problem(const Shape4& x, const Shape4& weight, const C
   p.x = x;
   p.weight = weight;
   p.params = pr;
-  p.p = conv_output_size(x.h, weight.h, pr.pad_top, pr.pad_bottom, pr.stride_h, pr.dilation_h);
-  p.q = conv_output_size(x.w, weight.w, pr.pad_left, pr.pad_right, pr.stride_w, pr.dilation_w);
+  std::ostringstream setting;  // what an overflow message names
+  setting << "x shape " << x.str() << ", weight shape " << weight.str() << ", stride "
+          << pair(pr.stride_h, pr.stride_w) << ", padding (top, bottom, left, right)=(" << pr.pad_top << ", "
+          << pr.pad_bottom << ", " << pr.pad_left << ", " << pr.pad_right << "), dilation "
+          << pair(pr.dilation_h, pr.dilation_w);
+  try {
+    p.p = conv_output_size(x.h, weight.h, pr.pad_top, pr.pad_bottom, pr.stride_h, pr.dilation_h);
+    p.q = conv_output_size(x.w, weight.w, pr.pad_left, pr.pad_right, pr.stride_w, pr.dilation_w);
+  } catch (const std::invalid_argument& e) {
+    fail(o + ": " + e.what() + " with " + setting.str());
+  }
   if (p.p < 1 || p.q < 1) {
     std::ostringstream s;
     s << o << ": kernel size " << pair(weight.h, weight.w) << " with dilation "
@@ -119,15 +132,20 @@ Conv2dProblem make_conv2d_problem(const Shape4& x, const Shape4& weight, const C
       << pair(x.h + pr.pad_top + pr.pad_bottom, x.w + pr.pad_left + pr.pad_right);
     fail(s.str());
   }
-  p.y().numel();  // the output must be addressable
-  checked_mul(checked_mul(p.reduction(), p.p, "patch matrix size"), p.q, "patch matrix size");
+  try {  // the output and the patch matrix must be addressable
+    p.y().numel();
+    checked_mul(checked_mul(p.reduction(), p.p, "patch matrix size"), p.q, "patch matrix size");
+  } catch (const std::invalid_argument&) {
+    fail(o + ": the output (P, Q)=" + pair(p.p, p.q) + " of " + setting.str() +
+         " has more elements than 64-bit arithmetic can count");
+  }
   return p;
 }
 
 int64_t pool_output_size(int64_t n, int64_t k, int64_t before, int64_t after, int64_t stride, bool ceil_mode) {
-  const int64_t span = checked_add(n, checked_add(before, after, "padded size"), "padded size") - k;
+  const int64_t span = checked_add(n, checked_add(before, after, "padding"), "padding") - k;
   if (span < 0) return 0;
-  int64_t out = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
+  int64_t out = (ceil_mode ? checked_add(span, stride - 1, "stride") / stride : span / stride) + 1;
   // torch: in ceil mode the last window must start inside the input or its left padding.
   if (ceil_mode && (out - 1) * stride >= n + before) --out;
   return out;
@@ -150,12 +168,23 @@ Pool2dProblem make_pool2d_problem(const Shape4& x, const Pool2dParams& pr, const
   Pool2dProblem p;
   p.x = x;
   p.params = pr;
-  p.p = pool_output_size(x.h, pr.kernel_h, pr.pad_top, pr.pad_bottom, pr.stride_h, pr.ceil_mode);
-  p.q = pool_output_size(x.w, pr.kernel_w, pr.pad_left, pr.pad_right, pr.stride_w, pr.ceil_mode);
+  const std::string setting = "x shape " + x.str() + ", kernel_size " + pair(pr.kernel_h, pr.kernel_w) + ", stride " +
+                              pair(pr.stride_h, pr.stride_w) + ", padding (top, bottom, left, right)=" + pads;
+  try {
+    p.p = pool_output_size(x.h, pr.kernel_h, pr.pad_top, pr.pad_bottom, pr.stride_h, pr.ceil_mode);
+    p.q = pool_output_size(x.w, pr.kernel_w, pr.pad_left, pr.pad_right, pr.stride_w, pr.ceil_mode);
+  } catch (const std::invalid_argument& e) {
+    fail(o + ": " + e.what() + " with " + setting);
+  }
   if (p.p < 1 || p.q < 1)
     fail(o + ": kernel_size " + pair(pr.kernel_h, pr.kernel_w) + " is larger than the padded input " +
          pair(x.h + pr.pad_top + pr.pad_bottom, x.w + pr.pad_left + pr.pad_right));
-  p.y().numel();
+  try {
+    p.y().numel();
+  } catch (const std::invalid_argument&) {
+    fail(o + ": the output (P, Q)=" + pair(p.p, p.q) + " of " + setting +
+         " has more elements than 64-bit arithmetic can count");
+  }
   return p;
 }
 

@@ -1,5 +1,6 @@
 // The process-wide thread count, and the FMA peak probe that runs on those threads.
 #include <omp.h>
+#include <pthread.h>
 
 #include <atomic>
 #include <chrono>
@@ -22,12 +23,29 @@ void note_count(int n) {
   while (n > most && !g_most_threads.compare_exchange_weak(most, n, std::memory_order_relaxed)) {
   }
 }
+
+// GNU OpenMP keeps the threads a parallel region started; fork() copies the pool's bookkeeping but
+// not its threads, so a forked child's first region with more than one thread waits for them
+// forever (multiprocessing's default start method on Linux does exactly this). One thread never
+// touches the pool, so a child runs its kernels on one.
+std::atomic<bool> g_forked_child{false};
+
+void one_thread_in_forked_child() {
+  g_forked_child.store(true, std::memory_order_relaxed);
+  g_num_threads.store(1, std::memory_order_relaxed);
+}
+
+[[maybe_unused]] const bool g_fork_handler_registered = pthread_atfork(nullptr, nullptr, one_thread_in_forked_child) == 0;
 }  // namespace
 
 void set_num_threads(int64_t n) {
   if (n < 1 || n > kMaxThreads)
     throw std::invalid_argument("set_num_threads: n must be in [1, " + std::to_string(kMaxThreads) +
                                 "], got n=" + std::to_string(n));
+  if (n > 1 && g_forked_child.load(std::memory_order_relaxed))
+    throw std::invalid_argument("set_num_threads: this process was forked, where the kernels can only run on one "
+                                "thread (start it with the 'spawn' or 'forkserver' method for more), got n=" +
+                                std::to_string(n));
   note_count(get_num_threads());  // the count in force until now (OpenMP's default at first)
   g_num_threads.store(static_cast<int>(n), std::memory_order_relaxed);
   note_count(static_cast<int>(n));

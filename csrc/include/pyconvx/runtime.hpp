@@ -9,7 +9,8 @@ namespace pyconvx {
 
 // Threads used by every kernel. Defaults to OpenMP's default (OMP_NUM_THREADS or the core count).
 // Throws std::invalid_argument unless 1 <= n <= kMaxThreads. Safe to call while other threads run
-// kernels: a kernel reads the count once when it starts.
+// kernels: a kernel reads the count once when it starts. A process made by fork() runs the kernels
+// on one thread and refuses n > 1 (the OpenMP runtime cannot start threads there).
 constexpr int64_t kMaxThreads = 4096;
 void set_num_threads(int64_t n);
 int get_num_threads();
