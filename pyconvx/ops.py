@@ -13,6 +13,7 @@ from ._args import as_float32, as_int, as_pair, as_shape4, conv_padding, kernel_
 __all__ = [
     "conv2d",
     "conv2d_algorithm",
+    "conv2d_workspace_size",
     "CONV_ALGORITHMS",
     "conv2d_backward",
     "max_pool2d",
@@ -70,9 +71,14 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, acti
     x, weight, stride, pads, dilation, groups = _conv_args(x, weight, stride, padding, dilation, groups, "conv2d")
     if bias is not None:
         bias = as_float32(bias, "bias")
+    return _core.conv2d(x, weight, bias, stride, pads, dilation, groups, _ACTIVATIONS[activation],
+                        _algorithm_name(algorithm, "conv2d"))
+
+
+def _algorithm_name(algorithm, op):
     if not isinstance(algorithm, str):
-        raise TypeError(f"conv2d: algorithm must be a string, got {algorithm!r}")
-    return _core.conv2d(x, weight, bias, stride, pads, dilation, groups, _ACTIVATIONS[activation], algorithm)
+        raise TypeError(f"{op}: algorithm must be a string, got {algorithm!r}")
+    return algorithm
 
 
 def conv2d_algorithm(x_shape, weight_shape, stride=1, padding=0, dilation=1, groups=1):
@@ -92,6 +98,24 @@ def conv2d_algorithm(x_shape, weight_shape, stride=1, padding=0, dilation=1, gro
     stride, dilation = as_pair(stride, "stride"), as_pair(dilation, "dilation")
     pads = conv_padding(padding, weight_shape[2:4], stride, dilation, "conv2d_algorithm")
     return _core.conv2d_algorithm(x_shape, weight_shape, stride, pads, dilation, as_int(groups, "groups"))
+
+
+def conv2d_workspace_size(x_shape, weight_shape, stride=1, padding=0, dilation=1, groups=1, algorithm="auto"):
+    """The most scratch memory, in bytes, conv2d holds for these shapes and parameters with the
+    current thread count: its packed weights and each thread's buffers, as workspace_usage()
+    counts them (not the input or the output). Arguments as conv2d_algorithm's, and `algorithm`
+    as conv2d's.
+
+    >>> conv2d_workspace_size((8, 64, 56, 56), (64, 64, 3, 3), padding=1) > 0
+    True
+    >>> conv2d_workspace_size((0, 64, 56, 56), (64, 64, 3, 3), padding=1)
+    0
+    """
+    x_shape, weight_shape = as_shape4(x_shape, "x_shape"), as_shape4(weight_shape, "weight_shape")
+    stride, dilation = as_pair(stride, "stride"), as_pair(dilation, "dilation")
+    pads = conv_padding(padding, weight_shape[2:4], stride, dilation, "conv2d_workspace_size")
+    return _core.conv2d_workspace_size(x_shape, weight_shape, stride, pads, dilation, as_int(groups, "groups"),
+                                       _algorithm_name(algorithm, "conv2d_workspace_size"))
 
 
 def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups=1, needs=(True, True, True)):

@@ -3,7 +3,7 @@ from . import _core
 from ._args import as_int
 
 __all__ = ["cpu_info", "set_num_threads", "get_num_threads", "measure_peak_gflops", "workspace_usage",
-           "reset_workspace_peak"]
+           "reset_workspace_peak", "set_workspace_limit", "get_workspace_limit"]
 
 
 def cpu_info():
@@ -61,4 +61,22 @@ def workspace_usage():
 def reset_workspace_peak():
     """Frees the kernels' per-thread scratch and restarts the peak count at what is still held."""
     _core.reset_workspace_peak()
+
+
+def set_workspace_limit(bytes):
+    """Caps the kernels' scratch memory: a call that would take it past `bytes` raises
+    MemoryError naming the bytes requested, held and allowed, instead of attempting the
+    allocation. The default is the machine's physical memory.
+
+    >>> before = get_workspace_limit()
+    >>> set_workspace_limit(1 << 30); get_workspace_limit()
+    1073741824
+    >>> set_workspace_limit(before)
+    """
+    _core.set_workspace_limit(as_int(bytes, "bytes"))
+
+
+def get_workspace_limit():
+    """The cap on the kernels' scratch memory, in bytes (see set_workspace_limit)."""
+    return _core.get_workspace_limit()
 

@@ -253,20 +253,26 @@ def test_cmake_build_installs_a_package_the_examples_link_statically_and_dynamic
         check_example_output(out)
 
 
-def test_cpp_api_refuses_tampered_problems_and_null_pointers(tmp_path):
+def run_cpp_test_program(tmp_path, name):
+    """Builds tests/cpp/<name>.cpp against the package's headers and library, runs it, and
+    returns its output lines (it must exit with 0)."""
     compiler = shutil.which("g++") or shutil.which("c++")
     if compiler is None:
         pytest.skip("no C++ compiler")
-    source = os.path.join(ROOT, "tests", "cpp", "tampered_problems.cpp")
+    source = os.path.join(ROOT, "tests", "cpp", f"{name}.cpp")
     if not os.path.exists(source):
         pytest.skip("not running from a source checkout")
-    program = str(tmp_path / "tampered_problems")
+    program = str(tmp_path / name)
     library_dir = os.path.dirname(pyconvx.get_library_path())
     build_tool([compiler, "-std=c++17", "-O1", source, "-I", pyconvx.get_include(), "-L", library_dir,
                 f"-Wl,-rpath,{library_dir}", "-lpyconvx", "-o", program])
     result = subprocess.run([program], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
-    lines = result.stdout.splitlines()
+    return result.stdout.splitlines()
+
+
+def test_cpp_api_refuses_tampered_problems_and_null_pointers(tmp_path):
+    lines = run_cpp_test_program(tmp_path, "tampered_problems")
     assert "does not follow from its shapes" in lines[0] and "(8, 4)" in lines[0]
     assert "does not follow from its shapes" in lines[1] and "does not follow" in lines[2]
     assert "weight is a null pointer but must hold 54 values" in lines[3]
@@ -284,3 +290,36 @@ def test_c_api_refuses_misaligned_pointers(capi):
     assert status == INVALID_ARGUMENT
     assert "conv2d: x must be aligned to 4 bytes" in last_error(capi)
     assert np.all(y == 7.0)
+
+
+def test_cpp_callers_bring_their_own_workspace_within_the_queried_size(tmp_path):
+    lines = run_cpp_test_program(tmp_path, "own_workspace")
+    algorithms = [line for line in lines if not line.startswith("limit:")]
+    assert {line.split(":")[0] for line in algorithms} >= {"implicit_gemm", "direct", "winograd", "broadcast"}
+    assert all(line.endswith(", ok") for line in algorithms), algorithms
+    assert "limit: pyconvx: the kernels' scratch memory would pass its limit" in lines[-1]
+    assert "limit 1024 bytes" in lines[-1]
+
+
+def test_c_api_workspace_size_and_limit(capi):
+    capi.pyconvx_conv2d_workspace_size.argtypes = [Shape4, Shape4, ctypes.POINTER(ConvParams), ctypes.c_char_p,
+                                                   ctypes.POINTER(ctypes.c_int64)]
+    capi.pyconvx_set_workspace_limit.argtypes = [ctypes.c_int64]
+    params = capi.pyconvx_conv2d_default_params()
+    params.pad_top = params.pad_bottom = params.pad_left = params.pad_right = 1
+    size = ctypes.c_int64(-1)
+    assert capi.pyconvx_conv2d_workspace_size(Shape4(2, 16, 12, 12), Shape4(16, 16, 3, 3), ctypes.byref(params),
+                                              b"direct", ctypes.byref(size)) == OK
+    assert size.value == pyconvx.conv2d_workspace_size((2, 16, 12, 12), (16, 16, 3, 3), padding=1,
+                                                       algorithm="direct") > 0
+    x, w = np.ones((2, 16, 12, 12), np.float32), np.ones((16, 16, 3, 3), np.float32)
+    limit = pyconvx.get_workspace_limit()
+    pyconvx.reset_workspace_peak()
+    assert capi.pyconvx_set_workspace_limit(64) == OK
+    try:
+        status, _ = conv_call(capi, x, w, params=params, algorithm=b"direct")
+    finally:
+        pyconvx.set_workspace_limit(limit)
+    assert status == 2  # PYCONVX_OUT_OF_MEMORY
+    assert "limit 64 bytes" in last_error(capi)
+    assert capi.pyconvx_set_workspace_limit(-1) == INVALID_ARGUMENT and "bytes=-1" in last_error(capi)

@@ -57,3 +57,51 @@ def test_reset_frees_the_per_thread_scratch():
     pyconvx.reset_workspace_peak()
     usage = pyconvx.workspace_usage()
     assert usage["live_bytes"] == usage["peak_bytes"] < MIB
+
+
+WORKSPACE_CASES = [((2, 3, 32, 32), (16, 3, 3, 3), 1, 1), ((4, 64, 28, 28), (64, 64, 3, 3), 1, 1),
+                   ((2, 16, 20, 20), (32, 16, 5, 5), 1, 2), ((2, 3, 96, 96), (64, 3, 7, 7), 2, 3),
+                   ((2, 64, 14, 14), (128, 64, 1, 1), 1, 0), ((2, 64, 14, 14), (128, 64, 1, 1), 2, 0),
+                   ((4, 512, 7, 7), (512, 512, 3, 3), 1, 1), ((16, 16, 5, 5), (120, 16, 5, 5), 1, 0),
+                   ((2, 32, 17, 17), (32, 1, 3, 3), 1, 1)]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_conv2d_workspace_size_bounds_what_each_algorithm_holds(restore_threads, threads):
+    pyconvx.set_num_threads(threads)
+    rng = np.random.default_rng(0)
+    checked = 0
+    for xs, ws, stride, padding in WORKSPACE_CASES:
+        groups = xs[1] if ws[1] == 1 else 1
+        x, w = rng.standard_normal(xs).astype(np.float32), rng.standard_normal(ws).astype(np.float32)
+        for algorithm in pyconvx.CONV_ALGORITHMS:
+            try:
+                bound = pyconvx.conv2d_workspace_size(xs, ws, stride, padding, groups=groups, algorithm=algorithm)
+            except ValueError:
+                continue  # the algorithm cannot compute this shape; conv2d refuses it the same way
+            pyconvx.reset_workspace_peak()
+            pyconvx.conv2d(x, w, stride=stride, padding=padding, groups=groups, algorithm=algorithm)
+            peak = pyconvx.workspace_usage()["peak_bytes"]
+            assert 0 < peak <= bound, (xs, ws, algorithm, peak, bound)
+            if threads == 1:  # one thread takes every task: the bound is close to what it held
+                assert bound <= 1.2 * peak + 65536, (xs, ws, algorithm, peak, bound)
+            checked += 1
+    assert checked > 30
+
+
+def test_a_workspace_limit_raises_memory_error_naming_the_sizes(restore_threads):
+    x, w = np.ones((2, 16, 12, 12), np.float32), np.ones((16, 16, 3, 3), np.float32)
+    need = pyconvx.conv2d_workspace_size(x.shape, w.shape, padding=1)
+    limit = pyconvx.get_workspace_limit()
+    pyconvx.reset_workspace_peak()
+    pyconvx.set_workspace_limit(need // 4)
+    try:
+        with pytest.raises(MemoryError, match=rf"bytes requested, 0 held, limit {need // 4} bytes"):
+            pyconvx.conv2d(x, w, padding=1)
+        pyconvx.set_workspace_limit(need)
+        np.testing.assert_allclose(pyconvx.conv2d(x, w, padding=1)[0, 0, 5, 5], 16 * 9)
+    finally:
+        pyconvx.set_workspace_limit(limit)
+    assert limit >= 1 << 30  # the default: the machine's physical memory
+    with pytest.raises(ValueError, match="bytes=-1"):
+        pyconvx.set_workspace_limit(-1)

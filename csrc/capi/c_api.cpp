@@ -23,6 +23,9 @@ pyconvx_status guarded(Body&& body) {
   } catch (const std::invalid_argument& e) {
     t_last_error = e.what();
     return PYCONVX_INVALID_ARGUMENT;
+  } catch (const WorkspaceLimitError& e) {
+    t_last_error = e.what();
+    return PYCONVX_OUT_OF_MEMORY;
   } catch (const std::bad_alloc&) {
     t_last_error = "out of memory: the kernels' scratch memory could not be allocated";
     return PYCONVX_OUT_OF_MEMORY;
@@ -83,6 +86,10 @@ Pool2dProblem pool_problem(pyconvx_shape4 x, const pyconvx_pool2d_params* params
   return make_pool2d_problem(shape(x, "x"), pool_params(params, op), op);
 }
 
+ConvAlgorithm algorithm_of(const char* name) {
+  return name ? conv_algorithm_from_name(name) : ConvAlgorithm::automatic;
+}
+
 Activation activation_of(int a) {
   if (a == PYCONVX_ACTIVATION_NONE) return Activation::none;
   if (a == PYCONVX_ACTIVATION_RELU) return Activation::relu;
@@ -112,6 +119,17 @@ int pyconvx_get_num_threads(void) { return get_num_threads(); }
 
 const char* pyconvx_active_isa(void) { return cpu_info().active.c_str(); }
 
+pyconvx_status pyconvx_set_workspace_limit(int64_t bytes) {
+  return guarded([&] { set_workspace_limit(bytes); });
+}
+
+pyconvx_status pyconvx_set_workspace_allocator(pyconvx_allocate_fn allocate, pyconvx_release_fn release, void* user) {
+  return guarded([&] {
+    if (allocate == nullptr && release == nullptr) return reset_workspace_allocator();
+    set_workspace_allocator(WorkspaceAllocator{allocate, release, user});
+  });
+}
+
 pyconvx_status pyconvx_conv2d_output_shape(pyconvx_shape4 x, pyconvx_shape4 weight, const pyconvx_conv2d_params* params,
                                            pyconvx_shape4* y) {
   return guarded([&] {
@@ -126,8 +144,16 @@ pyconvx_status pyconvx_conv2d_forward(pyconvx_shape4 x_shape, const float* x, py
                                       int activation, const char* algorithm, float* y) {
   return guarded([&] {
     const Conv2dProblem pr = conv_problem(x_shape, weight_shape, params, "conv2d");
-    const ConvAlgorithm algo = algorithm ? conv_algorithm_from_name(algorithm) : ConvAlgorithm::automatic;
-    conv2d_forward(pr, x, weight, bias, y, activation_of(activation), algo);
+    conv2d_forward(pr, x, weight, bias, y, activation_of(activation), algorithm_of(algorithm));
+  });
+}
+
+pyconvx_status pyconvx_conv2d_workspace_size(pyconvx_shape4 x, pyconvx_shape4 weight, const pyconvx_conv2d_params* params,
+                                             const char* algorithm, int64_t* bytes) {
+  return guarded([&] {
+    const Conv2dProblem pr = conv_problem(x, weight, params, "conv2d_workspace_size");
+    check_data(bytes, 1, "bytes", "conv2d_workspace_size", sizeof(int64_t));
+    *bytes = conv2d_workspace_size(pr, algorithm_of(algorithm));
   });
 }
 

@@ -36,11 +36,20 @@ void conv2d_broadcast_grad_weight(const Conv2dProblem& problem, const float* gra
 
 // Stride 1, dilation 1, one group: Winograd F(4x4, 3x3) for 3x3 filters, F(2x2, 5x5) for 5x5
 // ones (winograd.cpp); and the bytes of scratch either holds for the call: the transformed
-// filters (36 packed K x C matrices) and the transformed inputs and GEMM results of its blocks.
+// filters (36 packed K x C matrices), the transformed inputs and GEMM results of its blocks and
+// the GEMMs' B panels.
 void conv2d_winograd_f4x3(const Conv2dProblem& problem, const float* x, const float* weight, const float* bias,
                           float* y, Activation activation);
 void conv2d_winograd_f2x5(const Conv2dProblem& problem, const float* x, const float* weight, const float* bias,
                           float* y, Activation activation);
 int64_t winograd_workspace_bytes(const Conv2dProblem& problem);
+
+// The bytes of scratch each other algorithm holds at most for a call with the current thread
+// count (conv2d_workspace_size's parts): its packed weights and each thread's buffers, computed
+// from the same plan the algorithm follows.
+int64_t gemm_convolution_workspace_bytes(const Conv2dProblem& problem, bool pointwise);
+int64_t direct_workspace_bytes(const Conv2dProblem& problem);
+int64_t depthwise_workspace_bytes(const Conv2dProblem& problem);
+int64_t broadcast_workspace_bytes(const Conv2dProblem& problem);
 
 }  // namespace pyconvx::detail

@@ -53,30 +53,48 @@ void write_transposed(const float* stage, int64_t ld_stage, int64_t pixels, int6
 
 }  // namespace
 
+namespace {
+
+// Tasks: (image, block of output rows), at most 8 rows and about four tasks a thread. A task's
+// band holds the input rows its output rows read, zero-padded, wide enough for the last strip of
+// MR pixels to read past the right edge.
+struct BroadcastPlan {
+  int threads;
+  int64_t slivers, rows_per_task, per_image, tasks, band_w, band_rows;
+
+  BroadcastPlan(const GemmKernel& kernel, const Conv2dProblem& pr) {
+    const Conv2dParams& cp = pr.params;
+    const int64_t N = pr.x.n, P = pr.p, Q = pr.q, mr = kernel.mr;
+    const int wanted = threads_for(pr.y().numel() * pr.reduction() / 4, get_num_threads());
+    slivers = ceil_div(pr.k(), kernel.nr);
+    rows_per_task = std::max<int64_t>(1, std::min<int64_t>(8, ceil_div(P * N, 4 * wanted)));
+    per_image = ceil_div(P, rows_per_task);
+    tasks = N * per_image;
+    band_w = std::max(pr.x.w + cp.pad_left + cp.pad_right, (Q + mr - 1) * cp.stride_w + (pr.s() - 1) * cp.dilation_w + 1);
+    band_rows = (rows_per_task - 1) * cp.stride_h + (pr.r() - 1) * cp.dilation_h + 1;
+    threads = static_cast<int>(std::min<int64_t>(wanted, tasks));
+  }
+};
+
+}  // namespace
+
 void conv2d_broadcast(const Conv2dProblem& pr, const float* x, const float* weight, const float* bias, float* y,
                       Activation activation) {
   const GemmKernel& kernel = active_gemm_kernel();
   const Conv2dParams& cp = pr.params;
-  const int64_t N = pr.x.n, C = pr.x.c, H = pr.x.h, W = pr.x.w, K = pr.k(), R = pr.r(), S = pr.s();
+  const int64_t C = pr.x.c, H = pr.x.h, W = pr.x.w, K = pr.k(), R = pr.r(), S = pr.s();
   const int64_t P = pr.p, Q = pr.q, red = pr.reduction(), mr = kernel.mr, nr = kernel.nr;
-  const int threads = threads_for(pr.y().numel() * red / 4, get_num_threads());
+  const BroadcastPlan plan(kernel, pr);
+  const int64_t slivers = plan.slivers, rows_per_task = plan.rows_per_task, per_image = plan.per_image;
+  const int64_t tasks = plan.tasks, band_w = plan.band_w, band_rows = plan.band_rows;
 
   // The weights as B (red x K, filter k in column k), packed once into slivers of NR filters.
-  const int64_t slivers = ceil_div(K, nr);
   AlignedBuffer packed(slivers * nr * red);
   MatrixPanelSource(MatrixView{weight, 1, red}).pack(0, red, 0, K, static_cast<int>(nr), packed.data());
-
-  // Tasks: (image, block of output rows), at most 8 rows and about four tasks a thread. A task's
-  // band holds the input rows its output rows read, zero-padded, wide enough for the last strip
-  // of MR pixels to read past the right edge.
-  const int64_t rows_per_task = std::max<int64_t>(1, std::min<int64_t>(8, ceil_div(P * N, 4 * threads)));
-  const int64_t per_image = ceil_div(P, rows_per_task), tasks = N * per_image;
-  const int64_t band_w = std::max(W + cp.pad_left + cp.pad_right, (Q + mr - 1) * cp.stride_w + (S - 1) * cp.dilation_w + 1);
-  const int64_t band_rows = (rows_per_task - 1) * cp.stride_h + (R - 1) * cp.dilation_h + 1;
   const bool relu = activation == Activation::relu;
 
   ParallelExceptions errors;
-#pragma omp parallel for schedule(dynamic) num_threads(std::min<int64_t>(threads, tasks))
+#pragma omp parallel for schedule(dynamic) num_threads(plan.threads)
   for (int64_t t = 0; t < tasks; ++t) {
     errors.capture([&] {
       const int64_t n = t / per_image, oh0 = t % per_image * rows_per_task, oh1 = std::min(P, oh0 + rows_per_task);
@@ -183,6 +201,15 @@ void conv2d_broadcast_grad_weight(const Conv2dProblem& pr, const float* grad_y, 
         for (int th = 1; th < threads; ++th) total += sums.data()[th * sums_size + at];
         grad_weight[(k * C + c) * R * S + rs] = total;
       }
+}
+
+int64_t broadcast_workspace_bytes(const Conv2dProblem& pr) {
+  const GemmKernel& kernel = active_gemm_kernel();
+  const BroadcastPlan plan(kernel, pr);
+  const int64_t red = pr.reduction();
+  return scratch_bytes(plan.slivers * kernel.nr * red) +
+         plan.threads * (scratch_bytes(pr.x.c * plan.band_rows * plan.band_w) + scratch_bytes(2 * red) +
+                         scratch_bytes(round_up(pr.q, kernel.mr) * kernel.nr));
 }
 
 }  // namespace pyconvx::detail

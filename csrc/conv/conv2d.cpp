@@ -166,17 +166,47 @@ ConvAlgorithm choose_conv_algorithm(const Conv2dProblem& pr) {
   return is_stride1(pr) ? ConvAlgorithm::direct : ConvAlgorithm::implicit_gemm;
 }
 
+namespace {
+
+// The algorithm `automatic` stands for; refuses one that cannot compute the problem.
+ConvAlgorithm resolve(const Conv2dProblem& pr, ConvAlgorithm algorithm) {
+  if (algorithm == ConvAlgorithm::automatic) algorithm = choose_conv_algorithm(pr);
+  const std::string why = conv_algorithm_unsupported_reason(pr, algorithm);
+  if (!why.empty())
+    throw std::invalid_argument(std::string("conv2d: algorithm='") + conv_algorithm_name(algorithm) +
+                                "' cannot compute this convolution: " + why);
+  return algorithm;
+}
+
+}  // namespace
+
+int64_t conv2d_workspace_size(const Conv2dProblem& pr, ConvAlgorithm algorithm) {
+  check_problem(pr, "conv2d_workspace_size");
+  algorithm = resolve(pr, algorithm);
+  if (pr.x.n == 0) return 0;
+  switch (algorithm) {
+    case ConvAlgorithm::pointwise:
+      return detail::gemm_convolution_workspace_bytes(pr, true);
+    case ConvAlgorithm::direct:
+      return detail::direct_workspace_bytes(pr);
+    case ConvAlgorithm::winograd:  // or the implicit GEMM, for inputs holding Inf or NaN
+      return std::max(detail::winograd_workspace_bytes(pr), detail::gemm_convolution_workspace_bytes(pr, false));
+    case ConvAlgorithm::depthwise:
+      return detail::depthwise_workspace_bytes(pr);
+    case ConvAlgorithm::broadcast:
+      return detail::broadcast_workspace_bytes(pr);
+    default:
+      return detail::gemm_convolution_workspace_bytes(pr, false);
+  }
+}
+
 void conv2d_forward(const Conv2dProblem& pr, const float* x, const float* weight, const float* bias, float* y,
                     Activation activation, ConvAlgorithm algorithm) {
   check_problem(pr, "conv2d");
   check_data(x, pr.x.numel(), "x", "conv2d");
   check_data(weight, pr.weight.numel(), "weight", "conv2d");
   check_data(y, pr.y().numel(), "y", "conv2d");
-  if (algorithm == ConvAlgorithm::automatic) algorithm = choose_conv_algorithm(pr);
-  const std::string why = conv_algorithm_unsupported_reason(pr, algorithm);
-  if (!why.empty())
-    throw std::invalid_argument(std::string("conv2d: algorithm='") + conv_algorithm_name(algorithm) +
-                                "' cannot compute this convolution: " + why);
+  algorithm = resolve(pr, algorithm);
   if (pr.x.n == 0) return;
   // Winograd's transforms mix every value of a tile into every output of it (and Inf - Inf is
   // NaN), so one Inf would turn a whole tile to NaN: such inputs take the implicit GEMM, which

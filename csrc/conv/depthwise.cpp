@@ -119,6 +119,10 @@ OutputPlane output_plane_for(const Taps& taps) {
 
 }  // namespace
 
+static int forward_threads(const Conv2dProblem& pr) {
+  return threads_for(pr.y().numel() * pr.reduction() / 4, get_num_threads());
+}
+
 void conv2d_depthwise(const Conv2dProblem& pr, const float* x, const float* weight, const float* bias, float* y,
                       Activation activation) {
   const Conv2dParams& cp = pr.params;
@@ -128,7 +132,7 @@ void conv2d_depthwise(const Conv2dProblem& pr, const float* x, const float* weig
   const Taps taps{pr.r(), pr.s(), cp.dilation_h, cp.dilation_w, cp.stride_w, padded.ld};
   const OutputPlane output = output_plane_for(taps);
   const bool relu = activation == Activation::relu;
-  const int threads = threads_for(pr.y().numel() * pr.reduction() / 4, get_num_threads());
+  const int threads = forward_threads(pr);
 
   ParallelExceptions errors;
 #pragma omp parallel for schedule(dynamic, 4) num_threads(threads)
@@ -194,6 +198,10 @@ void conv2d_depthwise_grad_weight(const Conv2dProblem& pr, const float* grad_y, 
     });
   }
   errors.rethrow();
+}
+
+int64_t depthwise_workspace_bytes(const Conv2dProblem& pr) {
+  return forward_threads(pr) * scratch_bytes(PaddedPlane(pr).size());
 }
 
 }  // namespace pyconvx::detail

@@ -22,6 +22,39 @@
 #include "pyconvx/runtime.hpp"
 
 namespace pyconvx::detail {
+namespace {
+
+// Tasks: (image, group, chunk of virtual columns). A chunk's output tile (Kp x chunk) is at most
+// 1 MiB, and chunks are cut finer only as far as needed to give each thread four tasks.
+struct DirectPlan {
+  int threads;
+  int64_t Wp, Kp, virtual_cols, chunk, per_image, tasks;
+
+  DirectPlan(const GemmKernel& kernel, const Conv2dProblem& pr) {
+    const Conv2dParams& cp = pr.params;
+    const int64_t nr = kernel.nr, images = pr.x.n * cp.groups;
+    Wp = pr.x.w + cp.pad_left + cp.pad_right;
+    Kp = round_up(pr.k_per_group(), kernel.mr);
+    virtual_cols = (pr.p - 1) * Wp + pr.q;
+    const int wanted = threads_for(pr.y().numel() * pr.reduction() / 4, get_num_threads());
+    const int64_t cap = std::max(nr, (int64_t{1} << 18) / Kp / nr * nr);
+    const int64_t split = std::max<int64_t>(1, ceil_div(4 * wanted, images));
+    chunk = std::min(cap, std::max(4 * nr, round_up(ceil_div(virtual_cols, split), nr)));
+    per_image = ceil_div(virtual_cols, chunk);
+    tasks = images * per_image;
+    threads = static_cast<int>(std::min<int64_t>(wanted, tasks));
+  }
+  // The padded rows a chunk starting at virtual column v0 reads: its own output rows plus
+  // (R - 1) * dilation below. The most any chunk reads: one row more than its width spans.
+  int64_t band_rows(const Conv2dProblem& pr, int64_t v0, int64_t v1) const {
+    return (v1 - 1) / Wp - v0 / Wp + 1 + (pr.r() - 1) * pr.params.dilation_h;
+  }
+  int64_t most_band_rows(const Conv2dProblem& pr) const {
+    return (chunk - 1) / Wp + 2 + (pr.r() - 1) * pr.params.dilation_h;
+  }
+};
+
+}  // namespace
 
 void conv2d_direct(const Conv2dProblem& pr, const float* x, const float* weight, const float* bias, float* y,
                    Activation activation) {
@@ -29,15 +62,14 @@ void conv2d_direct(const Conv2dProblem& pr, const float* x, const float* weight,
   const Conv2dParams& cp = pr.params;
   const int64_t G = cp.groups, Kg = pr.k_per_group(), Cg = pr.c_per_group(), red = pr.reduction();
   const int64_t R = pr.r(), S = pr.s(), H = pr.x.h, W = pr.x.w, P = pr.p, Q = pr.q;
-  const int64_t Wp = W + cp.pad_left + cp.pad_right;
-  const int64_t mr = kernel.mr, nr = kernel.nr, Kp = round_up(Kg, mr);
+  const DirectPlan plan(kernel, pr);
+  const int64_t Wp = plan.Wp, Kp = plan.Kp, virtual_cols = plan.virtual_cols, chunk = plan.chunk;
+  const int64_t per_image = plan.per_image, tasks = plan.tasks;
+  const int64_t mr = kernel.mr, nr = kernel.nr;
   // Reduction slice: each of the kc rows of a B sliver is an unaligned NR-float load that spans
   // two cache lines, so kc = KC / 2 keeps the sliver's lines (128 * 2 * 64 B = 16 KiB with AVX2)
   // in L1 beside the streaming A sliver.
   const int64_t slice = std::max<int64_t>(kernel.kc / 2, 1);
-  const int64_t virtual_cols = (P - 1) * Wp + Q;
-  const int64_t images = pr.x.n * G;
-  const int threads = threads_for(pr.y().numel() * red / 4, get_num_threads());
 
   // Weights packed once; bias padded to whole register tiles so the kernel may read MR values.
   const int64_t a_size = packed_a_size(kernel, Kg, red);
@@ -48,25 +80,16 @@ void conv2d_direct(const Conv2dProblem& pr, const float* x, const float* weight,
     for (int64_t k = 0; k < Kp; ++k) bias_padded.data()[g * Kp + k] = (bias && k < Kg) ? bias[g * Kg + k] : 0.0f;
   }
 
-  // Tasks: (image, group, chunk of virtual columns). A chunk's output tile (Kp x chunk) is at
-  // most 1 MiB, and chunks are cut finer only as far as needed to give each thread four tasks.
-  const int64_t cap = std::max(nr, (int64_t{1} << 18) / Kp / nr * nr);
-  const int64_t wanted = std::max<int64_t>(1, ceil_div(4 * threads, images));
-  const int64_t chunk = std::min(cap, std::max(4 * nr, round_up(ceil_div(virtual_cols, wanted), nr)));
-  const int64_t per_image = ceil_div(virtual_cols, chunk);
-  const int64_t tasks = images * per_image;
-
   ParallelExceptions errors;
-#pragma omp parallel for schedule(dynamic) num_threads(std::min<int64_t>(threads, tasks))
+#pragma omp parallel for schedule(dynamic) num_threads(plan.threads)
   for (int64_t t = 0; t < tasks; ++t) {
     errors.capture([&] {
       const int64_t ig = t / per_image, g = ig % G, n = ig / G;
       const int64_t v0 = (t % per_image) * chunk, v1 = std::min(virtual_cols, v0 + chunk);
       const int64_t width = round_up(v1 - v0, nr);
-      // The band of padded rows this chunk reads, zero-padded into scratch: its own output rows
-      // plus (R - 1) * dilation below, for each channel of the group. The last sliver may read
-      // up to nr - 1 floats past the band.
-      const int64_t row0 = v0 / Wp, rows = (v1 - 1) / Wp - row0 + 1 + (R - 1) * cp.dilation_h;
+      // The band of padded rows this chunk reads, zero-padded into scratch, for each channel of
+      // the group. The last sliver may read up to nr - 1 floats past the band.
+      const int64_t row0 = v0 / Wp, rows = plan.band_rows(pr, v0, v1);
       const int64_t band_size = Cg * rows * Wp + nr;
       float* band = thread_scratch(2, band_size);
       copy_padded_rows(x + (n * pr.x.c + g * Cg) * H * W, Cg, H, W, row0 - cp.pad_top, rows, cp.pad_left, Wp, band);
@@ -102,6 +125,16 @@ void conv2d_direct(const Conv2dProblem& pr, const float* x, const float* weight,
     });
   }
   errors.rethrow();
+}
+
+int64_t direct_workspace_bytes(const Conv2dProblem& pr) {
+  const GemmKernel& kernel = active_gemm_kernel();
+  const DirectPlan plan(kernel, pr);
+  const int64_t G = pr.params.groups, red = pr.reduction();
+  const int64_t band = pr.c_per_group() * plan.most_band_rows(pr) * plan.Wp + kernel.nr;
+  return scratch_bytes(packed_a_size(kernel, pr.k_per_group(), red) * G) + scratch_bytes(plan.Kp * G) +
+         plan.threads * (scratch_bytes(band) + scratch_bytes(2 * red) +
+                         scratch_bytes(plan.Kp * round_up(plan.chunk, kernel.nr)));
 }
 
 }  // namespace pyconvx::detail

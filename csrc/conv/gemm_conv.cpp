@@ -20,11 +20,15 @@ namespace {
 // Filters covering the whole image, one group: Y^T (K x N) = W (K x C*R*S) * X^T, where column n
 // of X^T is image n flattened, then transposed into Y (N x K). One GEMM over the batch, where
 // the per-image GEMMs would have one column each.
+int whole_image_threads(const Conv2dProblem& pr) {
+  return threads_for(pr.x.n * pr.k() * pr.reduction() / 4, get_num_threads());
+}
+
 void whole_image_convolution(const Conv2dProblem& pr, const float* x, const float* weight, const float* bias,
                              float* y, Activation activation) {
   const GemmKernel& kernel = active_gemm_kernel();
   const int64_t N = pr.x.n, K = pr.k(), red = pr.reduction();
-  const int threads = threads_for(N * K * red / 4, get_num_threads());
+  const int threads = whole_image_threads(pr);
   AlignedBuffer packed(packed_a_size(kernel, K, red)), transposed(K * N);
   const PackedA a = pack_a(kernel, MatrixView{weight, red, 1}, K, red, packed.data());
   gemm_parallel(kernel, a, MatrixPanelSource(MatrixView{x, 1, red}), 0, N, transposed.data(), N, false,
@@ -33,34 +37,47 @@ void whole_image_convolution(const Conv2dProblem& pr, const float* x, const floa
     for (int64_t k = 0; k < K; ++k) y[n * K + k] = transposed.data()[k * N + n];
 }
 
+bool is_whole_image(const Conv2dProblem& pr, bool pointwise) {
+  return !pointwise && pr.params.groups == 1 && covers_whole_image(pr);
+}
+
+// Tasks: (image, group, column chunk). Columns are split only as far as needed to give every
+// thread about four tasks (dynamic scheduling then evens out the tail), and never below 128
+// columns, where packing and loop overheads would start to show.
+struct GemmConvPlan {
+  int threads;
+  int64_t a_size, chunk_cols, tasks;
+
+  GemmConvPlan(const GemmKernel& kernel, const Conv2dProblem& pr) {
+    const int64_t pq = pr.p * pr.q, images = pr.x.n * pr.params.groups;
+    const int wanted = threads_for(pr.y().numel() * pr.reduction() / 4, get_num_threads());  // grain: ~1 MFLOP
+    a_size = packed_a_size(kernel, pr.k_per_group(), pr.reduction());
+    const int64_t max_chunks = std::max<int64_t>(1, pq / 128);
+    const int64_t chunks = std::min(max_chunks, std::max<int64_t>(1, ceil_div(4 * wanted, images)));
+    chunk_cols = round_up(ceil_div(pq, chunks), kernel.nr);
+    tasks = images * ceil_div(pq, chunk_cols);
+    threads = static_cast<int>(std::min<int64_t>(wanted, tasks));
+  }
+};
+
 void gemm_convolution(const Conv2dProblem& pr, const float* x, const float* weight, const float* bias, float* y,
                       Activation activation, bool pointwise) {
-  if (!pointwise && pr.params.groups == 1 && covers_whole_image(pr))
-    return whole_image_convolution(pr, x, weight, bias, y, activation);
+  if (is_whole_image(pr, pointwise)) return whole_image_convolution(pr, x, weight, bias, y, activation);
   const GemmKernel& kernel = active_gemm_kernel();
   const int64_t G = pr.params.groups, Kg = pr.k_per_group(), Cg = pr.c_per_group(), red = pr.reduction();
   const int64_t plane = pr.x.h * pr.x.w, pq = pr.p * pr.q;
-  const int threads = threads_for(pr.y().numel() * red / 4, get_num_threads());  // grain: ~1 MFLOP
+  const GemmConvPlan plan(kernel, pr);
+  const int64_t a_size = plan.a_size, chunk_cols = plan.chunk_cols, tasks = plan.tasks;
 
   // The weights of each group, packed once and shared read-only by every task.
-  const int64_t a_size = packed_a_size(kernel, Kg, red);
   AlignedBuffer packed(a_size * G);
   std::vector<PackedA> a(static_cast<size_t>(G));
   for (int64_t g = 0; g < G; ++g)
     a[g] = pack_a(kernel, MatrixView{weight + g * Kg * red, red, 1}, Kg, red, packed.data() + g * a_size);
-
-  // Tasks: (image, group, column chunk). Columns are split only as far as needed to give every
-  // thread about four tasks (dynamic scheduling then evens out the tail), and never below 128
-  // columns, where packing and loop overheads would start to show.
-  const int64_t images = pr.x.n * G;
-  const int64_t max_chunks = std::max<int64_t>(1, pq / 128);
-  const int64_t chunks = std::min(max_chunks, std::max<int64_t>(1, ceil_div(4 * threads, images)));
-  const int64_t chunk_cols = round_up(ceil_div(pq, chunks), kernel.nr);
-  const int64_t tasks = images * ceil_div(pq, chunk_cols);
   const Epilogue epilogue_base{nullptr, activation == Activation::relu};
 
   ParallelExceptions errors;
-#pragma omp parallel for schedule(dynamic) num_threads(std::min<int64_t>(threads, tasks))
+#pragma omp parallel for schedule(dynamic) num_threads(plan.threads)
   for (int64_t t = 0; t < tasks; ++t) {
     errors.capture([&] {
       const int64_t per_image = ceil_div(pq, chunk_cols);
@@ -91,6 +108,19 @@ void conv2d_implicit_gemm(const Conv2dProblem& pr, const float* x, const float* 
 void conv2d_pointwise(const Conv2dProblem& pr, const float* x, const float* weight, const float* bias, float* y,
                       Activation activation) {
   gemm_convolution(pr, x, weight, bias, y, activation, true);
+}
+
+int64_t gemm_convolution_workspace_bytes(const Conv2dProblem& pr, bool pointwise) {
+  const GemmKernel& kernel = active_gemm_kernel();
+  const int64_t red = pr.reduction(), K = pr.k();
+  if (is_whole_image(pr, pointwise)) {
+    const int64_t N = pr.x.n;
+    return scratch_bytes(packed_a_size(kernel, K, red)) + scratch_bytes(K * N) +
+           whole_image_threads(pr) * scratch_bytes(b_panel_floats(kernel, red, K, N));
+  }
+  const GemmConvPlan plan(kernel, pr);
+  return scratch_bytes(plan.a_size * pr.params.groups) +
+         plan.threads * scratch_bytes(b_panel_floats(kernel, red, pr.k_per_group(), plan.chunk_cols));
 }
 
 }  // namespace pyconvx::detail

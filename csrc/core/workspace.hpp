@@ -4,6 +4,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "pyconvx/runtime.hpp"
+
 namespace pyconvx::detail {
 
 // A 64-byte-aligned float array owned by its creator.
@@ -24,6 +26,7 @@ class AlignedBuffer {
  private:
   float* data_ = nullptr;
   int64_t size_ = 0;
+  const WorkspaceAllocator* allocator_ = nullptr;  // the one that made data_; null: the heap
 };
 
 // Per-thread scratch that lives as long as the thread, so the packing buffers of the OpenMP pool's
@@ -47,6 +50,8 @@ WorkspaceStats workspace_stats();
 void release_workspace(int threads);
 
 inline int64_t round_up(int64_t value, int64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
+// The bytes an AlignedBuffer of `count` floats holds (and the workspace statistics count).
+inline int64_t scratch_bytes(int64_t count) { return round_up(count * static_cast<int64_t>(sizeof(float)), 64); }
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 }  // namespace pyconvx::detail

@@ -82,7 +82,22 @@ void apply_epilogue(const Epilogue& e, float* c, int64_t ldc, int64_t row0, int6
   }
 }
 
+// A B panel is reused by every MC block of A. With a single block (a few filters, as in a 1x1
+// convolution reducing channels) it is used once, straight after packing: a panel of at most
+// 256 KiB (half of L2) is then still in L2 when the micro-kernels read it, where an NC-wide one
+// (2 MiB) would have gone out to L3 and back.
+int64_t panel_width(const GemmKernel& kernel, int64_t k, int64_t rows) {
+  const int64_t kc_max = std::min(kernel.kc, k), nr = kernel.nr;
+  return rows <= kernel.mc ? std::min(kernel.nc, std::max<int64_t>(4 * nr, (int64_t{1} << 16) / kc_max / nr * nr))
+                           : kernel.nc;
+}
+
 }  // namespace
+
+int64_t b_panel_floats(const GemmKernel& kernel, int64_t k, int64_t rows, int64_t cols) {
+  if (k <= 0) return 0;
+  return std::min(kernel.kc, k) * std::min(panel_width(kernel, k, rows), round_up(cols, kernel.nr));
+}
 
 void gemm_blocked(const GemmKernel& kernel, const PackedA& a, const BPanelSource& b, int64_t m_begin, int64_t m_end,
                   int64_t n_begin, int64_t n_end, float* c, int64_t ldc, bool accumulate, const Epilogue& epilogue) {
@@ -95,16 +110,8 @@ void gemm_blocked(const GemmKernel& kernel, const PackedA& a, const BPanelSource
     if (epilogue.active()) apply_epilogue(epilogue, c + m_begin * ldc, ldc, m_begin, m_end - m_begin, n_end - n_begin);
     return;
   }
-  // A B panel is reused by every MC block of A. With a single block (a few filters, as in a
-  // 1x1 convolution reducing channels) it is used once, straight after packing: a panel of at
-  // most 256 KiB (half of L2) is then still in L2 when the micro-kernels read it, where an NC-wide
-  // one (2 MiB) would have gone out to L3 and back.
-  const int64_t kc_max = std::min(kernel.kc, k);
-  const int64_t nc_max = m_end - m_begin <= kernel.mc
-                             ? std::min(kernel.nc, std::max<int64_t>(4 * nr, (int64_t{1} << 16) / kc_max / nr * nr))
-                             : kernel.nc;
-  const int64_t panel_cols = std::min(nc_max, round_up(n_end - n_begin, nr));
-  float* b_panel = thread_scratch(0, kc_max * panel_cols);
+  const int64_t nc_max = panel_width(kernel, k, m_end - m_begin);
+  float* b_panel = thread_scratch(0, b_panel_floats(kernel, k, m_end - m_begin, n_end - n_begin));
   alignas(64) float edge[32 * 32];  // one register tile, for tiles that overhang C
 
   for (int64_t jc = n_begin; jc < n_end; jc += nc_max) {

@@ -72,6 +72,10 @@ struct Epilogue {
 void gemm_blocked(const GemmKernel& kernel, const PackedA& a, const BPanelSource& b, int64_t m_begin, int64_t m_end,
                   int64_t n_begin, int64_t n_end, float* c, int64_t ldc, bool accumulate, const Epilogue& epilogue);
 
+// The floats of the B panel gemm_blocked packs into the calling thread's scratch slot 0 for `rows`
+// rows of A, `cols` columns of B and a reduction of k (at most that for fewer rows or columns).
+int64_t b_panel_floats(const GemmKernel& kernel, int64_t k, int64_t rows, int64_t cols);
+
 // The same over all rows and columns [n_begin, n_end), split over `threads` OpenMP threads in a
 // grid chosen from the shape (columns first: each thread then packs a disjoint part of B).
 void gemm_parallel(const GemmKernel& kernel, const PackedA& a, const BPanelSource& b, int64_t n_begin, int64_t n_end,

@@ -87,6 +87,14 @@ std::string conv2d_algorithm_py(std::vector<int64_t> x_shape, std::vector<int64_
   return conv_algorithm_name(choose_conv_algorithm(pr));
 }
 
+int64_t conv2d_workspace_size_py(std::vector<int64_t> x_shape, std::vector<int64_t> w_shape, Pair stride, Quad padding,
+                                 Pair dilation, int64_t groups, const std::string& algorithm) {
+  const ConvAlgorithm algo = conv_algorithm_from_name(algorithm);
+  const Conv2dProblem pr = make_conv2d_problem(shape_from(x_shape, "x_shape"), shape_from(w_shape, "weight_shape"),
+                                               conv_params(stride, padding, dilation, groups), "conv2d_workspace_size");
+  return conv2d_workspace_size(pr, algo);
+}
+
 py::tuple conv2d_backward_py(const FloatArray& gy, const FloatArray& x, const FloatArray& w, Pair stride, Quad padding,
                              Pair dilation, int64_t groups, bool need_x, bool need_w, bool need_b) {
   const Conv2dProblem pr = make_conv2d_problem(shape_of(x, "x"), shape_of(w, "weight"),
@@ -254,6 +262,14 @@ py::dict cpu_info_py() {
 PYBIND11_MODULE(_core, m) {
   m.doc() = "pyconvx C++ kernels (use the wrappers in pyconvx.ops)";
   m.attr("__version__") = PYCONVX_VERSION_STRING;
+  // pybind11 turns std::bad_alloc into MemoryError but loses the message; this one names sizes.
+  py::register_exception_translator([](std::exception_ptr thrown) {
+    try {
+      if (thrown) std::rethrow_exception(thrown);
+    } catch (const WorkspaceLimitError& e) {
+      PyErr_SetString(PyExc_MemoryError, e.what());
+    }
+  });
   const auto no_bias = py::arg("bias") = py::none();
   m.def("conv2d", &conv2d, py::arg("x"), py::arg("weight"), no_bias, py::arg("stride"), py::arg("padding"),
         py::arg("dilation"), py::arg("groups"), py::arg("relu"), py::arg("algorithm") = "auto");
@@ -264,6 +280,10 @@ PYBIND11_MODULE(_core, m) {
   });
   m.def("conv2d_algorithm", &conv2d_algorithm_py, py::arg("x_shape"), py::arg("weight_shape"), py::arg("stride"),
         py::arg("padding"), py::arg("dilation"), py::arg("groups"));
+  m.def("conv2d_workspace_size", &conv2d_workspace_size_py, py::arg("x_shape"), py::arg("weight_shape"),
+        py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("algorithm"));
+  m.def("set_workspace_limit", &set_workspace_limit, py::arg("bytes"));
+  m.def("get_workspace_limit", &get_workspace_limit);
   m.def("conv2d_backward", &conv2d_backward_py, py::arg("grad_out"), py::arg("x"), py::arg("weight"), py::arg("stride"),
         py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("need_x"), py::arg("need_w"),
         py::arg("need_b"));

@@ -44,6 +44,13 @@ void conv2d_forward(const Conv2dProblem& problem, const float* x, const float* w
                     float* y, Activation activation = Activation::none,
                     ConvAlgorithm algorithm = ConvAlgorithm::automatic);
 
+// The most scratch memory, in bytes, conv2d_forward holds for this problem and algorithm with the
+// current thread count: its packed weights and each thread's buffers, as workspace_usage()
+// counts them (the inputs and the output are the caller's). A caller that brings its own memory
+// (set_workspace_allocator) can size it from this. Throws as conv2d_forward does for an algorithm
+// that cannot compute the problem.
+int64_t conv2d_workspace_size(const Conv2dProblem& problem, ConvAlgorithm algorithm = ConvAlgorithm::automatic);
+
 // Gradients of y = conv(x, weight) + bias given grad_y (N x K x P x Q). Each output pointer may be
 // null to skip that gradient. grad_x has x's shape, grad_weight weight's, grad_bias K values.
 void conv2d_backward(const Conv2dProblem& problem, const float* grad_y, const float* x, const float* weight,

@@ -62,6 +62,16 @@ int pyconvx_get_num_threads(void);
 /* "avx512", "avx2" or "generic": the instruction-set path the kernels run on. */
 const char* pyconvx_active_isa(void);
 
+/* A cap on the kernels' scratch memory: a call that would pass it fails with
+ * PYCONVX_OUT_OF_MEMORY and a message giving the bytes requested, held and allowed. */
+pyconvx_status pyconvx_set_workspace_limit(int64_t bytes);
+/* The caller's own memory for the kernels' scratch: allocate returns `bytes` bytes aligned to 64
+ * (or NULL), release takes them back; both may run on several threads at once. NULL functions
+ * return to the heap. See set_workspace_allocator in pyconvx/runtime.hpp. */
+typedef void* (*pyconvx_allocate_fn)(int64_t bytes, void* user);
+typedef void (*pyconvx_release_fn)(void* memory, int64_t bytes, void* user);
+pyconvx_status pyconvx_set_workspace_allocator(pyconvx_allocate_fn allocate, pyconvx_release_fn release, void* user);
+
 /* The output shape (N, K, P, Q) of a convolution, after validating every argument. */
 pyconvx_status pyconvx_conv2d_output_shape(pyconvx_shape4 x, pyconvx_shape4 weight, const pyconvx_conv2d_params* params,
                                            pyconvx_shape4* y);
@@ -74,6 +84,11 @@ pyconvx_status pyconvx_conv2d_output_shape(pyconvx_shape4 x, pyconvx_shape4 weig
 pyconvx_status pyconvx_conv2d_forward(pyconvx_shape4 x_shape, const float* x, pyconvx_shape4 weight_shape,
                                       const float* weight, const float* bias, const pyconvx_conv2d_params* params,
                                       int activation, const char* algorithm, float* y);
+
+/* The most scratch memory, in bytes, pyconvx_conv2d_forward holds for these arguments with the
+ * current thread count (see conv2d_workspace_size in pyconvx/conv.hpp). */
+pyconvx_status pyconvx_conv2d_workspace_size(pyconvx_shape4 x, pyconvx_shape4 weight, const pyconvx_conv2d_params* params,
+                                             const char* algorithm, int64_t* bytes);
 
 /* Gradients of conv(x, weight) + bias given grad_y (the output's shape). Any of grad_x (x's
  * shape), grad_weight (weight's shape) and grad_bias (K values) may be NULL to skip it. */

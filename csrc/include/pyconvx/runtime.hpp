@@ -2,7 +2,9 @@
 #pragma once
 
 #include <cstdint>
+#include <new>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace pyconvx {
@@ -34,6 +36,39 @@ struct WorkspaceUsage {
 };
 WorkspaceUsage workspace_usage();
 void reset_workspace_peak();
+
+// A cap on the kernels' scratch memory: a request that would take it past `bytes` throws
+// WorkspaceLimitError (a std::bad_alloc naming the bytes requested, held and allowed) instead of
+// being attempted. The default is the machine's physical memory, which no request can exceed and
+// succeed. Throws std::invalid_argument for bytes < 0.
+void set_workspace_limit(int64_t bytes);
+int64_t get_workspace_limit();
+
+class WorkspaceLimitError : public std::bad_alloc {
+ public:
+  explicit WorkspaceLimitError(std::string message) : message_(std::move(message)) {}
+  const char* what() const noexcept override { return message_.c_str(); }
+
+ private:
+  std::string message_;
+};
+
+// Where the kernels' scratch memory comes from, for a caller that brings its own (an arena, a
+// pool, memory with other limits): `allocate` returns `bytes` bytes aligned to 64, or null when it
+// has none (the kernel then throws std::bad_alloc); `release` takes back exactly what `allocate`
+// gave, with the same size. Both may be called from any of the kernels' threads at once, and
+// `user` is passed to both. A buffer is always released through the allocator that made it, so
+// the allocator may be replaced at any time; reset_workspace_allocator() returns to the heap.
+// Per-thread scratch is kept between calls until reset_workspace_peak() releases it. The bytes
+// held at once stay within conv2d_workspace_size; a thread may release a buffer and ask for a
+// larger one within a call, so an arena should reuse what is released.
+struct WorkspaceAllocator {
+  void* (*allocate)(int64_t bytes, void* user) = nullptr;
+  void (*release)(void* memory, int64_t bytes, void* user) = nullptr;
+  void* user = nullptr;
+};
+void set_workspace_allocator(const WorkspaceAllocator& allocator);
+void reset_workspace_allocator();
 
 // Measures the FMA throughput (GFLOP/s) the active path reaches with the current thread count,
 // running for about `seconds`: the machine's practical ceiling for the benchmarks' "% of peak".
