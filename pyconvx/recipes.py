@@ -86,74 +86,126 @@ def _train_shifted(model, x, y, epochs, learning_rate, batch_size, background, s
     return model
 
 
-def transfer_digits(shots=3, draws=8, pretrain_epochs=10, epochs=40, timing_epochs=5, seed=0, verbose=1):
+_TRANSFER_WAYS = ("scratch", "fine_tune_all", "head_then_all", "frozen_to_s4", "head_only")
+
+
+def transfer_digits(shots=(1, 3, 10), draws=10, pretrain_epochs=10, epochs=40, evaluate_on="test", ways=None,
+                    timing_epochs=5, seed=0, verbose=1):
     """Transfer learning on real data: LeNet-5 pretrained on the digits 0-4, then taught the
-    digits 5-9 from `shots` examples of each, against the same network trained from scratch on
+    digits 5-9 from a few examples of each, against the same network trained from scratch on
     those examples. Returns a dict of the figures.
 
     The pretraining: the 0-4 training digits (about 720), `pretrain_epochs` epochs of shifted
     copies with SGD and Nesterov momentum at 0.02 (train_lenet5_digits' recipe without its last
     third at a lower rate); its weights go through a weights file, as pretrained weights do.
-    Then, for each of `draws` random draws of `shots` training digits per class among 5-9, four
-    networks learn the five new classes with the same recipe (shifted copies every epoch, SGD with
-    Nesterov momentum at learning rate 0.01, `epochs` epochs) and are scored on the held-out 5-9
-    digits: "scratch" (a fresh LeNet-5), "fine_tune_all" (pretrained start, everything trains:
-    the lots-of-data way), "frozen_to_s4" (the convolutions up to s4 frozen: more data) and
-    "head_only" (all but the new output layer frozen: little data). Their mean accuracies over
-    the draws are under those keys; "per_draw" holds every draw's, "source_accuracy" the
-    pretrained network's on held-out 0-4 digits.
+    Then, for each number of examples per class in `shots` and each of `draws` random draws of
+    that many training digits per class among 5-9, every way in `ways` (all five by default)
+    learns the five new classes from them with the same budget and augmentation (shifted copies
+    every epoch, SGD with Nesterov momentum at learning rate 0.01, `epochs` epochs, batches of 16):
+    "scratch" (a fresh LeNet-5), "fine_tune_all" (pretrained start, everything trains),
+    "head_then_all" (the first half of the epochs the new head alone, the rest everything at a
+    tenth of the rate), "frozen_to_s4" (the convolutions up to s4 frozen) and "head_only" (all
+    but the new output layer frozen). A draw's networks share its examples and their new
+    layers' seed, so that the differences are paired.
 
-    Then the cost of training the head: on all 5-9 training digits, an epoch of fit on the
-    images through the frozen trunk ("frozen_trunk_epoch_seconds") against an epoch of fit of
-    the same head on features extracted once to disk ("cached_epoch_seconds", after
-    "extract_seconds" to write them), alternating for `timing_epochs` epochs after a warm-up,
-    medians; "speedup" is their ratio.
+    evaluate_on="test" scores them on the held-out 5-9 digits of the bundled test split, drawing
+    the examples among all 5-9 training digits; evaluate_on="dev" keeps the test split out of it
+    (for choosing a protocol): it scores on a dev set of 30% of the 5-9 training digits and draws
+    the examples among the other 70%.
 
-    >>> result = transfer_digits(verbose=0)                          # doctest: +SKIP
-    >>> result["fine_tune_all"] > result["scratch"], result["speedup"] > 1   # doctest: +SKIP
+    result["accuracy"][k][way] lists the accuracies of the draws with k examples per class,
+    result["mean"][k][way] and result["std"][k][way] their mean and standard deviation,
+    result["gain"][k] the mean over the draws of fine_tune_all minus scratch (paired) and
+    result["wins"][k] in how many draws fine_tune_all beat scratch; "source_accuracy" is the
+    pretrained network's on held-out 0-4 digits, "pool" the number of 5-9 training digits the
+    examples are drawn from and "scored" the number of digits scored.
+
+    Then, if `timing_epochs`, the cost of training the head: on all 5-9 training digits, an epoch
+    of fit on the images through the frozen trunk ("frozen_trunk_epoch_seconds") against an
+    epoch of fit of the same head on features extracted once to disk ("cached_epoch_seconds",
+    after "extract_seconds" to write them), alternating for `timing_epochs` epochs after a
+    warm-up, medians; "speedup" is their ratio.
+
+    >>> result = transfer_digits(shots=(10,), verbose=0)                           # doctest: +SKIP
+    >>> result["gain"][10] > 0, result["speedup"] > 1                               # doctest: +SKIP
     (True, True)
     """
     from .models import lenet5
 
+    shots = (shots,) if np.isscalar(shots) else tuple(int(k) for k in shots)
+    ways = _TRANSFER_WAYS if ways is None else tuple(ways)
+    unknown = sorted(set(ways) - set(_TRANSFER_WAYS))
+    if unknown or "scratch" not in ways or "fine_tune_all" not in ways:
+        raise ValueError(f"transfer_digits: ways must include 'scratch' and 'fine_tune_all' and be among "
+                         f"{_TRANSFER_WAYS}, got {ways!r}")
+    if evaluate_on not in ("test", "dev"):
+        raise ValueError(f"transfer_digits: evaluate_on must be 'test' or 'dev', got {evaluate_on!r}")
     (x_train, y_train), (x_test, y_test), background = _standardised_digits(seed)
     source, target_pool = y_train < 5, np.flatnonzero(y_train >= 5)
     x_source_test, y_source_test = x_test[y_test < 5], y_test[y_test < 5]
-    x_target_test, y_target_test = x_test[y_test >= 5], y_test[y_test >= 5] - 5
+    if evaluate_on == "test":
+        x_score, y_score = x_test[y_test >= 5], y_test[y_test >= 5] - 5
+    else:
+        shuffled = np.random.default_rng(seed + 1).permutation(target_pool)
+        dev, target_pool = np.sort(shuffled[:len(shuffled) * 3 // 10]), np.sort(shuffled[len(shuffled) * 3 // 10:])
+        x_score, y_score = x_train[dev], y_train[dev] - 5
     log = print if verbose else (lambda *args: None)
 
     pretrained = _train_shifted(lenet5(num_classes=5, seed=seed), x_train[source], y_train[source],
                                 pretrain_epochs, 0.02, 32, background, seed)
-    result = {"shots": shots, "draws": draws,
-              "source_accuracy": float(pretrained.evaluate(x_source_test, y_source_test)[1])}
+    result = {"shots": shots, "draws": draws, "evaluate_on": evaluate_on, "ways": ways,
+              "pool": len(target_pool), "scored": len(y_score),
+              "source_accuracy": float(pretrained.evaluate(x_source_test, y_source_test)[1]),
+              "accuracy": {}, "mean": {}, "std": {}, "gain": {}, "wins": {}}
     log(f"pretrained on digits 0-4: {result['source_accuracy']:.3f} on held-out 0-4 digits")
-    ways = {"scratch": None, "fine_tune_all": "pretrained", "frozen_to_s4": "s4", "head_only": "f6"}
-    per_draw = {name: [] for name in ways}
+    log(f"scored on {len(y_score)} {evaluate_on} digits of 5-9, {draws} draws of training digits among "
+        f"{len(target_pool)}")
     with tempfile.TemporaryDirectory() as directory:
         weights = os.path.join(directory, "lenet5_digits_0-4.npz")
         pretrained.save_weights(weights)
-        rng = np.random.default_rng(seed)
-        for draw in range(draws):
-            chosen = np.concatenate([rng.choice(target_pool[y_train[target_pool] == label], shots, replace=False)
-                                     for label in range(5, 10)])
-            x_few, y_few = x_train[chosen], y_train[chosen] - 5
-            for name, start in ways.items():
-                model = (lenet5(num_classes=5, seed=seed + draw) if start is None else transfer.from_pretrained(
-                    lenet5, weights, num_classes=5, freeze_up_to=None if start == "pretrained" else start,
-                    seed=seed + draw))
-                _train_shifted(model, x_few, y_few, epochs, 0.01, 16, background, seed + draw)
-                per_draw[name].append(float(model.evaluate(x_target_test, y_target_test)[1]))
-            log(f"draw {draw + 1}/{draws}: " + ", ".join(f"{name} {values[-1]:.3f}"
-                                                         for name, values in per_draw.items()))
-        result.update({name: float(np.mean(values)) for name, values in per_draw.items()})
-        result["per_draw"] = per_draw
-        result.update(_head_epoch_seconds(weights, x_train[target_pool], y_train[target_pool] - 5, timing_epochs,
-                                          directory, seed))
-    log(f"mean over {draws} draws of {shots} digits per class: " + ", ".join(
-        f"{name} {result[name]:.3f}" for name in ways))
-    log(f"head epoch: {result['frozen_trunk_epoch_seconds'] * 1e3:.1f} ms through the frozen trunk, "
-        f"{result['cached_epoch_seconds'] * 1e3:.1f} ms on cached features ({result['speedup']:.1f}x; "
-        f"extracting them once: {result['extract_seconds'] * 1e3:.1f} ms)")
+        for k in shots:
+            rng = np.random.default_rng(seed * 1000 + k)
+            accuracy = {name: [] for name in ways}
+            for draw in range(draws):
+                chosen = np.concatenate([rng.choice(target_pool[y_train[target_pool] == label], k, replace=False)
+                                         for label in range(5, 10)])
+                for name in ways:
+                    model = _few_shot_model(name, weights, x_train[chosen], y_train[chosen] - 5, epochs, background,
+                                            seed + draw)
+                    accuracy[name].append(float(model.evaluate(x_score, y_score)[1]))
+            gains = np.subtract(accuracy["fine_tune_all"], accuracy["scratch"])
+            result["accuracy"][k] = accuracy
+            result["mean"][k] = {name: float(np.mean(values)) for name, values in accuracy.items()}
+            result["std"][k] = {name: float(np.std(values)) for name, values in accuracy.items()}
+            result["gain"][k], result["wins"][k] = float(gains.mean()), int((gains > 0).sum())
+            log(f"{k:>2} per class: " + ", ".join(f"{name} {result['mean'][k][name]:.3f} ± {result['std'][k][name]:.3f}"
+                                                 for name in ways)
+                + f"; fine_tune_all - scratch {result['gain'][k]:+.3f} ± {gains.std():.3f}, better in "
+                  f"{result['wins'][k]}/{draws}")
+        if timing_epochs:
+            result.update(_head_epoch_seconds(weights, x_train[target_pool], y_train[target_pool] - 5,
+                                              timing_epochs, directory, seed))
+            log(f"head epoch: {result['frozen_trunk_epoch_seconds'] * 1e3:.1f} ms through the frozen trunk, "
+                f"{result['cached_epoch_seconds'] * 1e3:.1f} ms on cached features ({result['speedup']:.1f}x; "
+                f"extracting them once: {result['extract_seconds'] * 1e3:.1f} ms)")
     return result
+
+
+def _few_shot_model(way, weights, x, y, epochs, background, seed):
+    """One of transfer_digits' ways, trained on (x, y) for `epochs` epochs of shifted copies."""
+    from .models import lenet5
+
+    if way == "scratch":
+        return _train_shifted(lenet5(num_classes=5, seed=seed), x, y, epochs, 0.01, 16, background, seed)
+    freeze_up_to = {"fine_tune_all": None, "head_then_all": "f6", "frozen_to_s4": "s4", "head_only": "f6"}[way]
+    model = transfer.from_pretrained(lenet5, weights, num_classes=5, freeze_up_to=freeze_up_to, seed=seed)
+    if way != "head_then_all":
+        return _train_shifted(model, x, y, epochs, 0.01, 16, background, seed)
+    # The usual two stages: a random head's gradients would first scramble the pretrained layers,
+    # so it learns alone, then everything moves a little.
+    _train_shifted(model, x, y, epochs // 2, 0.01, 16, background, seed)
+    model.unfreeze()
+    return _train_shifted(model, x, y, epochs - epochs // 2, 0.001, 16, background, seed + 1)
 
 
 def _head_epoch_seconds(weights, x, y, epochs, directory, seed):
