@@ -6,6 +6,8 @@ import os
 import re
 import shutil
 import subprocess
+import sys
+import sysconfig
 import threading
 
 import numpy as np
@@ -323,3 +325,33 @@ def test_c_api_workspace_size_and_limit(capi):
     assert status == 2  # PYCONVX_OUT_OF_MEMORY
     assert "limit 64 bytes" in last_error(capi)
     assert capi.pyconvx_set_workspace_limit(-1) == INVALID_ARGUMENT and "bytes=-1" in last_error(capi)
+
+
+def test_a_pybind11_extension_builds_on_the_shipped_headers_and_shares_the_library(tmp_path):
+    pybind11 = pytest.importorskip("pybind11")
+    compiler = shutil.which("g++") or shutil.which("c++")
+    source = os.path.join(ROOT, "tests", "cpp", "pybind_extension.cpp")
+    if compiler is None or not os.path.exists(source):
+        pytest.skip("needs a C++ compiler and a source checkout")
+    suffix = sysconfig.get_config_var("EXT_SUFFIX")
+    library_dir = os.path.dirname(pyconvx.get_library_path())
+    build_tool([compiler, "-std=c++17", "-O1", "-shared", "-fPIC", source, "-I", pyconvx.get_include(), "-I",
+                pybind11.get_include(), "-I", sysconfig.get_paths()["include"], "-L", library_dir,
+                f"-Wl,-rpath,{library_dir}", "-lpyconvx", "-o", str(tmp_path / f"pybind_extension{suffix}")])
+    script = """
+import sys, numpy as np, pyconvx
+sys.path.insert(0, sys.argv[1])
+import pybind_extension as ext
+rng = np.random.default_rng(0)
+x, w = rng.standard_normal((2, 3, 12, 12), dtype=np.float32), rng.standard_normal((5, 3, 3, 3), dtype=np.float32)
+expected = pyconvx.max_pool2d(pyconvx.conv2d(x, w, padding=1, activation="relu"), 2)
+print(np.array_equal(ext.conv_relu_pool(x, w), expected))
+pyconvx.set_num_threads(1)
+print(ext.get_num_threads())
+pyconvx.reset_workspace_peak()
+ext.conv_relu_pool(x, w)  # its scratch shows in the package's own accounting: one library
+print(pyconvx.workspace_usage()["peak_bytes"] > 0, ext.live_workspace_bytes() == pyconvx.workspace_usage()["live_bytes"])
+"""
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "1", "True", "True"]
