@@ -7,8 +7,6 @@ import functools
 import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 
@@ -16,10 +14,9 @@ import numpy as np
 import pytest
 
 import pyconvx
+from conftest import run_child
 from pyconvx import layers, strategy
 from pyconvx.distributed import TaskFailed, TrainingResults, grid_points, sweep, train_ensemble
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def toy_data(n=256, seed=0):
@@ -243,14 +240,12 @@ def test_pyconvx_imports_without_dask_and_says_which_extra_to_install():
                "    sys.modules[name] = None\n"
                "import numpy as np, pyconvx, pyconvx.distributed\n"
                "x = np.zeros((4, 1, 8, 8), np.float32)\n"
-               "sys.path.insert(0, 'tests')\n"
+               "sys.path.insert(0, sys.argv[1])\n"
                "from test_distributed import build\n"
                "try:\n"
                "    pyconvx.distributed.train_ensemble(build, 1, x, np.zeros(4, np.int64))\n"
                "except ImportError as exc:\n"
                "    print(exc)\n")
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    out = subprocess.run([sys.executable, "-c", blocker], cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=120)
+    out = run_child(blocker, os.path.dirname(os.path.abspath(__file__)), timeout=120)
     assert out.returncode == 0, out.stderr
     assert 'pip install "pyconvx[distributed]"' in out.stdout and "needs distributed" in out.stdout
