@@ -6,7 +6,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import sysconfig
 import threading
 
@@ -14,6 +13,7 @@ import numpy as np
 import pytest
 
 import pyconvx
+from conftest import run_child
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(ROOT, "examples")
@@ -352,6 +352,6 @@ pyconvx.reset_workspace_peak()
 ext.conv_relu_pool(x, w)  # its scratch shows in the package's own accounting: one library
 print(pyconvx.workspace_usage()["peak_bytes"] > 0, ext.live_workspace_bytes() == pyconvx.workspace_usage()["live_bytes"])
 """
-    result = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True)
+    result = run_child(script, str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["True", "1", "True", "True"]
