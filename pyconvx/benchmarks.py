@@ -14,6 +14,7 @@ import os
 import platform
 import statistics
 import time
+import tracemalloc
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +25,7 @@ from .torch_weights import torch_entries
 
 __all__ = [
     "ConvSpec", "PoolSpec", "GemmSpec", "NetworkSpec", "Timing", "CONV_TABLE", "POOL_TABLE", "GEMM_TABLE",
-    "NETWORK_TABLE", "select", "load_torch", "network_fn", "run_network",
+    "NETWORK_TABLE", "select", "load_torch", "network_fn", "run_network", "peak_memory_mib",
     "set_threads", "measure_peak", "time_calls", "time_call", "numpy_conv2d", "conv_forward_fn", "conv_backward_fn",
     "pool_fn", "gemm_fn", "run_conv", "run_pool", "run_gemm", "run_benchmarks", "summarize", "errors_above",
     "geometric_mean",
@@ -526,6 +527,37 @@ def workspace_mib(fn):
     return runtime.workspace_usage()["peak_bytes"] / 2**20
 
 
+def peak_memory_mib(fn):
+    """The most memory (MiB) one call of `fn` holds at once beyond what existed before it, as
+    {"python": ..., "workspace": ..., "total": ...}: the peak of the Python objects and NumPy
+    arrays allocated during the call (tracemalloc, to which NumPy reports array data, results of
+    the kernels included), the peak of the kernels' own scratch, which tracemalloc does not see
+    (runtime.workspace_usage, per-thread buffers from earlier calls freed first), and their sum,
+    an upper bound of the two together (their peaks may fall at different moments). Memory of
+    other libraries (torch, BLAS) is not counted.
+
+    >>> import numpy as np
+    >>> peak = peak_memory_mib(lambda: np.ones((1024, 1024), np.float32))
+    >>> round(peak["python"], 1), peak["workspace"]
+    (4.0, 0.0)
+    """
+    tracing = tracemalloc.is_tracing()
+    if tracing:
+        tracemalloc.reset_peak()
+    else:
+        tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        runtime.reset_workspace_peak()
+        fn()
+        python = (tracemalloc.get_traced_memory()[1] - before) / 2**20
+        workspace = runtime.workspace_usage()["peak_bytes"] / 2**20
+    finally:
+        if not tracing:
+            tracemalloc.stop()
+    return {"python": python, "workspace": workspace, "total": python + workspace}
+
+
 def run_conv(spec, torch=False, numpy_baseline=True, backward=True, peak_gflops=None, timing=None, seed=0):
     """Times one convolution row on the threads already set (see set_threads), checks pyconvx's
     outputs against torch's (or NumPy's, without torch), and returns the row as a dict."""
@@ -583,8 +615,8 @@ def run_gemm(spec, torch=False, numpy_baseline=True, peak_gflops=None, timing=No
 
 
 def run_network(spec, torch=False, timing=None, seed=0):
-    """Times one network row (and torch's; for a forward pass, checking that the logits agree);
-    returns it as a dict."""
+    """Times one network row (and torch's; for a forward pass, checking that the logits agree)
+    and measures pyconvx's peak memory in one more run (peak_memory_mib); returns it as a dict."""
     x, y = spec.make(np.random.default_rng(seed))
     model = getattr(models, spec.model)(num_classes=spec.num_classes, input_shape=spec.input_shape, seed=seed)
     impls = ["pyconvx"] + ["torch"] * bool(torch)
@@ -594,6 +626,8 @@ def run_network(spec, torch=False, timing=None, seed=0):
     row = {"name": spec.name, "shape": spec.summary, "task": spec.task, "ms": _medians(times),
            "min_ms": _minimums(times), "errors": {}}
     row["vs_torch"] = _ratio(row["ms"], "torch")
+    # After the timing, on its own: tracing allocations slows Python code down.
+    row["peak_mib"] = peak_memory_mib(fns["pyconvx"])
     if torch and spec.task == "forward":
         row["errors"]["logits"] = relative_error(fns["pyconvx"](), fns["torch"]().numpy())
     return row

@@ -96,6 +96,7 @@ GEMM_COLUMNS = [
 NETWORK_COLUMNS = [
     ("network", _get("name"), str), ("run", _get("shape"), str), ("ms", _get("ms", "pyconvx"), _ms),
     ("torch ms", _get("ms", "torch"), _ms), ("vs torch", _get("vs_torch"), _ratio),
+    ("peak MiB", _get("peak_mib", "total"), lambda v: _num(v, 1)),
 ]
 
 SUMMARY_LABELS = [("forward_vs_torch", "conv forward vs torch"), ("backward_vs_torch", "conv backward vs torch"),

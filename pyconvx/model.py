@@ -473,8 +473,9 @@ class Model:
 
     def load_weights(self, path, skip=()):
         """Reads weights written by save_weights. Raises ValueError naming the first weight whose
-        layer name or shape does not match the model (nothing is changed then), and for a
-        truncated or foreign file. skip lists layers (names or indices) whose weights are neither
+        layer name or shape does not match the model (nothing is changed then), and
+        FileFormatError (a ValueError) naming the file for a truncated, corrupt (checksum
+        mismatch), foreign or newer-version one (see pyconvx.weights_file). skip lists layers (names or indices) whose weights are neither
         read nor required and keep their values, such as a new classifier head.
 
         >>> import os, tempfile

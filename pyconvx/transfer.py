@@ -32,7 +32,7 @@ from .layers.dense import Dense
 from .layers.graph import Input
 from .model import Model, Sequential
 from .torch_weights import load_torch_state_dict
-from .weights_file import atomic_write, is_weights_file, read_arrays
+from .weights_file import atomic_write_features, is_weights_file, read_arrays, read_features
 
 __all__ = ["split", "replace_head", "extract_features", "load_features", "load_pretrained", "from_pretrained"]
 
@@ -173,33 +173,35 @@ def extract_features(model, x, layer, path, batch_size=256):
         raise ValueError(f"extract_features: model {model.name!r} has several outputs; name a layer before them")
     header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
               "shape": (int(x.shape[0]),) + tuple(trunk.output_shape)}
-    with atomic_write(path) as stream:
+    with atomic_write_features(path) as stream:
         np.lib.format.write_array_header_1_0(stream, header)
         for start in range(0, x.shape[0], batch_size):
             features = trunk.predict(np.asarray(x[start:start + batch_size]), batch_size=batch_size)
             stream.write(np.ascontiguousarray(features, dtype=np.float32).data)
-    return load_features(path)
+    # Just written and synced: the footer and size are checked, the checksum is left to later loads.
+    return load_features(path, verify=False)
 
 
-def load_features(path):
+def load_features(path, verify=True):
     """The features extract_features wrote to `path`, memory-mapped read-only: pages are read
-    from disk as they are used, so training on them needs no copy in memory. FileNotFoundError
-    for a missing file, ValueError for one that is not a complete .npy array.
+    from disk as they are used, so training on them needs no copy in memory.
+
+    The file is an ordinary .npy (np.load reads it) followed by a footer holding the format
+    version and a SHA-256 of the array, checked here: FileFormatError (a ValueError) naming the
+    file for one that is truncated, corrupt, not written by extract_features or of a newer
+    version; FileNotFoundError for a missing file. The checksum reads the whole file once;
+    verify=False skips it for files too large for that (size, header and footer are still
+    checked, not the values).
 
     >>> import os, tempfile
+    >>> from pyconvx import layers
+    >>> model = pyconvx.Sequential([layers.Flatten(name="flat"), layers.Dense(2)], input_shape=(1, 2, 2))
     >>> path = os.path.join(tempfile.mkdtemp(), "f.npy")
-    >>> np.save(path, np.zeros((3, 4), np.float32))
+    >>> _ = extract_features(model, np.zeros((3, 1, 2, 2)), "flat", path)
     >>> load_features(path).shape
     (3, 4)
     """
-    path = _features_path(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"features file {path!r} does not exist")
-    try:
-        features = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise ValueError(f"cannot read features file {path!r}: truncated or not an .npy array ({exc})") from exc
-    return features
+    return read_features(_features_path(path), verify)
 
 
 def load_pretrained(model, source, skip=()):

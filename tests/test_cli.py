@@ -78,3 +78,34 @@ def test_bench_reports_the_workspace_of_each_row(tmp_path):
     row = json.loads(path.read_text())["conv"][0]
     assert 0 < row["forward_workspace_mib"] < 64 and 0 < row["backward_workspace_mib"] < 64
 
+
+
+def test_bench_reports_the_peak_memory_of_each_network_row(tmp_path, capsys):
+    path = tmp_path / "bench.json"
+    assert cli.main(["bench", "--quick", "--only", "lenet5_epoch", "--no-torch", "--threads", "1",
+                     "--json", str(path)]) == 0
+    header = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("network"))
+    assert header.split()[-2:] == ["peak", "MiB"]
+    peak = json.loads(path.read_text())["network"][0]["peak_mib"]
+    # An epoch in batches of 64 holds at least one batch's first activations (64x6x28x28 float32,
+    # 1.1 MiB) and its gradient; far less than the 1024 images' (24 MiB).
+    assert 2 < peak["python"] < 24 and peak["workspace"] > 0
+    assert peak["total"] == pytest.approx(peak["python"] + peak["workspace"])
+
+
+def test_peak_memory_counts_arrays_and_kernel_scratch_and_leaves_tracemalloc_as_it_was():
+    import tracemalloc
+
+    x = np.ones((4, 64, 28, 28), np.float32)
+    w = np.ones((64, 64, 3, 3), np.float32)
+    peak = benchmarks.peak_memory_mib(lambda: pyconvx.conv2d(x, w, padding=1))
+    assert peak["python"] == pytest.approx(x.nbytes / 2**20, rel=0.05)  # the result, as large as x
+    assert peak["workspace"] > 0 and not tracemalloc.is_tracing()
+    tracemalloc.start()
+    try:
+        kept = np.ones(2**20, np.uint8)  # allocated before: not counted
+        again = benchmarks.peak_memory_mib(lambda: pyconvx.conv2d(x, w, padding=1))
+        assert again["python"] == pytest.approx(peak["python"], rel=0.05) and tracemalloc.is_tracing()
+    finally:
+        tracemalloc.stop()
+    del kept
