@@ -242,8 +242,9 @@ def test_a_writer_killed_mid_save_leaves_a_complete_file(tmp_path):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(os.path.dirname(pyconvx.__file__))]
                                                       + sys.path))
     for _ in range(3):
+        # cwd: from the repository root the child would import the unbuilt source tree first
         child = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(path)], stdout=subprocess.PIPE, env=env,
-                                 text=True)
+                                 text=True, cwd=tmp_path)
         last = int(child.stdout.readline())  # one save finished
         time.sleep(float(rng.uniform(0, 0.05)))
         child.send_signal(signal.SIGKILL)
