@@ -114,16 +114,18 @@ Conv2dProblem make_conv2d_problem(const Shape4& x, const Shape4& weight, const C
   p.x = x;
   p.weight = weight;
   p.params = pr;
-  std::ostringstream setting;  // what an overflow message names
-  setting << "x shape " << x.str() << ", weight shape " << weight.str() << ", stride "
-          << pair(pr.stride_h, pr.stride_w) << ", padding (top, bottom, left, right)=(" << pr.pad_top << ", "
-          << pr.pad_bottom << ", " << pr.pad_left << ", " << pr.pad_right << "), dilation "
-          << pair(pr.dilation_h, pr.dilation_w);
+  auto setting = [&] {  // what an overflow message names (built only then: every call comes here)
+    std::ostringstream s;
+    s << "x shape " << x.str() << ", weight shape " << weight.str() << ", stride " << pair(pr.stride_h, pr.stride_w)
+      << ", padding (top, bottom, left, right)=(" << pr.pad_top << ", " << pr.pad_bottom << ", " << pr.pad_left
+      << ", " << pr.pad_right << "), dilation " << pair(pr.dilation_h, pr.dilation_w);
+    return s.str();
+  };
   try {
     p.p = conv_output_size(x.h, weight.h, pr.pad_top, pr.pad_bottom, pr.stride_h, pr.dilation_h);
     p.q = conv_output_size(x.w, weight.w, pr.pad_left, pr.pad_right, pr.stride_w, pr.dilation_w);
   } catch (const std::invalid_argument& e) {
-    fail(o + ": " + e.what() + " with " + setting.str());
+    fail(o + ": " + e.what() + " with " + setting());
   }
   if (p.p < 1 || p.q < 1) {
     std::ostringstream s;
@@ -136,7 +138,7 @@ Conv2dProblem make_conv2d_problem(const Shape4& x, const Shape4& weight, const C
     p.y().numel();
     checked_mul(checked_mul(p.reduction(), p.p, "patch matrix size"), p.q, "patch matrix size");
   } catch (const std::invalid_argument&) {
-    fail(o + ": the output (P, Q)=" + pair(p.p, p.q) + " of " + setting.str() +
+    fail(o + ": the output (P, Q)=" + pair(p.p, p.q) + " of " + setting() +
          " has more elements than 64-bit arithmetic can count");
   }
   return p;
@@ -156,25 +158,29 @@ Pool2dProblem make_pool2d_problem(const Shape4& x, const Pool2dParams& pr, const
   if (pr.kernel_h < 1 || pr.kernel_w < 1)
     fail(o + ": kernel_size must be >= 1, got kernel_size=" + pair(pr.kernel_h, pr.kernel_w));
   if (pr.stride_h < 1 || pr.stride_w < 1) fail(o + ": stride must be >= 1, got stride=" + pair(pr.stride_h, pr.stride_w));
-  const std::string pads = "(" + std::to_string(pr.pad_top) + ", " + std::to_string(pr.pad_bottom) + ", " +
-                           std::to_string(pr.pad_left) + ", " + std::to_string(pr.pad_right) + ")";
+  auto pads = [&] {  // for messages only
+    return "(" + std::to_string(pr.pad_top) + ", " + std::to_string(pr.pad_bottom) + ", " + std::to_string(pr.pad_left) +
+           ", " + std::to_string(pr.pad_right) + ")";
+  };
   if (std::min({pr.pad_top, pr.pad_bottom, pr.pad_left, pr.pad_right}) < 0)
-    fail(o + ": padding must be >= 0, got padding (top, bottom, left, right)=" + pads);
+    fail(o + ": padding must be >= 0, got padding (top, bottom, left, right)=" + pads());
   // Every window then holds at least one real value (torch's rule).
   if (std::max(pr.pad_top, pr.pad_bottom) > pr.kernel_h / 2 || std::max(pr.pad_left, pr.pad_right) > pr.kernel_w / 2)
-    fail(o + ": padding must be at most half the kernel size, got padding (top, bottom, left, right)=" + pads +
+    fail(o + ": padding must be at most half the kernel size, got padding (top, bottom, left, right)=" + pads() +
          " with kernel_size=" + pair(pr.kernel_h, pr.kernel_w));
   if (x.c < 1 || x.h < 1 || x.w < 1) fail(o + ": x must have non-empty C, H and W, got x shape " + x.str());
   Pool2dProblem p;
   p.x = x;
   p.params = pr;
-  const std::string setting = "x shape " + x.str() + ", kernel_size " + pair(pr.kernel_h, pr.kernel_w) + ", stride " +
-                              pair(pr.stride_h, pr.stride_w) + ", padding (top, bottom, left, right)=" + pads;
+  auto setting = [&] {
+    return "x shape " + x.str() + ", kernel_size " + pair(pr.kernel_h, pr.kernel_w) + ", stride " +
+           pair(pr.stride_h, pr.stride_w) + ", padding (top, bottom, left, right)=" + pads();
+  };
   try {
     p.p = pool_output_size(x.h, pr.kernel_h, pr.pad_top, pr.pad_bottom, pr.stride_h, pr.ceil_mode);
     p.q = pool_output_size(x.w, pr.kernel_w, pr.pad_left, pr.pad_right, pr.stride_w, pr.ceil_mode);
   } catch (const std::invalid_argument& e) {
-    fail(o + ": " + e.what() + " with " + setting);
+    fail(o + ": " + e.what() + " with " + setting());
   }
   if (p.p < 1 || p.q < 1)
     fail(o + ": kernel_size " + pair(pr.kernel_h, pr.kernel_w) + " is larger than the padded input " +
@@ -182,7 +188,7 @@ Pool2dProblem make_pool2d_problem(const Shape4& x, const Pool2dParams& pr, const
   try {
     p.y().numel();
   } catch (const std::invalid_argument&) {
-    fail(o + ": the output (P, Q)=" + pair(p.p, p.q) + " of " + setting +
+    fail(o + ": the output (P, Q)=" + pair(p.p, p.q) + " of " + setting() +
          " has more elements than 64-bit arithmetic can count");
   }
   return p;
