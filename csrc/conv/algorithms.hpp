@@ -2,9 +2,17 @@
 // problem is validated and the algorithm applies to it (see conv2d.cpp).
 #pragma once
 
+#include "../core/parallel.hpp"
 #include "pyconvx/conv.hpp"
+#include "pyconvx/runtime.hpp"
 
 namespace pyconvx::detail {
+
+// The threads a convolution pass (forward or backward) takes: a second one only for at least
+// ~1 MFLOP of work. Each algorithm's workspace size uses the same count as its kernel.
+inline int conv_threads(const Conv2dProblem& problem) {
+  return threads_for(problem.y().numel() * problem.reduction() / 4, get_num_threads());
+}
 
 // Any shape: GEMM over patches packed straight from the image (gemm_conv.cpp).
 void conv2d_implicit_gemm(const Conv2dProblem& problem, const float* x, const float* weight, const float* bias,

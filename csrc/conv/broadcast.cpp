@@ -65,7 +65,7 @@ struct BroadcastPlan {
   BroadcastPlan(const GemmKernel& kernel, const Conv2dProblem& pr) {
     const Conv2dParams& cp = pr.params;
     const int64_t N = pr.x.n, P = pr.p, Q = pr.q, mr = kernel.mr;
-    const int wanted = threads_for(pr.y().numel() * pr.reduction() / 4, get_num_threads());
+    const int wanted = conv_threads(pr);
     slivers = ceil_div(pr.k(), kernel.nr);
     rows_per_task = std::max<int64_t>(1, std::min<int64_t>(8, ceil_div(P * N, 4 * wanted)));
     per_image = ceil_div(P, rows_per_task);
@@ -143,7 +143,7 @@ void conv2d_broadcast_grad_weight(const Conv2dProblem& pr, const float* grad_y, 
   const int64_t N = pr.x.n, C = pr.x.c, H = pr.x.h, W = pr.x.w, K = pr.k(), R = pr.r(), S = pr.s();
   const int64_t P = pr.p, Q = pr.q, mr = kernel.mr, nr = kernel.nr;
   const int64_t c_pad = round_up(C, mr), k_pad = round_up(K, nr), slivers = k_pad / nr;
-  const int threads = threads_for(pr.y().numel() * pr.reduction() / 4, get_num_threads());
+  const int threads = conv_threads(pr);
 
   // A chunk is a few output rows of one image, about 256 pixels: its packed grad_Y sliver
   // (256 pixels x NR floats, 16 KiB for NR = 16) stays in L1 while every channel block and tap

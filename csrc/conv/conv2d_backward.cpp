@@ -30,11 +30,6 @@ int64_t patch_tile_cols(const GemmKernel& kernel, const Conv2dProblem& pr, int64
   return std::min(round_up(cols, kernel.nr), round_up(columns, kernel.nr));
 }
 
-// Like the forward pass: a second thread only for at least ~1 MFLOP of work.
-int backward_threads(const Conv2dProblem& pr) {
-  return threads_for(pr.y().numel() * pr.reduction() / 4, get_num_threads());
-}
-
 // A plane of grad_Y summed in float four lanes wide; the planes of the batch are added in double.
 double plane_sum(const float* row, int64_t count) {
   int64_t i = 0;
@@ -124,7 +119,7 @@ void grad_input(const Conv2dProblem& pr, const float* gy, const float* weight, f
     return;
   }
   const GemmKernel& kernel = active_gemm_kernel();
-  const int threads = backward_threads(pr);
+  const int threads = conv_threads(pr);
   const int64_t N = pr.x.n, G = pr.params.groups, Kg = pr.k_per_group(), Cg = pr.c_per_group();
   const int64_t red = pr.reduction(), plane = pr.x.h * pr.x.w, pq = pr.p * pr.q, rs = pr.r() * pr.s();
   std::fill(gx, gx + pr.x.numel(), 0.0f);
@@ -246,7 +241,7 @@ void grad_weight(const Conv2dProblem& pr, const float* gy, const float* x, float
     conv2d_broadcast_grad_weight(pr, gy, x, gw);
     return;
   }
-  const int threads = backward_threads(pr);
+  const int threads = conv_threads(pr);
   const int64_t w_size = pr.weight.numel(), images = pr.x.n * pr.params.groups;
   std::fill(gw, gw + w_size, 0.0f);
   if (images < threads) {  // few images: the threads share each GEMM, split over grad W's columns

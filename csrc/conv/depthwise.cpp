@@ -119,10 +119,6 @@ OutputPlane output_plane_for(const Taps& taps) {
 
 }  // namespace
 
-static int forward_threads(const Conv2dProblem& pr) {
-  return threads_for(pr.y().numel() * pr.reduction() / 4, get_num_threads());
-}
-
 void conv2d_depthwise(const Conv2dProblem& pr, const float* x, const float* weight, const float* bias, float* y,
                       Activation activation) {
   const Conv2dParams& cp = pr.params;
@@ -132,7 +128,7 @@ void conv2d_depthwise(const Conv2dProblem& pr, const float* x, const float* weig
   const Taps taps{pr.r(), pr.s(), cp.dilation_h, cp.dilation_w, cp.stride_w, padded.ld};
   const OutputPlane output = output_plane_for(taps);
   const bool relu = activation == Activation::relu;
-  const int threads = forward_threads(pr);
+  const int threads = conv_threads(pr);
 
   ParallelExceptions errors;
 #pragma omp parallel for schedule(dynamic, 4) num_threads(threads)
@@ -152,7 +148,7 @@ void conv2d_depthwise_grad_weight(const Conv2dProblem& pr, const float* grad_y, 
   const Conv2dParams& cp = pr.params;
   const int64_t N = pr.x.n, C = pr.x.c, M = pr.k_per_group(), R = pr.r(), S = pr.s(), P = pr.p, Q = pr.q;
   const PaddedPlane padded(pr);
-  const int threads = threads_for(pr.y().numel() * pr.reduction() / 4, get_num_threads());
+  const int threads = conv_threads(pr);
 
   // By channel: each thread owns whole filters and sums their images in order, so the result
   // does not depend on the thread count. Each tap is a dot product of the output gradient with
@@ -201,7 +197,7 @@ void conv2d_depthwise_grad_weight(const Conv2dProblem& pr, const float* grad_y, 
 }
 
 int64_t depthwise_workspace_bytes(const Conv2dProblem& pr) {
-  return forward_threads(pr) * scratch_bytes(PaddedPlane(pr).size());
+  return conv_threads(pr) * scratch_bytes(PaddedPlane(pr).size());
 }
 
 }  // namespace pyconvx::detail

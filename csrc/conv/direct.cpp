@@ -36,7 +36,7 @@ struct DirectPlan {
     Wp = pr.x.w + cp.pad_left + cp.pad_right;
     Kp = round_up(pr.k_per_group(), kernel.mr);
     virtual_cols = (pr.p - 1) * Wp + pr.q;
-    const int wanted = threads_for(pr.y().numel() * pr.reduction() / 4, get_num_threads());
+    const int wanted = conv_threads(pr);
     const int64_t cap = std::max(nr, (int64_t{1} << 18) / Kp / nr * nr);
     const int64_t split = std::max<int64_t>(1, ceil_div(4 * wanted, images));
     chunk = std::min(cap, std::max(4 * nr, round_up(ceil_div(virtual_cols, split), nr)));

@@ -20,15 +20,11 @@ namespace {
 // Filters covering the whole image, one group: Y^T (K x N) = W (K x C*R*S) * X^T, where column n
 // of X^T is image n flattened, then transposed into Y (N x K). One GEMM over the batch, where
 // the per-image GEMMs would have one column each.
-int whole_image_threads(const Conv2dProblem& pr) {
-  return threads_for(pr.x.n * pr.k() * pr.reduction() / 4, get_num_threads());
-}
-
 void whole_image_convolution(const Conv2dProblem& pr, const float* x, const float* weight, const float* bias,
                              float* y, Activation activation) {
   const GemmKernel& kernel = active_gemm_kernel();
   const int64_t N = pr.x.n, K = pr.k(), red = pr.reduction();
-  const int threads = whole_image_threads(pr);
+  const int threads = conv_threads(pr);
   AlignedBuffer packed(packed_a_size(kernel, K, red)), transposed(K * N);
   const PackedA a = pack_a(kernel, MatrixView{weight, red, 1}, K, red, packed.data());
   gemm_parallel(kernel, a, MatrixPanelSource(MatrixView{x, 1, red}), 0, N, transposed.data(), N, false,
@@ -50,7 +46,7 @@ struct GemmConvPlan {
 
   GemmConvPlan(const GemmKernel& kernel, const Conv2dProblem& pr) {
     const int64_t pq = pr.p * pr.q, images = pr.x.n * pr.params.groups;
-    const int wanted = threads_for(pr.y().numel() * pr.reduction() / 4, get_num_threads());  // grain: ~1 MFLOP
+    const int wanted = conv_threads(pr);
     a_size = packed_a_size(kernel, pr.k_per_group(), pr.reduction());
     const int64_t max_chunks = std::max<int64_t>(1, pq / 128);
     const int64_t chunks = std::min(max_chunks, std::max<int64_t>(1, ceil_div(4 * wanted, images)));
@@ -116,7 +112,7 @@ int64_t gemm_convolution_workspace_bytes(const Conv2dProblem& pr, bool pointwise
   if (is_whole_image(pr, pointwise)) {
     const int64_t N = pr.x.n;
     return scratch_bytes(packed_a_size(kernel, K, red)) + scratch_bytes(K * N) +
-           whole_image_threads(pr) * scratch_bytes(b_panel_floats(kernel, red, K, N));
+           conv_threads(pr) * scratch_bytes(b_panel_floats(kernel, red, K, N));
   }
   const GemmConvPlan plan(kernel, pr);
   return scratch_bytes(plan.a_size * pr.params.groups) +

@@ -209,13 +209,9 @@ struct WinogradPlan {
 
 }  // namespace
 
-int winograd_threads(const Conv2dProblem& pr) {
-  return threads_for(pr.y().numel() * pr.reduction() / 4, get_num_threads());
-}
-
 int64_t winograd_workspace_bytes(const Conv2dProblem& pr) {
   const GemmKernel& kernel = active_gemm_kernel();
-  const int threads = winograd_threads(pr);
+  const int threads = conv_threads(pr);
   const WinogradPlan plan(kernel, pr, threads, pr.r() == 5 ? 2 : 4);
   return scratch_bytes(plan.u_floats()) + plan.vm_buffers(threads) * scratch_bytes(plan.vm_floats()) +
          threads * scratch_bytes(b_panel_floats(kernel, pr.x.c, pr.k(), plan.block));
@@ -230,7 +226,7 @@ void conv2d_winograd(const Conv2dProblem& pr, const float* x, const float* weigh
   const GemmKernel& kernel = active_gemm_kernel();
   const int64_t C = pr.x.c, K = pr.k(), H = pr.x.h, W = pr.x.w, P = pr.p, Q = pr.q;
   const int64_t pad_top = pr.params.pad_top, pad_left = pr.params.pad_left;
-  const int threads = winograd_threads(pr);
+  const int threads = conv_threads(pr);
   const int mr = kernel.mr;
   const WinogradPlan plan(kernel, pr, threads, kOut);
   const TileGrid grid = plan.grid;
