@@ -39,6 +39,7 @@ CHILD = textwrap.dedent(
     import pyconvx
 
     out_path, spec = sys.argv[1], json.loads(sys.argv[2])
+    GAP_PLANES = [tuple(p) for p in spec["gap_planes"]]
     rng = np.random.default_rng(20240611)
     info = pyconvx.cpu_info()
     res = {"active": np.array(info["active"]), "forced": np.array(str(info["forced"]))}
@@ -67,6 +68,9 @@ CHILD = textwrap.dedent(
                avg_gx=pyconvx.avg_pool2d_backward(pg, px.shape, 3, stride=2, padding=1, ceil_mode=True,
                                                   count_include_pad=False),
                gap=pyconvx.global_avg_pool2d(px))
+    for h, w in GAP_PLANES:  # global pooling's vector loops at each width, and their remainders
+        gx = rng.standard_normal((3, 4, h, w)).astype(np.float32)
+        res.update({f"gap_x_{h}x{w}": gx, f"gap_{h}x{w}": pyconvx.global_avg_pool2d(gx)})
     np.savez(out_path, **res)
     """
 )
@@ -78,7 +82,12 @@ def conv_spec(case):
 
 CASES = {"conv": CONV, "grouped": CONV_GROUPED, "one": CONV_1X1, "winograd": CONV_WINOGRAD,
          "winograd_5x5": CONV_WINOGRAD_5X5, "broadcast": CONV_BROADCAST, "depthwise": CONV_DEPTHWISE}
-SPEC = {"convs": {name: conv_spec(case) for name, case in CASES.items()}, "gemm": list(GEMM_MKN)}
+# Plane sizes (H, W) for global pooling: under 4, 8 and 16 floats (no full vector), 7x7 (a
+# ResNet head: vectors and a remainder), 9x9 (one 4-vector round at width 16 and a remainder) and
+# 13x13 (rounds of four 8- and 16-float vectors, then single ones, then a remainder).
+GAP_PLANES = [(1, 3), (1, 7), (3, 5), (7, 7), (9, 9), (13, 13)]
+SPEC = {"convs": {name: conv_spec(case) for name, case in CASES.items()}, "gemm": list(GEMM_MKN),
+        "gap_planes": GAP_PLANES}
 
 
 def supported():
@@ -196,3 +205,6 @@ def test_pool_paths_agree(isa_results):
         ref.assert_close(res["avg_gx"], ref.avg_pool2d_backward(g, x.shape, count_include_pad=False, **kw), 9,
                          f"{isa} avg_gx")
         ref.assert_close(res["gap"], ref.global_avg_pool2d(x), 110, f"{isa} gap")
+        for h, w in GAP_PLANES:
+            gx = res[f"gap_x_{h}x{w}"]
+            ref.assert_close(res[f"gap_{h}x{w}"], ref.global_avg_pool2d(gx), h * w, f"{isa} gap {h}x{w}")

@@ -11,15 +11,25 @@ namespace {
 struct Dispatch {
   CpuInfo info;
   const detail::GemmKernel* kernel = nullptr;
+  detail::PlaneMeans plane_means = nullptr;
 };
 
-const detail::GemmKernel* kernel_named(const std::string& name) {
+// The kernels of a path in supported_paths().
+void select_kernels(const std::string& name, Dispatch* d) {
 #if defined(PYCONVX_HAVE_X86_KERNELS)
-  if (name == "avx512") return &detail::gemm_kernel_avx512();
-  if (name == "avx2") return &detail::gemm_kernel_avx2();
+  if (name == "avx512") {
+    d->kernel = &detail::gemm_kernel_avx512();
+    d->plane_means = detail::plane_means_avx512;
+    return;
+  }
+  if (name == "avx2") {
+    d->kernel = &detail::gemm_kernel_avx2();
+    d->plane_means = detail::plane_means_avx2;
+    return;
+  }
 #endif
-  if (name == "generic") return &detail::gemm_kernel_generic();
-  return nullptr;
+  d->kernel = &detail::gemm_kernel_generic();
+  d->plane_means = detail::plane_means_generic;
 }
 
 std::vector<std::string> supported_paths() {
@@ -54,7 +64,7 @@ Dispatch decide() {
                     "); using " + d.info.active;
     }
   }
-  d.kernel = kernel_named(d.info.active);
+  select_kernels(d.info.active, &d);
   return d;
 }
 
@@ -69,6 +79,7 @@ const CpuInfo& cpu_info() { return dispatch().info; }
 
 namespace detail {
 const GemmKernel& active_gemm_kernel() { return *dispatch().kernel; }
+PlaneMeans active_plane_means() { return dispatch().plane_means; }
 }  // namespace detail
 
 }  // namespace pyconvx

@@ -1,4 +1,5 @@
-// The run-time dispatch table: one GemmKernel per instruction set, chosen once at start-up.
+// The run-time dispatch table: one GemmKernel and one global-pooling reduction per instruction set,
+// chosen once at start-up.
 #pragma once
 
 #include <cstdint>
@@ -41,11 +42,21 @@ struct GemmKernel {
 
 const GemmKernel& active_gemm_kernel();
 
-// Per-ISA tables, defined in ukernel_<isa>.cpp (the x86 ones only on x86-64 builds).
+// y[t] = scale * (the sum of the `plane` floats at x + t * plane) for t in [0, planes): global
+// average pooling, memory-bound, as fast as the widest loads.
+using PlaneMeans = void (*)(const float* x, int64_t planes, int64_t plane, float scale, float* y);
+
+PlaneMeans active_plane_means();
+
+// Per-ISA kernels, defined in gemm/ukernel_<isa>.cpp and pool/plane_means_<isa>.cpp (the x86
+// ones only on x86-64 builds).
 const GemmKernel& gemm_kernel_generic();
+void plane_means_generic(const float* x, int64_t planes, int64_t plane, float scale, float* y);
 #if defined(PYCONVX_HAVE_X86_KERNELS)
 const GemmKernel& gemm_kernel_avx2();
 const GemmKernel& gemm_kernel_avx512();
+void plane_means_avx2(const float* x, int64_t planes, int64_t plane, float scale, float* y);
+void plane_means_avx512(const float* x, int64_t planes, int64_t plane, float scale, float* y);
 #endif
 
 }  // namespace pyconvx::detail

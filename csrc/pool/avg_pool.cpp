@@ -5,6 +5,7 @@
 #include <string>
 
 #include "pyconvx/pool.hpp"
+#include "../core/dispatch.hpp"
 #include "../core/parallel.hpp"
 #include "../core/quad.hpp"
 #include "pyconvx/runtime.hpp"
@@ -143,15 +144,6 @@ void check_global(const Shape4& s, const char* op) {
     throw std::invalid_argument(std::string(op) + ": x must have non-empty C, H and W, got x shape " + s.str());
 }
 
-// Sum of a short contiguous run (a 7x7 plane is 49 floats), four lanes wide.
-float plane_sum(const float* x, int64_t n) {
-  int64_t i = 0;
-  const Quad total = detail::sum_lanes(x, n, &i);
-  float sum = (total[0] + total[1]) + (total[2] + total[3]);
-  for (; i < n; ++i) sum += x[i];
-  return sum;
-}
-
 }  // namespace
 
 void global_avg_pool2d_forward(const Shape4& s, const float* x, float* y) {
@@ -160,8 +152,14 @@ void global_avg_pool2d_forward(const Shape4& s, const float* x, float* y) {
   check_data(y, s.n * s.c, "y", "global_avg_pool2d");
   const int64_t planes = s.n * s.c, plane = s.h * s.w;
   const float scale = 1.0f / static_cast<float>(plane);
-#pragma omp parallel for schedule(static) num_threads(detail::threads_for(planes * plane, get_num_threads()))
-  for (int64_t t = 0; t < planes; ++t) y[t] = plane_sum(x + t * plane, plane) * scale;
+  const detail::PlaneMeans means = detail::active_plane_means();
+  const int threads = detail::threads_for(planes * plane, get_num_threads());
+#pragma omp parallel num_threads(threads)
+  {
+    int64_t begin, end;
+    detail::split_range(planes, 1, omp_get_num_threads(), omp_get_thread_num(), &begin, &end);
+    means(x + begin * plane, end - begin, plane, scale, y + begin);
+  }
 }
 
 void global_avg_pool2d_backward(const Shape4& s, const float* grad_y, float* grad_x) {
