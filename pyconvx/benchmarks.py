@@ -26,7 +26,7 @@ from .torch_weights import torch_entries
 __all__ = [
     "ConvSpec", "PoolSpec", "GemmSpec", "NetworkSpec", "Timing", "CONV_TABLE", "POOL_TABLE", "GEMM_TABLE",
     "NETWORK_TABLE", "select", "load_torch", "network_fn", "run_network", "peak_memory_mib",
-    "set_threads", "measure_peak", "time_calls", "time_call", "numpy_conv2d", "conv_forward_fn", "conv_backward_fn",
+    "set_threads", "PeakProbe", "measure_peak", "time_calls", "time_call", "numpy_conv2d", "conv_forward_fn", "conv_backward_fn",
     "pool_fn", "gemm_fn", "run_conv", "run_pool", "run_gemm", "run_benchmarks", "summarize", "errors_above",
     "geometric_mean",
 ]
@@ -242,6 +242,29 @@ def set_threads(n, torch=None):
     if torch is not None:
         torch.set_num_threads(n)
     runtime.set_num_threads(n)
+
+
+class PeakProbe:
+    """A callable that probes the FMA peak for `seconds` (runtime.measure_peak_gflops) and keeps
+    each rate. Taking turns with a kernel in time_calls, it measures the ceiling under the load
+    the kernel saw, round by round: its median against the kernel's median compares like with
+    like on a shared machine, where the best of a few probes taken at other times would set a
+    ceiling the kernel's typical call never had.
+
+    >>> probe = PeakProbe(0.01)
+    >>> probe(); probe()
+    >>> len(probe.rates), probe.median() > 0
+    (2, True)
+    """
+
+    def __init__(self, seconds):
+        self.seconds, self.rates = seconds, []
+
+    def __call__(self):
+        self.rates.append(runtime.measure_peak_gflops(self.seconds))
+
+    def median(self):
+        return statistics.median(self.rates)
 
 
 def measure_peak(seconds=0.3, probes=3):
@@ -478,15 +501,19 @@ def _ratio(times, baseline):
     return times[baseline] / times["pyconvx"] if baseline in times else None
 
 
-def _time_impls(make_fn, impls, timing):
+def _time_impls(make_fn, impls, timing, companions=None):
     """{impl: Timing} for the implementations' callables and {impl: its output} for the checks.
 
     pyconvx and torch take turns (see time_calls): they share one OpenMP runtime. NumPy is timed
     on its own afterwards, because OpenBLAS's threads keep spinning for a while after each
     matmul and would slow down whichever kernel ran next on a machine with few cores.
+    `companions` ({name: callable}) take their turns too, untimed by the result (a PeakProbe).
     """
     fns = {impl: make_fn(impl) for impl in impls}
-    timings = time_calls({impl: fn for impl, fn in fns.items() if impl != "numpy"}, **timing)
+    turns = {impl: fn for impl, fn in fns.items() if impl != "numpy"}
+    timings = time_calls({**turns, **(companions or {})}, **timing)
+    for name in companions or {}:
+        del timings[name]
     if "numpy" in fns:
         timings["numpy"] = time_call(fns["numpy"], **timing)
     outputs = {impl: fn() for impl, fn in fns.items()}
@@ -601,14 +628,17 @@ def run_pool(spec, torch=False, timing=None, seed=0):
     return row
 
 
-def run_gemm(spec, torch=False, numpy_baseline=True, peak_gflops=None, timing=None, seed=0):
-    """Times one GEMM row (torch's and NumPy's too, checking that the products agree); returns it
-    as a dict with pyconvx's GFLOP/s and its percentage of the FMA peak."""
+def run_gemm(spec, torch=False, numpy_baseline=True, probe_seconds=0.05, timing=None, seed=0):
+    """Times one GEMM row (torch's and NumPy's too, checking that the products agree) and an FMA
+    peak probe of `probe_seconds` in the same rounds (PeakProbe); returns the row as a dict with
+    pyconvx's GFLOP/s, the probe's median "peak_gflops" and the one as a percentage of the other."""
     a, b = spec.make(np.random.default_rng(seed))
     impls = ["pyconvx"] + ["torch"] * bool(torch) + ["numpy"] * bool(numpy_baseline)
-    times, outputs = _time_impls(lambda impl: gemm_fn(impl, a, b), impls, timing or {})
-    row = {"name": spec.name, "shape": spec.summary, "flops": spec.flops, "errors": {}}
-    row.update(_rates(times, spec.flops, peak_gflops))
+    probe = PeakProbe(probe_seconds)
+    times, outputs = _time_impls(lambda impl: gemm_fn(impl, a, b), impls, timing or {}, {"peak": probe})
+    row = {"name": spec.name, "shape": spec.summary, "flops": spec.flops, "errors": {},
+           "peak_gflops": probe.median()}
+    row.update(_rates(times, spec.flops, row["peak_gflops"]))
     if torch or numpy_baseline:
         row["errors"]["out"] = _reference_error(outputs, torch, numpy_baseline)
     return row
@@ -693,14 +723,14 @@ def run_benchmarks(threads=None, only=None, with_torch=True, backward=True, nump
             elif isinstance(spec, PoolSpec):
                 pool_rows.append(run_pool(spec, torch is not None, timing))
             elif isinstance(spec, GemmSpec):
-                gemm_rows.append(run_gemm(spec, torch is not None, numpy_baseline, None, timing))
+                gemm_rows.append(run_gemm(spec, torch is not None, numpy_baseline, probe / 6, timing))
             else:
                 network_rows.append(run_network(spec, torch is not None, timing))
         # Probed again at the end: a neighbour that held a core during the first probe would
         # otherwise halve the ceiling and double every percentage.
         peak = max(peak, measure_peak(probe))
-        for row, key in [(row, "forward_") for row in conv_rows] + [(row, "") for row in gemm_rows]:
-            row[key + "peak_percent"] = 100 * row[key + "gflops"] / peak
+        for row in conv_rows:
+            row["forward_peak_percent"] = 100 * row["forward_gflops"] / peak
     finally:
         set_threads(before[0], None)
         if torch is not None:

@@ -45,6 +45,8 @@ def test_bench_reports_the_gemm_against_the_peak(tmp_path, capsys):
     assert not data["conv"] and not data["pool"]
     row = data["gemm"][0]
     assert row["gflops"] > 0 and 0 < row["peak_percent"] < 200 and row["vs_numpy"] > 0
+    # The percentage is against the probe run in the GEMM's own rounds.
+    assert row["peak_gflops"] > 0 and row["peak_percent"] == pytest.approx(100 * row["gflops"] / row["peak_gflops"])
     assert row["errors"]["out"] < 1e-3
 
 
