@@ -28,6 +28,8 @@ __all__ = [
     "correlate2d",
     "convolve2d",
     "gemm",
+    "bilinear_sample",
+    "affine_sample",
 ]
 
 _ACTIVATIONS = {None: False, "linear": False, "relu": True}
@@ -342,3 +344,30 @@ def gemm(a, b, trans_a=False, trans_b=False):
     (3, 4)
     """
     return _core.gemm(as_float32(a, "a"), as_float32(b, "b"), bool(trans_a), bool(trans_b))
+
+
+def bilinear_sample(x, xs, ys, fill=0.0):
+    """x (N, C, H, W) read at real-valued pixel positions: output pixel (p, q) of image n mixes
+    the four pixels around column xs[n, p, q] and row ys[n, p, q] with bilinear weights, a
+    neighbour outside the image counting as `fill` (a NaN position reads fill). Shapes: xs and ys
+    (N, P, Q) -> (N, C, P, Q). With fill=0 this is torch's grid_sample (padding_mode="zeros",
+    align_corners=True) on a grid given in pixels rather than in [-1, 1].
+
+    >>> bilinear_sample(np.array([[[[0.0, 10.0]]]]), np.array([[[0.25, 1.5]]]), np.zeros((1, 1, 2)), fill=2.0)
+    array([[[[2.5, 6. ]]]], dtype=float32)
+    """
+    return _core.bilinear_sample(as_float32(x, "x"), as_float32(xs, "xs"), as_float32(ys, "ys"), float(fill))
+
+
+def affine_sample(x, maps, out_size=None, fill=0.0):
+    """bilinear_sample at the positions of one affine map per image, computed on the fly: output
+    pixel (p, q) of image n reads column maps[n, 0] @ (q, p, 1) and row maps[n, 1] @ (q, p, 1) of
+    x[n]. Shapes: x (N, C, H, W), maps (N, 2, 3) (float64) -> (N, C, out_size) (default (H, W)).
+
+    >>> shift_right = np.array([[[1.0, 0.0, -1.0], [0.0, 1.0, 0.0]]])   # column q reads q - 1
+    >>> affine_sample(np.array([[[[1.0, 2.0, 3.0]]]]), shift_right)
+    array([[[[0., 1., 2.]]]], dtype=float32)
+    """
+    x = as_float32(x, "x")
+    out_size = x.shape[-2:] if out_size is None else as_pair(out_size, "out_size")
+    return _core.affine_sample(x, np.asarray(maps, dtype=np.float64), tuple(out_size), float(fill))

@@ -1,8 +1,10 @@
 """Threads, the instruction-set path in use, and the machine's measured FMA peak."""
+import contextlib
+
 from . import _core
 from ._args import as_int
 
-__all__ = ["cpu_info", "set_num_threads", "get_num_threads", "measure_peak_gflops", "workspace_usage",
+__all__ = ["cpu_info", "set_num_threads", "get_num_threads", "thread_limit", "measure_peak_gflops", "workspace_usage",
            "reset_workspace_peak", "set_workspace_limit", "get_workspace_limit"]
 
 
@@ -35,8 +37,30 @@ def set_num_threads(n):
 
 
 def get_num_threads():
-    """The number of threads the kernels use."""
+    """The number of threads the kernels called from this thread use (see thread_limit)."""
     return _core.get_num_threads()
+
+
+@contextlib.contextmanager
+def thread_limit(n):
+    """Within the block, kernels called from the calling thread use at most `n` threads; other
+    threads keep the process-wide count. For work beside a training loop on the same cores (a
+    DataLoader's workers run under thread_limit(1)): a kernel called there then takes one core
+    rather than starting a team that competes with the training's own threads.
+
+    >>> with thread_limit(1):
+    ...     get_num_threads()
+    1
+    """
+    n = as_int(n, "n")
+    if n < 1:
+        raise ValueError(f"thread_limit: n must be >= 1, got n={n}")
+    previous = _core.get_thread_limit()
+    _core.set_thread_limit(n)
+    try:
+        yield
+    finally:
+        _core.set_thread_limit(previous)
 
 
 def measure_peak_gflops(seconds=0.3):

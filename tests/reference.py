@@ -492,3 +492,36 @@ POOL_CASES = [
     PoolCase("k5_s1_p2", 1, 2, 6, 7, 5, 1, 2),
     PoolCase("k4_s3_p2_ceil", 1, 1, 11, 10, 4, 3, 2, ceil_mode=True),
 ]
+
+
+def bilinear_sample(x, xs, ys, fill=0.0):
+    """x (N, C, H, W) read at columns xs and rows ys (N, P, Q): each output mixes the four pixels
+    around its position with bilinear weights, `fill` for those outside; a NaN position reads
+    fill (the kernel clips positions to [-1, size], which changes no other value)."""
+    x = np.asarray(x, np.float64)
+    n, channels, height, width = x.shape
+    xs, ys = np.asarray(xs, np.float64), np.asarray(ys, np.float64)
+    out = np.empty((n, channels) + xs.shape[1:])
+    for b in range(n):
+        for p in range(xs.shape[1]):
+            for q in range(xs.shape[2]):
+                col, row = xs[b, p, q], ys[b, p, q]
+                col = -1.0 if np.isnan(col) else min(max(col, -1.0), width)
+                row = -1.0 if np.isnan(row) else min(max(row, -1.0), height)
+                c0, r0 = math.floor(col), math.floor(row)
+                value = np.zeros(channels)
+                for r, wr in ((r0, 1 - (row - r0)), (r0 + 1, row - r0)):
+                    for c, wc in ((c0, 1 - (col - c0)), (c0 + 1, col - c0)):
+                        inside = 0 <= r < height and 0 <= c < width
+                        value += wr * wc * (x[b, :, r, c] if inside else fill)
+                out[b, :, p, q] = value
+    return out
+
+
+def affine_sample(x, maps, out_size, fill=0.0):
+    """bilinear_sample at column maps[n, 0] @ (q, p, 1) and row maps[n, 1] @ (q, p, 1)."""
+    maps = np.asarray(maps, np.float64)
+    q, p = np.meshgrid(np.arange(out_size[1]), np.arange(out_size[0]))
+    xs = maps[:, 0, 0, None, None] * q + maps[:, 0, 1, None, None] * p + maps[:, 0, 2, None, None]
+    ys = maps[:, 1, 0, None, None] * q + maps[:, 1, 1, None, None] * p + maps[:, 1, 2, None, None]
+    return bilinear_sample(x, xs, ys, fill)

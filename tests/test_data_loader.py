@@ -190,6 +190,26 @@ def bright_or_dark(count=64):
     return x - 0.5, y
 
 
+@pytest.mark.parametrize("workers", [0, 2])
+def test_workers_run_the_kernels_on_their_own_thread_only(workers):
+    seen = []
+
+    def record(x, rng=None):
+        seen.append(pyconvx.get_num_threads())
+        return x
+
+    before = pyconvx.get_num_threads()
+    try:
+        pyconvx.set_num_threads(2)
+        list(DataLoader(np.zeros((8, 1, 2, 2)), np.arange(8), batch_size=2, transform=record, num_workers=workers))
+        # Worker threads run under runtime.thread_limit(1); without workers the batches are made
+        # by the caller, at the process-wide count.
+        assert seen == [1 if workers else 2] * 4
+        assert pyconvx.get_num_threads() == 2
+    finally:
+        pyconvx.set_num_threads(before)
+
+
 def test_fit_on_a_loader_learns():
     x, y = bright_or_dark()
     loader = DataLoader(x, y, 8, transform=augment.RandomHorizontalFlip(), num_workers=2, seed=0)

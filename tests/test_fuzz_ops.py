@@ -425,6 +425,48 @@ def test_global_avg_pool2d_and_its_backward_match_the_reference_or_name_the_bad_
 
 
 # --------------------------------------------------------------------------------------------
+# bilinear_sample, affine_sample
+# --------------------------------------------------------------------------------------------
+
+position = st.one_of(st.floats(-12, 12, width=32), st.sampled_from([np.nan, np.inf, -np.inf, 3e38, -3e38, -1.0]))
+
+
+@st.composite
+def sample_problem(draw):
+    n, c, h, w = draw(st.integers(0, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    p, q = draw(st.integers(0, 4)), draw(st.integers(0, 4))
+    x = data_array(draw, (n, c, h, w), "x")
+    xs = np.array(draw(st.lists(position, min_size=n * p * q, max_size=n * p * q)), np.float32).reshape(n, p, q)
+    ys = np.array(draw(st.lists(position, min_size=n * p * q, max_size=n * p * q)), np.float32).reshape(n, p, q)
+    maps = np.array(draw(st.lists(st.floats(-4, 4), min_size=6 * n, max_size=6 * n))).reshape(n, 2, 3)
+    mutation = draw(st.sampled_from([None, None, None, "empty_channels", "ys_other_shape", "maps_other_n",
+                                     "out_size_negative"]))
+    return x, xs, ys, maps, (p, q), draw(st.floats(-2, 2)), mutation
+
+
+@given(sample_problem())
+def test_bilinear_and_affine_sample_match_the_reference_or_name_the_bad_parameter(problem):
+    x, xs, ys, maps, out_size, fill, mutation = problem
+    sample_problems, affine_problems = [], []
+    if mutation == "empty_channels":
+        x = np.ones(x.shape[:1] + (0,) + x.shape[2:], np.float32)
+        sample_problems = affine_problems = [r"\bx\b"]
+    elif mutation == "ys_other_shape":
+        ys = np.zeros(ys.shape[:2] + (ys.shape[2] + 1,), np.float32)
+        sample_problems = [r"\bys\b"]
+    elif mutation == "maps_other_n":
+        maps = np.zeros((len(maps) + 1, 2, 3))
+        affine_problems = [r"\bmaps\b"]
+    elif mutation == "out_size_negative":
+        out_size = (-out_size[0] - 1, out_size[1])
+        affine_problems = [r"\bout_h\b"]
+    check(lambda: pyconvx.bilinear_sample(x, xs, ys, fill), sample_problems,
+          lambda y: ref.assert_close(y, ref.bilinear_sample(x, xs, ys, fill), 4))
+    check(lambda: pyconvx.affine_sample(x, maps, out_size, fill), affine_problems,
+          lambda y: ref.assert_close(y, ref.affine_sample(x, maps, out_size, fill), 4))
+
+
+# --------------------------------------------------------------------------------------------
 # im2col, col2im, conv_output_size
 # --------------------------------------------------------------------------------------------
 

@@ -38,6 +38,15 @@ void one_thread_in_forked_child() {
 [[maybe_unused]] const bool g_fork_handler_registered = pthread_atfork(nullptr, nullptr, one_thread_in_forked_child) == 0;
 }  // namespace
 
+namespace {
+thread_local int t_thread_limit = 0;  // 0: no cap
+
+int process_threads() {
+  const int n = g_num_threads.load(std::memory_order_relaxed);
+  return n > 0 ? n : omp_get_max_threads();
+}
+}  // namespace
+
 void set_num_threads(int64_t n) {
   if (n < 1 || n > kMaxThreads)
     throw std::invalid_argument("set_num_threads: n must be in [1, " + std::to_string(kMaxThreads) +
@@ -46,15 +55,24 @@ void set_num_threads(int64_t n) {
     throw std::invalid_argument("set_num_threads: this process was forked, where the kernels can only run on one "
                                 "thread (start it with the 'spawn' or 'forkserver' method for more), got n=" +
                                 std::to_string(n));
-  note_count(get_num_threads());  // the count in force until now (OpenMP's default at first)
+  note_count(process_threads());  // the count in force until now (OpenMP's default at first)
   g_num_threads.store(static_cast<int>(n), std::memory_order_relaxed);
   note_count(static_cast<int>(n));
 }
 
 int get_num_threads() {
-  const int n = g_num_threads.load(std::memory_order_relaxed);
-  return n > 0 ? n : omp_get_max_threads();
+  const int n = process_threads();
+  return t_thread_limit > 0 && t_thread_limit < n ? t_thread_limit : n;
 }
+
+void set_thread_limit(int64_t n) {
+  if (n < 0 || n > kMaxThreads)
+    throw std::invalid_argument("set_thread_limit: n must be in [0, " + std::to_string(kMaxThreads) + "], got n=" +
+                                std::to_string(n));
+  t_thread_limit = static_cast<int>(n);
+}
+
+int get_thread_limit() { return t_thread_limit; }
 
 WorkspaceUsage workspace_usage() {
   const detail::WorkspaceStats stats = detail::workspace_stats();
@@ -62,7 +80,7 @@ WorkspaceUsage workspace_usage() {
 }
 
 void reset_workspace_peak() {
-  note_count(get_num_threads());
+  note_count(process_threads());
   detail::release_workspace(g_most_threads.load(std::memory_order_relaxed));
 }
 

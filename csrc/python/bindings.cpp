@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <array>
 #include <optional>
 #include <string>
@@ -229,6 +230,42 @@ FloatArray global_avg_pool2d_backward_py(const FloatArray& gy, std::vector<int64
   return gx;
 }
 
+// "(2, 3, 4)": an array's shape for an error message.
+std::string shape_text(const py::array& a) {
+  std::string text = "(";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) text += (i ? ", " : "") + std::to_string(a.shape(i));
+  return text + (a.ndim() == 1 ? ",)" : ")");
+}
+
+FloatArray bilinear_sample_py(const FloatArray& x, const FloatArray& xs, const FloatArray& ys, float fill) {
+  const Shape4 s = shape_of(x, "x");
+  const bool same = xs.ndim() == 3 && ys.ndim() == 3 && ys.shape(0) == xs.shape(0) && ys.shape(1) == xs.shape(1) &&
+                    ys.shape(2) == xs.shape(2);
+  if (!same || xs.shape(0) != s.n)
+    throw std::invalid_argument("bilinear_sample: xs and ys must both have shape (N, P, Q) with N=" +
+                                std::to_string(s.n) + " (x's images), got xs " + shape_text(xs) + " and ys " +
+                                shape_text(ys));
+  FloatArray y = empty(Shape4{s.n, s.c, xs.shape(1), xs.shape(2)});
+  float* out = data(y);
+  py::gil_scoped_release release;
+  bilinear_sample(s, x.data(), xs.shape(1), xs.shape(2), xs.data(), ys.data(), fill, out);
+  return y;
+}
+
+FloatArray affine_sample_py(const FloatArray& x, const py::array_t<double, py::array::c_style | py::array::forcecast>& maps,
+                            Pair out_size, float fill) {
+  const Shape4 s = shape_of(x, "x");
+  if (maps.ndim() != 3 || maps.shape(0) != s.n || maps.shape(1) != 2 || maps.shape(2) != 3)
+    throw std::invalid_argument("affine_sample: maps must have shape (N, 2, 3) with N=" + std::to_string(s.n) +
+                                " (x's images), got maps " + shape_text(maps));
+  // A negative size gets an empty array here and is refused, with its value, by affine_sample.
+  FloatArray y = empty(Shape4{s.n, s.c, std::max<int64_t>(out_size[0], 0), std::max<int64_t>(out_size[1], 0)});
+  float* out = data(y);
+  py::gil_scoped_release release;
+  affine_sample(s, x.data(), out_size[0], out_size[1], maps.data(), fill, out);
+  return y;
+}
+
 FloatArray gemm_py(const FloatArray& a, const FloatArray& b, bool trans_a, bool trans_b) {
   if (a.ndim() != 2 || b.ndim() != 2)
     throw std::invalid_argument("gemm: a and b must be 2-D, got a " + std::to_string(a.ndim()) + "-D and b " +
@@ -303,9 +340,13 @@ PYBIND11_MODULE(_core, m) {
         py::arg("stride"), py::arg("padding"), py::arg("ceil_mode"), py::arg("count_include_pad"));
   m.def("global_avg_pool2d", &global_avg_pool2d_py, py::arg("x"));
   m.def("global_avg_pool2d_backward", &global_avg_pool2d_backward_py, py::arg("grad_out"), py::arg("x_shape"));
+  m.def("bilinear_sample", &bilinear_sample_py, py::arg("x"), py::arg("xs"), py::arg("ys"), py::arg("fill"));
+  m.def("affine_sample", &affine_sample_py, py::arg("x"), py::arg("maps"), py::arg("out_size"), py::arg("fill"));
   m.def("gemm", &gemm_py, py::arg("a"), py::arg("b"), py::arg("trans_a"), py::arg("trans_b"));
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
   m.def("get_num_threads", &get_num_threads);
+  m.def("set_thread_limit", &set_thread_limit, py::arg("n"));
+  m.def("get_thread_limit", &get_thread_limit);
   m.def("cpu_info", &cpu_info_py);
   m.def("workspace_usage", [] {
     const WorkspaceUsage usage = workspace_usage();

@@ -1,5 +1,6 @@
 """One inverse-mapping sampler behind every warp (rotation, affine, elastic): each output pixel
-reads the input at a real-valued position, bilinearly.
+reads the input at a real-valued position, bilinearly (the kernels' ops.bilinear_sample and
+ops.affine_sample, one call per batch).
 
 Coordinates are in pixels with the origin at the image centre and y pointing down: pixel (row i,
 column j) of an H x W image sits at (u, v) = (j - (W - 1) / 2, i - (H - 1) / 2). An affine map is
@@ -10,7 +11,9 @@ map: with u -> B u + c the inverse in pixels and D = diag(W / 2, H / 2), theta =
 """
 import numpy as np
 
-__all__ = ["affine_matrices", "affine_grid", "bilinear_sample", "warp_affine"]
+from .. import ops
+
+__all__ = ["affine_matrices", "pixel_maps", "affine_grid", "bilinear_sample", "warp_affine"]
 
 
 def affine_matrices(angle=0.0, translate=(0.0, 0.0), scale=1.0, shear=(0.0, 0.0)):
@@ -30,68 +33,64 @@ def affine_matrices(angle=0.0, translate=(0.0, 0.0), scale=1.0, shear=(0.0, 0.0)
     angle = np.radians(np.atleast_1d(np.asarray(angle, dtype=np.float64)))
     translate = np.atleast_2d(np.asarray(translate, dtype=np.float64))
     scale = np.atleast_1d(np.asarray(scale, dtype=np.float64))
-    shear = np.radians(np.atleast_2d(np.asarray(shear, dtype=np.float64)))
+    shear = np.tan(np.radians(np.atleast_2d(np.asarray(shear, dtype=np.float64))))
     n = max(len(angle), len(translate), len(scale), len(shear))
-    angle, scale = np.broadcast_to(angle, (n,)), np.broadcast_to(scale, (n,))
-    translate, shear = np.broadcast_to(translate, (n, 2)), np.broadcast_to(shear, (n, 2))
-    cos, sin = np.cos(angle), np.sin(angle)
-    # Screen y points down, so a counter-clockwise turn sends (1, 0) to (cos, -sin).
-    rotation = np.stack([np.stack([cos, sin], -1), np.stack([-sin, cos], -1)], -2)
-    ones, zeros = np.ones(n), np.zeros(n)
-    shear_x = np.stack([np.stack([ones, np.tan(shear[:, 0])], -1), np.stack([zeros, ones], -1)], -2)
-    shear_y = np.stack([np.stack([ones, zeros], -1), np.stack([np.tan(shear[:, 1]), ones], -1)], -2)
-    linear = scale[:, None, None] * rotation @ shear_y @ shear_x
-    return np.concatenate([linear, translate[:, :, None]], axis=2)
+    cos, sin = np.cos(angle) * scale, np.sin(angle) * scale
+    hx, hy = shear[:, 0], shear[:, 1]
+    # scale * rotation @ shear_y @ shear_x written out, where screen y points down (a
+    # counter-clockwise turn sends (1, 0) to (cos, -sin)): rotation [[cos, sin], [-sin, cos]],
+    # shear_y [[1, 0], [hy, 1]], shear_x [[1, hx], [0, 1]].
+    out = np.empty((n, 2, 3))
+    out[:, 0, 0] = cos + sin * hy
+    out[:, 0, 1] = (cos + sin * hy) * hx + sin
+    out[:, 1, 0] = cos * hy - sin
+    out[:, 1, 1] = (cos * hy - sin) * hx + cos
+    out[:, :, 2] = translate
+    return out
+
+
+def pixel_maps(matrices, out_size, in_size):
+    """The (N, 2, 3) maps from output pixel indices (q, p, 1) to input ones (column, row) of the
+    forward affine maps `matrices` (N, 2, 3) from an in_size = (H, W) image to an out_size = (P, Q)
+    one: what ops.affine_sample takes.
+
+    >>> pixel_maps(affine_matrices(translate=(1.0, 0.0)), (1, 3), (1, 3))
+    array([[[ 1.,  0., -1.],
+            [ 0.,  1.,  0.]]])
+    """
+    matrices = np.asarray(matrices, dtype=np.float64)
+    inverse = np.linalg.inv(matrices[:, :, :2])
+    (out_h, out_w), (in_h, in_w) = out_size, in_size
+    # source = inverse @ ((q, p) - out_centre - t) + in_centre
+    shift = np.array([(out_w - 1) / 2, (out_h - 1) / 2]) + matrices[:, :, 2]
+    offset = np.array([(in_w - 1) / 2, (in_h - 1) / 2]) - (inverse @ shift[:, :, None])[:, :, 0]
+    return np.concatenate([inverse, offset[:, :, None]], axis=2)
 
 
 def affine_grid(matrices, out_size, in_size):
     """Sampling positions (xs, ys), each (N, P, Q) float32 in input pixel indices, of the forward
-    affine maps `matrices` (N, 2, 3) from an in_size = (H, W) image to an out_size = (P, Q) one.
+    affine maps `matrices` (N, 2, 3) from an in_size = (H, W) image to an out_size = (P, Q) one
+    (the positions warp_affine samples, computed there on the fly).
 
     >>> xs, ys = affine_grid(affine_matrices(translate=(1.0, 0.0)), (1, 3), (1, 3))
     >>> xs
     array([[[-1.,  0.,  1.]]], dtype=float32)
     """
-    matrices = np.asarray(matrices, dtype=np.float64)
-    inverse = np.linalg.inv(matrices[:, :, :2])
-    (out_h, out_w), (in_h, in_w) = out_size, in_size
-    # source = inverse @ ((u, v) - shift) + centre: each coordinate is a * u + b * v + offset, one
-    # row and one column vector per image, so no (N, 2, P*Q) matrix product is formed.
-    offset = np.array([(in_w - 1) / 2, (in_h - 1) / 2]) - (inverse @ matrices[:, :, 2:])[:, :, 0]
-    u = (np.arange(out_w) - (out_w - 1) / 2).astype(np.float32)[None, None, :]
-    v = (np.arange(out_h) - (out_h - 1) / 2).astype(np.float32)[None, :, None]
-    a, o = inverse.astype(np.float32)[:, :, :, None, None], offset.astype(np.float32)[:, :, None, None]
-    return a[:, 0, 0] * u + (a[:, 0, 1] * v + o[:, 0]), a[:, 1, 0] * u + (a[:, 1, 1] * v + o[:, 1])
+    maps = pixel_maps(matrices, out_size, in_size)[:, :, :, None, None]
+    q, p = np.arange(out_size[1])[None, :], np.arange(out_size[0])[:, None]
+    return tuple((maps[:, i, 0] * q + maps[:, i, 1] * p + maps[:, i, 2]).astype(np.float32) for i in (0, 1))
 
 
 def bilinear_sample(images, xs, ys, fill=0.0):
     """images (N, C, H, W) read at positions xs, ys (N, P, Q) (column and row indices, real
     valued) -> (N, C, P, Q) float32. Each output mixes the four nearest pixels with bilinear
     weights; a neighbour outside the image counts as `fill` (so fill=0 matches torch's
-    grid_sample with padding_mode="zeros").
+    grid_sample with padding_mode="zeros"). ops.bilinear_sample.
 
     >>> bilinear_sample(np.array([[[[0.0, 10.0]]]]), np.array([[[0.25, 1.5]]]), np.zeros((1, 1, 2)), fill=2.0)
     array([[[[2.5, 6. ]]]], dtype=float32)
     """
-    images = np.asarray(images, np.float32)
-    n, channels, height, width = images.shape
-    # A border of `fill` (one pixel before, two after) and positions clipped to [-1, size] keep
-    # all four neighbours inside the bordered image: no masks, and far-off positions read fill
-    # only (a clipped position sits on the border with zero weight beyond it). float32 throughout,
-    # and each neighbour one gather from the flat batch (six times faster than per-axis gathers).
-    rows, stride = height + 3, width + 3
-    bordered = np.full((n, channels, rows, stride), fill, np.float32)
-    bordered[:, :, 1:height + 1, 1:width + 1] = images
-    flat = bordered.reshape(-1)
-    xs = np.clip(xs, -1, width, dtype=np.float32)
-    ys = np.clip(ys, -1, height, dtype=np.float32)
-    x0, y0 = np.floor(xs), np.floor(ys)
-    fx, fy = (xs - x0).reshape(n, 1, -1), (ys - y0).reshape(n, 1, -1)
-    base = ((y0 + 1) * stride + (x0 + 1)).astype(np.intp).reshape(n, 1, -1)
-    base = base + (np.arange(n * channels, dtype=np.intp) * (rows * stride)).reshape(n, channels, 1)
-    a, b, c, d = (flat.take(base + offset) for offset in (0, 1, stride, stride + 1))
-    top, bottom = a + fx * (b - a), c + fx * (d - c)
-    return (top + fy * (bottom - top)).reshape((n, channels) + xs.shape[1:])
+    return ops.bilinear_sample(images, xs, ys, fill)
 
 
 def warp_affine(images, matrices, fill=0.0, out_size=None):
@@ -105,5 +104,5 @@ def warp_affine(images, matrices, fill=0.0, out_size=None):
            [0., 0., 0.]], dtype=float32)
     """
     in_size = images.shape[-2:]
-    xs, ys = affine_grid(matrices, in_size if out_size is None else out_size, in_size)
-    return bilinear_sample(images, xs, ys, fill)
+    out_size = in_size if out_size is None else tuple(out_size)
+    return ops.affine_sample(images, pixel_maps(matrices, out_size, in_size), out_size, fill)

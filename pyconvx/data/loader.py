@@ -4,7 +4,8 @@ Every batch is a pure function of (seed, epoch, batch index): the epoch's order 
 generator seeded by (seed, epoch), each batch's augmentation from one seeded by (seed, epoch,
 index). Which thread makes a batch therefore changes nothing, and batches are handed out in
 order, so a seed reproduces a run whatever `num_workers` is. Threads are enough because NumPy
-and pyconvx's kernels release the GIL while they work.
+and pyconvx's kernels release the GIL while they work; a worker's kernels run on its own thread
+only (runtime.thread_limit), so that they do not start thread teams against the training's.
 
 >>> import numpy as np
 >>> loader = DataLoader(np.zeros((10, 1, 4, 4)), np.arange(10), batch_size=4, seed=0, num_workers=0)
@@ -16,6 +17,8 @@ import queue
 import threading
 
 import numpy as np
+
+from .. import runtime
 
 __all__ = ["DataLoader"]
 
@@ -169,6 +172,13 @@ class _Epoch:
 
 
 def _work(loader, epoch, order, first, step, out, stop):
+    # Kernels a transform calls (the warps' sampler) run on this thread alone: the training beside
+    # it keeps the cores' other threads.
+    with runtime.thread_limit(1):
+        _make_batches(loader, epoch, order, first, step, out, stop)
+
+
+def _make_batches(loader, epoch, order, first, step, out, stop):
     for index in range(first, len(loader), step):
         if stop.is_set():
             return

@@ -5,5 +5,6 @@
 #include "pyconvx/gemm.hpp"
 #include "pyconvx/pool.hpp"
 #include "pyconvx/runtime.hpp"
+#include "pyconvx/sample.hpp"
 #include "pyconvx/shape.hpp"
 #include "pyconvx/version.hpp"

@@ -15,7 +15,16 @@ namespace pyconvx {
 // on one thread and refuses n > 1 (the OpenMP runtime cannot start threads there).
 constexpr int64_t kMaxThreads = 4096;
 void set_num_threads(int64_t n);
+// The count a kernel called from this thread uses: the process-wide one, capped by this thread's
+// limit when it has one.
 int get_num_threads();
+
+// Caps the threads of the kernels this thread calls (0: no cap, the default), leaving other
+// threads alone: a thread that does small work beside a training loop (a data loader's worker)
+// takes one core instead of starting a team on every core. Throws std::invalid_argument unless
+// 0 <= n <= kMaxThreads.
+void set_thread_limit(int64_t n);
+int get_thread_limit();
 
 struct CpuInfo {
   std::string active;                  // "avx512", "avx2" or "generic"

@@ -1,0 +1,27 @@
+// Bilinear sampling of images at real-valued positions: the warps of data augmentation (rotations,
+// affine maps, elastic distortions) and the sampler of spatial transformer networks.
+#pragma once
+
+#include <cstdint>
+
+#include "pyconvx/shape.hpp"
+
+namespace pyconvx {
+
+// y (N, C, out_h, out_w): pixel (p, q) of image n reads x[n] (x_shape: N, C, H, W) at column
+// xs[n, p, q] and row ys[n, p, q] (pixel indices, real valued), mixing the four nearest pixels with
+// bilinear weights; a neighbour outside the image counts as `fill` (fill = 0 is torch's grid_sample
+// with padding_mode="zeros" once its grid is in pixels). Positions are clipped to [-1, W] and
+// [-1, H] first, which changes no value (past that every neighbour is outside); a NaN position
+// reads fill. xs and ys hold N * out_h * out_w floats.
+void bilinear_sample(const Shape4& x_shape, const float* x, int64_t out_h, int64_t out_w, const float* xs,
+                     const float* ys, float fill, float* y);
+
+// The same at the positions of one affine map per image: pixel (p, q) of image n reads column
+// m[0] * q + m[1] * p + m[2] and row m[3] * q + m[4] * p + m[5], where m = maps + 6 * n (each a
+// row-major 2 x 3 matrix from output to input pixel indices). Nothing the size of the output but
+// the output itself is written.
+void affine_sample(const Shape4& x_shape, const float* x, int64_t out_h, int64_t out_w, const double* maps, float fill,
+                   float* y);
+
+}  // namespace pyconvx

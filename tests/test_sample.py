@@ -1,0 +1,132 @@
+"""ops.bilinear_sample and ops.affine_sample (the warps' sampler) against the float64 reference,
+their error messages, and runtime.thread_limit."""
+import threading
+
+import numpy as np
+import pytest
+
+import pyconvx
+import reference as ref
+from pyconvx import ops, runtime
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(11)
+
+
+def positions(rng, shape, height, width):
+    """Columns and rows mostly inside, some past every edge, some on whole pixels and on the
+    edges themselves (-1, 0, size - 1, size), some far off."""
+    xs = rng.uniform(-3, width + 2, shape).astype(np.float32)
+    ys = rng.uniform(-3, height + 2, shape).astype(np.float32)
+    flat_x, flat_y = xs.reshape(-1), ys.reshape(-1)
+    special = np.array([-1, 0, width - 1, width, 2.0, -1e30, 1e30, np.inf, -np.inf], np.float32)
+    flat_x[:len(special)] = special
+    flat_y[len(special):2 * len(special)] = np.array([-1, 0, height - 1, height, 1.0, -1e30, 1e30, np.inf, -np.inf])
+    return xs, ys
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 5, 7), (1, 1, 1, 1), (3, 2, 1, 6), (2, 4, 9, 2)])
+@pytest.mark.parametrize("fill", [0.0, -0.75])
+def test_bilinear_sample_matches_the_reference(rng, shape, fill):
+    x = rng.standard_normal(shape).astype(np.float32)
+    xs, ys = positions(rng, (shape[0], 4, 6), *shape[2:])
+    got = ops.bilinear_sample(x, xs, ys, fill=fill)
+    assert got.shape == (shape[0], shape[1], 4, 6) and got.dtype == np.float32
+    ref.assert_close(got, ref.bilinear_sample(x, xs, ys, fill), 4, f"bilinear_sample {shape}")
+
+
+def test_whole_pixel_positions_copy_pixels_exactly(rng):
+    x = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    rows, cols = np.meshgrid(np.arange(4, dtype=np.float32), np.arange(5, dtype=np.float32), indexing="ij")
+    xs, ys = np.broadcast_to(cols, (2, 4, 5)), np.broadcast_to(rows, (2, 4, 5))
+    np.testing.assert_array_equal(ops.bilinear_sample(x, xs, ys, fill=9.0), x)
+
+
+def test_nan_positions_read_fill_and_nan_pixels_spread_only_to_their_neighbours():
+    x = np.ones((1, 1, 3, 3), np.float32)
+    x[0, 0, 0, 0] = np.nan
+    xs = np.array([[[np.nan, 1.0, 0.5, 2.0]]], np.float32)
+    ys = np.array([[[1.0, np.nan, 0.5, 2.0]]], np.float32)
+    got = ops.bilinear_sample(x, xs, ys, fill=-2.0)[0, 0, 0]
+    assert got[0] == -2.0 and got[1] == -2.0 and np.isnan(got[2]) and got[3] == 1.0
+
+
+def test_affine_sample_is_bilinear_sample_at_the_maps_positions(rng):
+    from pyconvx.augment import sampling
+
+    x = rng.standard_normal((3, 2, 6, 7)).astype(np.float32)
+    matrices = sampling.affine_matrices(angle=[30.0, -75.0, 180.0], translate=[(1, -2), (0.5, 0), (0, 3)],
+                                        scale=[1.0, 0.7, 1.4], shear=[(10, 0), (0, -5), (3, 4)])
+    maps = sampling.pixel_maps(matrices, (5, 8), (6, 7))
+    xs, ys = sampling.affine_grid(matrices, (5, 8), (6, 7))
+    got = ops.affine_sample(x, maps, out_size=(5, 8), fill=0.5)
+    # The same positions (float64 maps, rounded to float32 once), so the same bits.
+    np.testing.assert_array_equal(got, ops.bilinear_sample(x, xs, ys, fill=0.5))
+    ref.assert_close(got, ref.affine_sample(x, maps, (5, 8), 0.5), 4, "affine_sample")
+
+
+def test_affine_sample_keeps_the_image_size_by_default(rng):
+    x = rng.standard_normal((2, 1, 4, 6)).astype(np.float32)
+    identity = np.tile(np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]), (2, 1, 1))
+    np.testing.assert_array_equal(ops.affine_sample(x, identity), x)
+    assert ops.affine_sample(x, identity, out_size=(0, 3)).shape == (2, 1, 0, 3)
+
+
+def test_results_do_not_depend_on_the_thread_count(rng):
+    x = rng.standard_normal((16, 3, 40, 40)).astype(np.float32)
+    xs, ys = positions(rng, (16, 40, 40), 40, 40)
+    before = runtime.get_num_threads()
+    try:
+        runtime.set_num_threads(1)
+        one = ops.bilinear_sample(x, xs, ys)
+        runtime.set_num_threads(2)
+        np.testing.assert_array_equal(ops.bilinear_sample(x, xs, ys), one)
+    finally:
+        runtime.set_num_threads(before)
+
+
+@pytest.mark.parametrize("call, names", [
+    (lambda: ops.bilinear_sample(np.zeros((2, 1, 3, 3)), np.zeros((1, 2, 2)), np.zeros((1, 2, 2))), "xs and ys"),
+    (lambda: ops.bilinear_sample(np.zeros((1, 1, 3, 3)), np.zeros((1, 2, 2)), np.zeros((1, 2, 3))), "xs and ys"),
+    (lambda: ops.bilinear_sample(np.zeros((1, 1, 3, 3)), np.zeros((2, 2)), np.zeros((2, 2))), "xs and ys"),
+    (lambda: ops.bilinear_sample(np.zeros((1, 0, 3, 3)), np.zeros((1, 2, 2)), np.zeros((1, 2, 2))), "x must"),
+    (lambda: ops.bilinear_sample(np.zeros((1, 3, 3)), np.zeros((1, 2, 2)), np.zeros((1, 2, 2))), "x"),
+    (lambda: ops.affine_sample(np.zeros((2, 1, 3, 3)), np.zeros((1, 2, 3))), "maps"),
+    (lambda: ops.affine_sample(np.zeros((1, 1, 3, 3)), np.zeros((1, 3, 3))), "maps"),
+    (lambda: ops.affine_sample(np.zeros((1, 1, 3, 3)), np.zeros((1, 2, 3)), out_size=(-1, 2)), "out_h=-1"),
+    (lambda: ops.affine_sample(np.zeros((1, 1, 3, 3)), np.zeros((1, 2, 3)), out_size=(2, 2, 2)), "out_size"),
+])
+def test_bad_arguments_raise_value_errors_naming_them(call, names):
+    with pytest.raises(ValueError, match=names):
+        call()
+
+
+def test_thread_limit_caps_the_calling_thread_only():
+    before = runtime.get_num_threads()
+    try:
+        runtime.set_num_threads(2)
+        seen = {}
+
+        def other():
+            seen["other"] = runtime.get_num_threads()
+
+        with runtime.thread_limit(1):
+            assert runtime.get_num_threads() == 1 == pyconvx.cpu_info()["num_threads"]
+            worker = threading.Thread(target=other)
+            worker.start()
+            worker.join()
+            with runtime.thread_limit(8):  # a cap above the count changes nothing
+                assert runtime.get_num_threads() == 2
+            assert runtime.get_num_threads() == 1  # the inner block put the outer cap back
+        assert seen["other"] == 2 and runtime.get_num_threads() == 2
+    finally:
+        runtime.set_num_threads(before)
+
+
+@pytest.mark.parametrize("n", [0, -1, 1.5, "2"])
+def test_thread_limit_refuses_what_is_not_a_positive_int(n):
+    with pytest.raises((ValueError, TypeError), match="n"):
+        with runtime.thread_limit(n):
+            pass
