@@ -22,13 +22,19 @@ void check_sample(const Shape4& s, const float* x, int64_t out_h, int64_t out_w,
   check_data(y, checked_mul(checked_mul(s.n, s.c, "y"), checked_mul(out_h, out_w, "y"), "y"), "y", op);
 }
 
-// Output row p of image n, its positions given by `position(n, p, q, &column, &row)`. The
-// arithmetic is float32 in a fixed order (two horizontal mixes, then the vertical one), so every
-// thread count gives the same bits.
+// The bilinear mix of the pixels a (top left), b (top right), c (bottom left), d (bottom right):
+// float32 in a fixed order (two horizontal mixes, then the vertical one), so every thread count
+// and both entry points give the same bits for the same position.
+inline float mix(float a, float b, float c, float d, float fx, float fy) {
+  const float upper = a + fx * (b - a), lower = c + fx * (d - c);
+  return upper + fy * (lower - upper);
+}
+
+// Output row p of image n, its positions given by `position(n, p, q, &column, &row)`.
 template <class Position>
 void sample_row(const Shape4& s, const float* x, int64_t n, int64_t p, int64_t out_h, int64_t out_w,
                 const Position& position, float fill, float* y) {
-  const int64_t plane = s.h * s.w, out_plane = out_h * out_w;
+  const int64_t plane = s.h * s.w, out_plane = out_h * out_w, w = s.w;
   const float* image = x + n * s.c * plane;
   float* out = y + n * s.c * out_plane + p * out_w;
   const double right = static_cast<double>(s.w), bottom = static_cast<double>(s.h);
@@ -39,20 +45,24 @@ void sample_row(const Shape4& s, const float* x, int64_t n, int64_t p, int64_t o
     // only, and every conversion below is in range.
     const float column = static_cast<float>(at_column >= -1.0 ? (at_column <= right ? at_column : right) : -1.0);
     const float row = static_cast<float>(at_row >= -1.0 ? (at_row <= bottom ? at_row : bottom) : -1.0);
-    const float left_edge = std::floor(column), top_edge = std::floor(row);
-    const float fx = column - left_edge, fy = row - top_edge;
-    const int64_t x0 = static_cast<int64_t>(left_edge), y0 = static_cast<int64_t>(top_edge);
+    // Floors by truncation, exact in double as column + 1 >= 0 (in float the sum could round up).
+    const int64_t x0 = static_cast<int64_t>(static_cast<double>(column) + 1.0) - 1;
+    const int64_t y0 = static_cast<int64_t>(static_cast<double>(row) + 1.0) - 1;
+    const float fx = column - static_cast<float>(x0), fy = row - static_cast<float>(y0);
+    const int64_t at = y0 * w + x0;  // may be negative: only neighbours inside are read
+    if (x0 >= 0 && x0 + 1 < w && y0 >= 0 && y0 + 1 < s.h) {  // all four neighbours inside: most positions
+      for (int64_t c = 0; c < s.c; ++c) {
+        const float* px = image + c * plane + at;
+        out[c * out_plane + q] = mix(px[0], px[1], px[w], px[w + 1], fx, fy);
+      }
+      continue;
+    }
     // x0 lies in [-1, W] and x0 + 1 in [0, W + 1] (rows likewise).
-    const bool has_x0 = x0 >= 0 && x0 < s.w, has_x1 = x0 + 1 < s.w, has_y0 = y0 >= 0 && y0 < s.h, has_y1 = y0 + 1 < s.h;
-    const int64_t at = y0 * s.w + x0;
+    const bool has_x0 = x0 >= 0 && x0 < w, has_x1 = x0 + 1 < w, has_y0 = y0 >= 0 && y0 < s.h, has_y1 = y0 + 1 < s.h;
     for (int64_t c = 0; c < s.c; ++c) {
-      const float* px = image + c * plane;
-      const float a = has_y0 && has_x0 ? px[at] : fill;
-      const float b = has_y0 && has_x1 ? px[at + 1] : fill;
-      const float d0 = has_y1 && has_x0 ? px[at + s.w] : fill;
-      const float d1 = has_y1 && has_x1 ? px[at + s.w + 1] : fill;
-      const float upper = a + fx * (b - a), lower = d0 + fx * (d1 - d0);
-      out[c * out_plane + q] = upper + fy * (lower - upper);
+      const float* pc = image + c * plane;
+      out[c * out_plane + q] = mix(has_y0 && has_x0 ? pc[at] : fill, has_y0 && has_x1 ? pc[at + 1] : fill,
+                                   has_y1 && has_x0 ? pc[at + w] : fill, has_y1 && has_x1 ? pc[at + w + 1] : fill, fx, fy);
     }
   }
 }
