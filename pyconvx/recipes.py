@@ -86,10 +86,18 @@ def _train_shifted(model, x, y, epochs, learning_rate, batch_size, background, s
     return model
 
 
-_TRANSFER_WAYS = ("scratch", "fine_tune_all", "head_then_all", "frozen_to_s4", "head_only")
+_TRANSFER_WAYS = ("scratch", "flips_shrink_perturb", "fine_tune_all", "head_then_all", "frozen_to_s4", "head_only")
 
 
-def transfer_digits(shots=(1, 3, 10), draws=10, pretrain_epochs=10, epochs=40, evaluate_on="test", ways=None,
+def _with_mirror_images(x, y, classes):
+    """x and its mirror images, left-right, upside down and both (a half turn), each a new set of
+    `classes` classes: labels y, y + classes, y + 2 * classes, y + 3 * classes."""
+    mirrored = [x, x[..., ::-1], x[..., ::-1, :], x[..., ::-1, ::-1]]
+    return (np.ascontiguousarray(np.concatenate(mirrored)),
+            np.concatenate([y + index * classes for index in range(len(mirrored))]))
+
+
+def transfer_digits(shots=(1, 3, 10), draws=10, pretrain_epochs=10, epochs=160, evaluate_on="test", ways=None,
                     timing_epochs=5, seed=0, verbose=1):
     """Transfer learning on real data: LeNet-5 pretrained on the digits 0-4, then taught the
     digits 5-9 from a few examples of each, against the same network trained from scratch on
@@ -99,14 +107,25 @@ def transfer_digits(shots=(1, 3, 10), draws=10, pretrain_epochs=10, epochs=40, e
     copies with SGD and Nesterov momentum at 0.02 (train_lenet5_digits' recipe without its last
     third at a lower rate); its weights go through a weights file, as pretrained weights do.
     Then, for each number of examples per class in `shots` and each of `draws` random draws of
-    that many training digits per class among 5-9, every way in `ways` (all five by default)
+    that many training digits per class among 5-9, every way in `ways` (all six by default)
     learns the five new classes from them with the same budget and augmentation (shifted copies
     every epoch, SGD with Nesterov momentum at learning rate 0.01, `epochs` epochs, batches of 16):
-    "scratch" (a fresh LeNet-5), "fine_tune_all" (pretrained start, everything trains),
-    "head_then_all" (the first half of the epochs the new head alone, the rest everything at a
-    tenth of the rate), "frozen_to_s4" (the convolutions up to s4 frozen) and "head_only" (all
-    but the new output layer frozen). A draw's networks share its examples and their new
-    layers' seed, so that the differences are paired.
+
+    - "scratch": a fresh LeNet-5;
+    - "flips_shrink_perturb", the transfer way this recipe recommends: pretrained on the 0-4
+      digits and their mirror images (left-right, upside down, both) as 20 classes, with the same
+      recipe (a mirrored 2 is not a 2, so the network has to tell apart four times as many shapes,
+      and its features stay useful for shapes it has not seen); then the weights halfway between
+      that network's and the fresh network's of "scratch" (transfer.shrink_perturb with shrink
+      0.5; the new head is the scratch network's), and everything trains;
+    - "fine_tune_all": pretrained start (the 0-4 network), everything trains;
+    - "head_then_all": the first half of the epochs the new head alone, the rest everything at a
+      tenth of the rate;
+    - "frozen_to_s4": the convolutions up to s4 frozen;
+    - "head_only": all but the new output layer frozen.
+
+    A draw's networks share its examples and the seed of their new layers, so that the
+    differences are paired. 160 epochs is where scratch stops improving on the dev split.
 
     evaluate_on="test" scores them on the held-out 5-9 digits of the bundled test split, drawing
     the examples among all 5-9 training digits; evaluate_on="dev" keeps the test split out of it
@@ -115,10 +134,11 @@ def transfer_digits(shots=(1, 3, 10), draws=10, pretrain_epochs=10, epochs=40, e
 
     result["accuracy"][k][way] lists the accuracies of the draws with k examples per class,
     result["mean"][k][way] and result["std"][k][way] their mean and standard deviation,
-    result["gain"][k] the mean over the draws of fine_tune_all minus scratch (paired) and
-    result["wins"][k] in how many draws fine_tune_all beat scratch; "source_accuracy" is the
-    pretrained network's on held-out 0-4 digits, "pool" the number of 5-9 training digits the
-    examples are drawn from and "scored" the number of digits scored.
+    result["gain"][k] the mean over the draws of flips_shrink_perturb minus scratch (paired) and
+    result["wins"][k] in how many draws flips_shrink_perturb beat scratch; "source_accuracy" is
+    the 0-4 network's on held-out 0-4 digits and "flips_source_accuracy" the 20-class network's
+    on them and their mirror images, "pool" the number of 5-9 training digits the examples are
+    drawn from and "scored" the number of digits scored.
 
     Then, if `timing_epochs`, the cost of training the head: on all 5-9 training digits, an epoch
     of fit on the images through the frozen trunk ("frozen_trunk_epoch_seconds") against an
@@ -135,8 +155,8 @@ def transfer_digits(shots=(1, 3, 10), draws=10, pretrain_epochs=10, epochs=40, e
     shots = (shots,) if np.isscalar(shots) else tuple(int(k) for k in shots)
     ways = _TRANSFER_WAYS if ways is None else tuple(ways)
     unknown = sorted(set(ways) - set(_TRANSFER_WAYS))
-    if unknown or "scratch" not in ways or "fine_tune_all" not in ways:
-        raise ValueError(f"transfer_digits: ways must include 'scratch' and 'fine_tune_all' and be among "
+    if unknown or "scratch" not in ways or "flips_shrink_perturb" not in ways:
+        raise ValueError(f"transfer_digits: ways must include 'scratch' and 'flips_shrink_perturb' and be among "
                          f"{_TRANSFER_WAYS}, got {ways!r}")
     if evaluate_on not in ("test", "dev"):
         raise ValueError(f"transfer_digits: evaluate_on must be 'test' or 'dev', got {evaluate_on!r}")
@@ -153,16 +173,22 @@ def transfer_digits(shots=(1, 3, 10), draws=10, pretrain_epochs=10, epochs=40, e
 
     pretrained = _train_shifted(lenet5(num_classes=5, seed=seed), x_train[source], y_train[source],
                                 pretrain_epochs, 0.02, 32, background, seed)
+    flips = _train_shifted(lenet5(num_classes=20, seed=seed), *_with_mirror_images(x_train[source], y_train[source], 5),
+                           pretrain_epochs, 0.02, 32, background, seed)
     result = {"shots": shots, "draws": draws, "evaluate_on": evaluate_on, "ways": ways,
               "pool": len(target_pool), "scored": len(y_score),
               "source_accuracy": float(pretrained.evaluate(x_source_test, y_source_test)[1]),
+              "flips_source_accuracy": float(flips.evaluate(*_with_mirror_images(x_source_test, y_source_test, 5))[1]),
               "accuracy": {}, "mean": {}, "std": {}, "gain": {}, "wins": {}}
-    log(f"pretrained on digits 0-4: {result['source_accuracy']:.3f} on held-out 0-4 digits")
+    log(f"pretrained on digits 0-4: {result['source_accuracy']:.3f} on held-out 0-4 digits; on them and their "
+        f"mirror images as 20 classes: {result['flips_source_accuracy']:.3f}")
     log(f"scored on {len(y_score)} {evaluate_on} digits of 5-9, {draws} draws of training digits among "
         f"{len(target_pool)}")
     with tempfile.TemporaryDirectory() as directory:
-        weights = os.path.join(directory, "lenet5_digits_0-4.npz")
-        pretrained.save_weights(weights)
+        weights = {"digits": os.path.join(directory, "lenet5_digits_0-4.npz"),
+                   "flips": os.path.join(directory, "lenet5_digits_0-4_and_mirror_images.npz")}
+        pretrained.save_weights(weights["digits"])
+        flips.save_weights(weights["flips"])
         for k in shots:
             rng = np.random.default_rng(seed * 1000 + k)
             accuracy = {name: [] for name in ways}
@@ -173,17 +199,17 @@ def transfer_digits(shots=(1, 3, 10), draws=10, pretrain_epochs=10, epochs=40, e
                     model = _few_shot_model(name, weights, x_train[chosen], y_train[chosen] - 5, epochs, background,
                                             seed + draw)
                     accuracy[name].append(float(model.evaluate(x_score, y_score)[1]))
-            gains = np.subtract(accuracy["fine_tune_all"], accuracy["scratch"])
+            gains = np.subtract(accuracy["flips_shrink_perturb"], accuracy["scratch"])
             result["accuracy"][k] = accuracy
             result["mean"][k] = {name: float(np.mean(values)) for name, values in accuracy.items()}
             result["std"][k] = {name: float(np.std(values)) for name, values in accuracy.items()}
             result["gain"][k], result["wins"][k] = float(gains.mean()), int((gains > 0).sum())
-            log(f"{k:>2} per class: " + ", ".join(f"{name} {result['mean'][k][name]:.3f} ± {result['std'][k][name]:.3f}"
-                                                 for name in ways)
-                + f"; fine_tune_all - scratch {result['gain'][k]:+.3f} ± {gains.std():.3f}, better in "
+            log(f"{k:>2} per class: "
+                + ", ".join(f"{name} {result['mean'][k][name]:.3f} ± {result['std'][k][name]:.3f}" for name in ways)
+                + f"; flips_shrink_perturb - scratch {result['gain'][k]:+.3f} ± {gains.std():.3f}, better in "
                   f"{result['wins'][k]}/{draws}")
         if timing_epochs:
-            result.update(_head_epoch_seconds(weights, x_train[target_pool], y_train[target_pool] - 5,
+            result.update(_head_epoch_seconds(weights["digits"], x_train[target_pool], y_train[target_pool] - 5,
                                               timing_epochs, directory, seed))
             log(f"head epoch: {result['frozen_trunk_epoch_seconds'] * 1e3:.1f} ms through the frozen trunk, "
                 f"{result['cached_epoch_seconds'] * 1e3:.1f} ms on cached features ({result['speedup']:.1f}x; "
@@ -192,13 +218,19 @@ def transfer_digits(shots=(1, 3, 10), draws=10, pretrain_epochs=10, epochs=40, e
 
 
 def _few_shot_model(way, weights, x, y, epochs, background, seed):
-    """One of transfer_digits' ways, trained on (x, y) for `epochs` epochs of shifted copies."""
+    """One of transfer_digits' ways, trained on (x, y) for `epochs` epochs of shifted copies;
+    weights maps "digits" and "flips" to the two pretrained networks' weights files."""
     from .models import lenet5
 
     if way == "scratch":
         return _train_shifted(lenet5(num_classes=5, seed=seed), x, y, epochs, 0.01, 16, background, seed)
+    if way == "flips_shrink_perturb":
+        # Halfway back to the scratch network's start: the new head is that network's (same seed).
+        model = transfer.from_pretrained(lenet5, weights["flips"], num_classes=5, seed=seed)
+        transfer.shrink_perturb(model, lenet5(num_classes=5, seed=seed), shrink=0.5, skip=["output"])
+        return _train_shifted(model, x, y, epochs, 0.01, 16, background, seed)
     freeze_up_to = {"fine_tune_all": None, "head_then_all": "f6", "frozen_to_s4": "s4", "head_only": "f6"}[way]
-    model = transfer.from_pretrained(lenet5, weights, num_classes=5, freeze_up_to=freeze_up_to, seed=seed)
+    model = transfer.from_pretrained(lenet5, weights["digits"], num_classes=5, freeze_up_to=freeze_up_to, seed=seed)
     if way != "head_then_all":
         return _train_shifted(model, x, y, epochs, 0.01, 16, background, seed)
     # The usual two stages: a random head's gradients would first scramble the pretrained layers,

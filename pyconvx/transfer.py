@@ -8,7 +8,9 @@ How much of the pretrained network to retrain depends on how much data the new t
   (`extract_features`) and train a shallow network on them (`split` gives the model's own head
   layers as that network, so the trained head is the model's);
 - more data: freeze fewer layers, `model.freeze(up_to=...)` at any depth;
-- lots of data: the pretrained weights are only the starting point, and everything trains.
+- lots of data: the pretrained weights are only the starting point, and everything trains;
+- features learned for a narrow task: start halfway between them and a fresh network
+  (`shrink_perturb`), and everything trains.
 
 Pretrained weights come from a pyconvx weights file (`Model.save_weights`) or a torchvision-style
 state dict: a mapping of torch keys to tensors or arrays, or an .npz file of one (saved with
@@ -34,7 +36,8 @@ from .model import Model, Sequential
 from .torch_weights import load_torch_state_dict
 from .weights_file import atomic_write_features, is_weights_file, read_arrays, read_features
 
-__all__ = ["split", "replace_head", "extract_features", "load_features", "load_pretrained", "from_pretrained"]
+__all__ = ["split", "replace_head", "extract_features", "load_features", "load_pretrained", "from_pretrained",
+           "shrink_perturb"]
 
 
 def _single_output(model, what):
@@ -263,4 +266,49 @@ def from_pretrained(build, source, num_classes, freeze_up_to=None, seed=None, **
     load_pretrained(model, source, skip=[head.name])
     if freeze_up_to is not None:
         model.freeze(up_to=freeze_up_to)
+    return model
+
+
+def shrink_perturb(model, fresh, shrink=0.5, skip=()):
+    """Moves `model`'s weights part of the way back to a fresh start, in place: every weight w of
+    its layers but those in `skip` (names or indices) becomes shrink * w + (1 - shrink) * w_fresh,
+    w_fresh being the same weight in `fresh`, a model of the same architecture as initialised
+    (the builder's, with any seed). shrink=1 keeps the pretrained weights, shrink=0 gives the
+    fresh network. Returns `model`.
+
+    This is the shrink-and-perturb of Ash and Adams ("On warm-starting neural network training",
+    2020), with a fresh initialisation as the perturbation: smaller pretrained weights leave tanh
+    and sigmoid units out of saturation, so fine-tuning can still reshape features learned for
+    another task, and the fresh part brings back features the pretraining had no use for.
+
+    >>> from pyconvx import layers
+    >>> build = lambda seed: pyconvx.Sequential([layers.Dense(2, name="fc")], input_shape=(3,), seed=seed)
+    >>> pretrained, fresh = build(0), build(1)
+    >>> expected = 0.5 * pretrained.get_layer("fc").params["kernel"] + 0.5 * fresh.get_layer("fc").params["kernel"]
+    >>> bool(np.allclose(shrink_perturb(pretrained, fresh).get_layer("fc").params["kernel"], expected))
+    True
+    """
+    for which, value in (("model", model), ("fresh", fresh)):
+        if not isinstance(value, Model):
+            raise TypeError(f"shrink_perturb: {which} must be a pyconvx Model or Sequential, got "
+                            f"{type(value).__name__}")
+        value._require_built("shrink_perturb")
+    if isinstance(shrink, bool) or not isinstance(shrink, numbers.Real) or not 0 <= shrink <= 1:
+        raise ValueError(f"shrink_perturb: shrink must be a number in [0, 1], got shrink={shrink!r}")
+    skip = skip if isinstance(skip, (list, tuple, set)) else [skip]
+    skipped = {model.layers[model._layer_index(key)].name for key in skip}
+    if [layer.name for layer in model.layers] != [layer.name for layer in fresh.layers]:
+        raise ValueError(f"shrink_perturb: fresh has layers {[layer.name for layer in fresh.layers]}, model has "
+                         f"{[layer.name for layer in model.layers]}; they must have the same architecture")
+    pairs = [(layer, other) for layer, other in zip(model.layers, fresh.layers) if layer.name not in skipped]
+    for layer, other in pairs:  # every shape checked before anything is written
+        for key, value in layer.params.items():
+            if key not in other.params or other.params[key].shape != value.shape:
+                found = other.params[key].shape if key in other.params else "nothing"
+                raise ValueError(f"shrink_perturb: weight {layer.name}.{key} is {value.shape} in model but "
+                                 f"{found} in fresh; they must have the same architecture")
+    for layer, other in pairs:
+        for key, value in layer.params.items():
+            value *= value.dtype.type(shrink)
+            value += value.dtype.type(1 - shrink) * other.params[key]
     return model

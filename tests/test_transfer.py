@@ -222,3 +222,42 @@ def test_from_pretrained_reads_a_torch_lenet5(tmp_path, rng):
     with torch.no_grad():
         expected = net[:-1](torch.from_numpy(x)).numpy()  # everything up to the old head
     np.testing.assert_allclose(transfer.split(model, "f6")[0].predict(x), expected, rtol=1e-4, atol=1e-5)
+
+
+# ----- shrink_perturb -----
+
+def test_shrink_perturb_mixes_every_weight_but_the_skipped_layers(rng):
+    pretrained, fresh = small_net(seed=0), small_net(seed=1)
+    before = {layer.name: {key: value.copy() for key, value in layer.params.items()} for layer in pretrained.layers}
+    assert transfer.shrink_perturb(pretrained, fresh, shrink=0.25, skip=["logits"]) is pretrained
+    for layer in pretrained.layers:
+        for key, value in layer.params.items():
+            old, new = before[layer.name][key], fresh.get_layer(layer.name).params[key]
+            expected = old if layer.name == "logits" else 0.25 * old + 0.75 * new
+            np.testing.assert_allclose(value, expected, rtol=1e-6, atol=1e-7, err_msg=f"{layer.name}.{key}")
+    assert not np.allclose(pretrained.get_layer("conv").params["kernel"], before["conv"]["kernel"])
+    # the ends: shrink=1 keeps the model's weights, shrink=0 gives the fresh network's
+    kept, fresh = small_net(seed=0), small_net(seed=1)
+    transfer.shrink_perturb(kept, fresh, shrink=1)
+    assert all(np.array_equal(a, b) for a, b in zip(kept.get_weights(), small_net(seed=0).get_weights()))
+    restarted = transfer.shrink_perturb(small_net(seed=0), fresh, shrink=0.0)
+    x = rng.standard_normal((3, 1, 6, 6)).astype(np.float32)
+    np.testing.assert_allclose(restarted.predict(x), fresh.predict(x), rtol=1e-5, atol=1e-6)
+
+
+def test_shrink_perturb_refuses_another_architecture_before_writing_anything():
+    model = models.lenet5(num_classes=5, seed=0)
+    before = [value.copy() for value in model.get_weights()]
+    with pytest.raises(ValueError, match="weight output.kernel is \\(84, 5\\) in model but \\(84, 3\\) in fresh"):
+        transfer.shrink_perturb(model, models.lenet5(num_classes=3, seed=1))
+    with pytest.raises(ValueError, match="same architecture"):
+        transfer.shrink_perturb(model, small_net())
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    # with the head skipped, only the trunk has to match
+    transfer.shrink_perturb(model, models.lenet5(num_classes=3, seed=1), skip="output")
+    np.testing.assert_array_equal(model.get_layer("output").params["kernel"], before[-2])
+    for shrink in (-0.1, 1.5, True, "half"):
+        with pytest.raises(ValueError, match="shrink must be a number in \\[0, 1\\]"):
+            transfer.shrink_perturb(model, models.lenet5(num_classes=5), shrink=shrink)
+    with pytest.raises(TypeError, match="fresh must be a pyconvx Model"):
+        transfer.shrink_perturb(model, "lenet5")
