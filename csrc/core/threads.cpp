@@ -1,4 +1,4 @@
-// The process-wide thread count, and the FMA peak probe that runs on those threads.
+// The process-wide thread count (with a per-thread cap), and the FMA peak probe that runs on those threads.
 #include <omp.h>
 #include <pthread.h>
 
@@ -36,10 +36,8 @@ void one_thread_in_forked_child() {
 }
 
 [[maybe_unused]] const bool g_fork_handler_registered = pthread_atfork(nullptr, nullptr, one_thread_in_forked_child) == 0;
-}  // namespace
 
-namespace {
-thread_local int t_thread_limit = 0;  // 0: no cap
+thread_local int t_thread_limit = 0;  // set_thread_limit's cap for the calling thread; 0: none
 
 int process_threads() {
   const int n = g_num_threads.load(std::memory_order_relaxed);

@@ -1,7 +1,6 @@
 // Bilinear sampling, at given positions or along affine maps, parallel over output rows.
 #include <omp.h>
 
-#include <cmath>
 #include <stdexcept>
 #include <string>
 
