@@ -93,6 +93,8 @@ def test_results_do_not_depend_on_the_thread_count(rng):
     (lambda: ops.bilinear_sample(np.zeros((1, 1, 3, 3)), np.zeros((2, 2)), np.zeros((2, 2))), "xs and ys"),
     (lambda: ops.bilinear_sample(np.zeros((1, 0, 3, 3)), np.zeros((1, 2, 2)), np.zeros((1, 2, 2))), "x must"),
     (lambda: ops.bilinear_sample(np.zeros((1, 3, 3)), np.zeros((1, 2, 2)), np.zeros((1, 2, 2))), "x"),
+    (lambda: ops.bilinear_sample(np.zeros((1, 1, 1, 2**24), np.float32), np.zeros((1, 1, 1)), np.zeros((1, 1, 1))),
+     r"height and width must be below 2\^24, got x shape \(1, 1, 1, 16777216\)"),
     (lambda: ops.affine_sample(np.zeros((2, 1, 3, 3)), np.zeros((1, 2, 3))), "maps"),
     (lambda: ops.affine_sample(np.zeros((1, 1, 3, 3)), np.zeros((1, 3, 3))), "maps"),
     (lambda: ops.affine_sample(np.zeros((1, 1, 3, 3)), np.zeros((1, 2, 3)), out_size=(-1, 2)), "out_h=-1"),
