@@ -132,3 +132,11 @@ def test_thread_limit_refuses_what_is_not_a_positive_int(n):
     with pytest.raises((ValueError, TypeError), match="n"):
         with runtime.thread_limit(n):
             pass
+
+
+def test_pixel_maps_refuse_a_singular_map():
+    from pyconvx.augment import sampling
+
+    singular = np.array([[[1.0, 2.0, 0.0], [2.0, 4.0, 0.0]]])
+    with pytest.raises(ValueError, match="invertible, got determinants"):
+        sampling.pixel_maps(singular, (3, 3), (3, 3))

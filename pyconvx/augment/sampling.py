@@ -59,12 +59,21 @@ def pixel_maps(matrices, out_size, in_size):
             [ 0.,  1.,  0.]]])
     """
     matrices = np.asarray(matrices, dtype=np.float64)
-    inverse = np.linalg.inv(matrices[:, :, :2])
     (out_h, out_w), (in_h, in_w) = out_size, in_size
-    # source = inverse @ ((q, p) - out_centre - t) + in_centre
-    shift = np.array([(out_w - 1) / 2, (out_h - 1) / 2]) + matrices[:, :, 2]
-    offset = np.array([(in_w - 1) / 2, (in_h - 1) / 2]) - (inverse @ shift[:, :, None])[:, :, 0]
-    return np.concatenate([inverse, offset[:, :, None]], axis=2)
+    # source = inverse @ ((q, p) - out_centre - t) + in_centre, the 2x2 inverses written out
+    # (np.linalg.inv costs more than all the rest for a batch of maps).
+    a, b, c, d = matrices[:, 0, 0], matrices[:, 0, 1], matrices[:, 1, 0], matrices[:, 1, 1]
+    determinant = a * d - b * c
+    if not np.all(np.isfinite(determinant) & (determinant != 0)):
+        raise ValueError(f"pixel_maps: every matrix's 2x2 part must be invertible, got determinants {determinant}")
+    shift_x = (out_w - 1) / 2 + matrices[:, 0, 2]
+    shift_y = (out_h - 1) / 2 + matrices[:, 1, 2]
+    maps = np.empty((len(matrices), 2, 3))
+    maps[:, 0, 0], maps[:, 0, 1] = d / determinant, (0.0 - b) / determinant  # 0 - b: no -0.0
+    maps[:, 1, 0], maps[:, 1, 1] = (0.0 - c) / determinant, a / determinant
+    maps[:, 0, 2] = (in_w - 1) / 2 - (maps[:, 0, 0] * shift_x + maps[:, 0, 1] * shift_y)
+    maps[:, 1, 2] = (in_h - 1) / 2 - (maps[:, 1, 0] * shift_x + maps[:, 1, 1] * shift_y)
+    return maps
 
 
 def affine_grid(matrices, out_size, in_size):
