@@ -26,8 +26,8 @@ from .torch_weights import torch_entries
 __all__ = [
     "ConvSpec", "PoolSpec", "GemmSpec", "NetworkSpec", "Timing", "CONV_TABLE", "POOL_TABLE", "GEMM_TABLE",
     "NETWORK_TABLE", "select", "load_torch", "network_fn", "run_network", "peak_memory_mib",
-    "set_threads", "PeakProbe", "measure_peak", "time_calls", "time_call", "numpy_conv2d", "conv_forward_fn", "conv_backward_fn",
-    "pool_fn", "gemm_fn", "run_conv", "run_pool", "run_gemm", "run_benchmarks", "summarize", "errors_above",
+    "set_threads", "PeakProbe", "measure_peak", "time_calls", "time_call", "numpy_conv2d", "conv_forward_fn",
+    "conv_backward_fn", "pool_fn", "gemm_fn", "run_conv", "run_pool", "run_gemm", "run_benchmarks", "summarize", "errors_above",
     "geometric_mean",
 ]
 

@@ -89,7 +89,8 @@ POOL_COLUMNS = [
 GEMM_COLUMNS = [
     ("gemm", _get("name"), str), ("shape", _get("shape"), str), ("ms", _get("ms", "pyconvx"), _ms),
     ("GFLOP/s", _get("gflops"), lambda v: _num(v, 1)), ("peak GFLOP/s", _get("peak_gflops"), lambda v: _num(v, 0)),
-    ("%peak", _get("peak_percent"), lambda v: _num(v, 0)), ("torch ms", _get("ms", "torch"), _ms), ("vs torch", _get("vs_torch"), _ratio),
+    ("%peak", _get("peak_percent"), lambda v: _num(v, 0)), ("torch ms", _get("ms", "torch"), _ms),
+    ("vs torch", _get("vs_torch"), _ratio),
     ("numpy ms", _get("ms", "numpy"), _ms), ("vs numpy", _get("vs_numpy"), _ratio),
 ]
 

@@ -252,8 +252,9 @@ FloatArray bilinear_sample_py(const FloatArray& x, const FloatArray& xs, const F
   return y;
 }
 
-FloatArray affine_sample_py(const FloatArray& x, const py::array_t<double, py::array::c_style | py::array::forcecast>& maps,
-                            Pair out_size, float fill) {
+using DoubleArray = py::array_t<double, py::array::c_style | py::array::forcecast>;
+
+FloatArray affine_sample_py(const FloatArray& x, const DoubleArray& maps, Pair out_size, float fill) {
   const Shape4 s = shape_of(x, "x");
   if (maps.ndim() != 3 || maps.shape(0) != s.n || maps.shape(1) != 2 || maps.shape(2) != 3)
     throw std::invalid_argument("affine_sample: maps must have shape (N, 2, 3) with N=" + std::to_string(s.n) +
