@@ -508,14 +508,21 @@ def bilinear_sample(x, xs, ys, fill=0.0):
                 col, row = xs[b, p, q], ys[b, p, q]
                 col = -1.0 if np.isnan(col) else min(max(col, -1.0), width)
                 row = -1.0 if np.isnan(row) else min(max(row, -1.0), height)
-                c0, r0 = math.floor(col), math.floor(row)
-                value = np.zeros(channels)
-                for r, wr in ((r0, 1 - (row - r0)), (r0 + 1, row - r0)):
-                    for c, wc in ((c0, 1 - (col - c0)), (c0 + 1, col - c0)):
-                        inside = 0 <= r < height and 0 <= c < width
-                        value += wr * wc * (x[b, :, r, c] if inside else fill)
-                out[b, :, p, q] = value
+                out[b, :, p, q] = bilinear_point(x[b], col, row, fill)
     return out
+
+
+def bilinear_point(image, col, row, fill):
+    """One CHW image read at column `col`, row `row`: the four neighbours with bilinear weights,
+    `fill` for those outside."""
+    channels, height, width = image.shape
+    c0, r0 = math.floor(col), math.floor(row)
+    value = np.zeros(channels)
+    for r, wr in ((r0, 1 - (row - r0)), (r0 + 1, row - r0)):
+        for c, wc in ((c0, 1 - (col - c0)), (c0 + 1, col - c0)):
+            inside = 0 <= r < height and 0 <= c < width
+            value += wr * wc * (image[:, r, c] if inside else fill)
+    return value
 
 
 def affine_sample(x, maps, out_size, fill=0.0):

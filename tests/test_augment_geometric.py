@@ -1,25 +1,14 @@
 """pyconvx.augment's geometric transforms against float64 per-pixel references of the same
-definitions (written out below) and, where it is an easy oracle, torch."""
+definitions (written out below and in tests/reference.py) and, where it is an easy oracle, torch."""
 import copy
 import math
 
 import numpy as np
 import pytest
 
+import reference as ref
 from pyconvx import augment, recipes
 from pyconvx.augment import geometric, sampling
-
-
-def reference_bilinear(image, x, y, fill):
-    """One CHW image read at column x, row y: the four neighbours, `fill` for those outside."""
-    channels, height, width = image.shape
-    x0, y0 = math.floor(x), math.floor(y)
-    out = np.zeros(channels)
-    for row, wy in ((y0, 1 - (y - y0)), (y0 + 1, y - y0)):
-        for col, wx in ((x0, 1 - (x - x0)), (x0 + 1, x - x0)):
-            inside = 0 <= row < height and 0 <= col < width
-            out += wy * wx * (image[:, row, col] if inside else fill)
-    return out
 
 
 def reference_affine(image, angle, translate, scale, shear, fill):
@@ -36,7 +25,7 @@ def reference_affine(image, angle, translate, scale, shear, fill):
         for j in range(width):
             u, v = j - (width - 1) / 2, i - (height - 1) / 2
             source_u, source_v = np.linalg.solve(forward, [u - translate[0], v - translate[1]])
-            out[:, i, j] = reference_bilinear(image, source_u + (width - 1) / 2, source_v + (height - 1) / 2, fill)
+            out[:, i, j] = ref.bilinear_point(image, source_u + (width - 1) / 2, source_v + (height - 1) / 2, fill)
     return out
 
 
@@ -218,7 +207,7 @@ def test_random_affine_applies_the_matrices_it_draws(rng):
         for i in range(6):
             for j in range(7):
                 u, v = np.linalg.solve(linear, [j - 3 - shift[0], i - 2.5 - shift[1]])
-                expected[:, i, j] = reference_bilinear(x[n].astype(np.float64), u + 3, v + 2.5, 0.5)
+                expected[:, i, j] = ref.bilinear_point(x[n].astype(np.float64), u + 3, v + 2.5, 0.5)
         np.testing.assert_allclose(out[n], expected, atol=1e-5)
 
 
@@ -251,7 +240,7 @@ def test_elastic_warp_samples_the_smoothed_scaled_field(rng):
     for n in range(2):
         for i in range(8):
             for j in range(6):
-                expected = reference_bilinear(x[n].astype(np.float64), j + dx[n, i, j], i + dy[n, i, j], 0.2)
+                expected = ref.bilinear_point(x[n].astype(np.float64), j + dx[n, i, j], i + dy[n, i, j], 0.2)
                 np.testing.assert_allclose(out[n, :, i, j], expected, atol=1e-5)
     np.testing.assert_allclose(augment.ElasticWarp(alpha=0.0, sigma=2.0)(x), x, atol=1e-6)
 
