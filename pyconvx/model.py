@@ -136,6 +136,10 @@ class Model:
             raise ValueError(f"{self.name}: layer index {key} is out of range for {len(self.layers)} layers")
         return int(key) % len(self.layers)
 
+    def _layer_names(self, keys):
+        """The set of names of the layers `keys` (names or indices) designate."""
+        return {self.layers[self._layer_index(key)].name for key in keys}
+
     # ----- data -----
 
     def _named_list(self, value, names, what, data=False):
@@ -486,7 +490,7 @@ class Model:
         >>> model.load_weights(path, skip=["head"])
         """
         self._require_built("load_weights")
-        skipped = {self.layers[self._layer_index(key)].name for key in _as_list(skip)}
+        skipped = self._layer_names(_as_list(skip))
         stored = {key: value for key, value in read_weights(path).items() if key.split("/")[0] not in skipped}
         entries = [(key, target) for key, target in self._weight_entries() if key.split("/")[0] not in skipped]
         for key, target in entries:

@@ -207,6 +207,11 @@ def load_features(path, verify=True):
     return read_features(_features_path(path), verify)
 
 
+def _skipped_layers(model, skip):
+    """The names of the layers `skip` designates: one name or index, or a list, tuple or set of them."""
+    return model._layer_names(skip if isinstance(skip, (list, tuple, set)) else [skip])
+
+
 def load_pretrained(model, source, skip=()):
     """Copies pretrained weights into `model`, except those of the layers in `skip` (names or
     indices; typically the new head), which keep theirs.
@@ -227,8 +232,7 @@ def load_pretrained(model, source, skip=()):
     if not isinstance(model, Model):
         raise TypeError(f"load_pretrained: model must be a pyconvx Model or Sequential, got {type(model).__name__}")
     model._require_built("load_pretrained")
-    skip = skip if isinstance(skip, (list, tuple, set)) else [skip]
-    skipped = {model.layers[model._layer_index(key)].name for key in skip}
+    skipped = _skipped_layers(model, skip)
     if isinstance(source, (str, os.PathLike)):
         if is_weights_file(source):
             model.load_weights(source, skip=sorted(skipped))
@@ -295,8 +299,7 @@ def shrink_perturb(model, fresh, shrink=0.5, skip=()):
         value._require_built("shrink_perturb")
     if isinstance(shrink, bool) or not isinstance(shrink, numbers.Real) or not 0 <= shrink <= 1:
         raise ValueError(f"shrink_perturb: shrink must be a number in [0, 1], got shrink={shrink!r}")
-    skip = skip if isinstance(skip, (list, tuple, set)) else [skip]
-    skipped = {model.layers[model._layer_index(key)].name for key in skip}
+    skipped = _skipped_layers(model, skip)
     if [layer.name for layer in model.layers] != [layer.name for layer in fresh.layers]:
         raise ValueError(f"shrink_perturb: fresh has layers {[layer.name for layer in fresh.layers]}, model has "
                          f"{[layer.name for layer in model.layers]}; they must have the same architecture")
