@@ -40,9 +40,13 @@ def build_unbuilt(seed):
     return model
 
 
-def build_marking(seed, units, marker_dir):
-    """build, leaving a file "<pid>-<units>" that says which process is about to train which point."""
+def build_marking(seed, units, marker_dir, hold_pid=None):
+    """build, leaving a file "<pid>-<units>" that says which process is about to train which point;
+    in the process `hold_pid`, waits to be killed first (so that the kill lands mid-task however
+    fast the machine trains)."""
     open(os.path.join(marker_dir, f"{os.getpid()}-{units}"), "w").close()
+    if os.getpid() == hold_pid:
+        time.sleep(300)
     return build(seed, units)
 
 
@@ -174,7 +178,7 @@ def test_a_killed_worker_s_task_runs_again_and_every_task_reports(client, tmp_pa
     x, y = toy_data()
     pids = client.run(os.getpid)  # {worker address: pid}
     victim = sorted(pids.values())[0]
-    marking = functools.partial(build_marking, marker_dir=str(tmp_path))
+    marking = functools.partial(build_marking, marker_dir=str(tmp_path), hold_pid=victim)
     outcome = {}
 
     def run_sweep():
@@ -191,7 +195,6 @@ def test_a_killed_worker_s_task_runs_again_and_every_task_reports(client, tmp_pa
         started = [name for name in os.listdir(tmp_path) if name.startswith(f"{victim}-")]
         time.sleep(0.02)
     assert started, "no task started on the worker to kill"
-    time.sleep(0.3)  # into the training (100 epochs take a second or two)
     os.kill(victim, signal.SIGKILL)
     thread.join(120)
     assert not thread.is_alive() and "error" not in outcome, outcome.get("error")
