@@ -51,6 +51,12 @@ def compute_all(cases, threads):
     out["global_avg"] = pyconvx.global_avg_pool2d(px)
     out["max_pool"] = pyconvx.max_pool2d(px, 3, 2, 1)
     out["max_pool_bw"] = pyconvx.max_pool2d_backward(np.ones_like(out["max_pool"]), px, 3, 2, 1)
+    turn = np.radians(rng.uniform(-30, 30, len(px)))
+    maps = np.stack([np.cos(turn), -np.sin(turn), 13.5 + 5 * np.sin(turn), np.sin(turn), np.cos(turn),
+                     13.5 - 5 * np.cos(turn)], axis=1).reshape(-1, 2, 3)
+    out["affine_sample"] = pyconvx.affine_sample(px, maps, (31, 37), fill=0.5)
+    xs, ys = (rng.uniform(-2, 30, (len(px), 31, 37)).astype(np.float32) for _ in range(2))
+    out["bilinear_sample"] = pyconvx.bilinear_sample(px, xs, ys, fill=0.5)
     return out
 """
 namespace = {}

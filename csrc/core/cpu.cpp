@@ -12,6 +12,7 @@ struct Dispatch {
   CpuInfo info;
   const detail::GemmKernel* kernel = nullptr;
   detail::PlaneMeans plane_means = nullptr;
+  detail::BilinearRows bilinear_rows = nullptr;
 };
 
 // The kernels of a path in supported_paths().
@@ -20,16 +21,19 @@ void select_kernels(const std::string& name, Dispatch* d) {
   if (name == "avx512") {
     d->kernel = &detail::gemm_kernel_avx512();
     d->plane_means = detail::plane_means_avx512;
+    d->bilinear_rows = detail::bilinear_rows_avx512;
     return;
   }
   if (name == "avx2") {
     d->kernel = &detail::gemm_kernel_avx2();
     d->plane_means = detail::plane_means_avx2;
+    d->bilinear_rows = detail::bilinear_rows_avx2;
     return;
   }
 #endif
   d->kernel = &detail::gemm_kernel_generic();
   d->plane_means = detail::plane_means_generic;
+  d->bilinear_rows = detail::bilinear_rows_generic;
 }
 
 std::vector<std::string> supported_paths() {
@@ -80,6 +84,7 @@ const CpuInfo& cpu_info() { return dispatch().info; }
 namespace detail {
 const GemmKernel& active_gemm_kernel() { return *dispatch().kernel; }
 PlaneMeans active_plane_means() { return dispatch().plane_means; }
+BilinearRows active_bilinear_rows() { return dispatch().bilinear_rows; }
 }  // namespace detail
 
 }  // namespace pyconvx

@@ -1,5 +1,5 @@
-// The run-time dispatch table: one GemmKernel and one global-pooling reduction per instruction set,
-// chosen once at start-up.
+// The run-time dispatch table: one GemmKernel, one global-pooling reduction and one bilinear
+// sampler per instruction set, chosen once at start-up.
 #pragma once
 
 #include <cstdint>
@@ -48,15 +48,37 @@ using PlaneMeans = void (*)(const float* x, int64_t planes, int64_t plane, float
 
 PlaneMeans active_plane_means();
 
-// Per-ISA kernels, defined in gemm/ukernel_<isa>.cpp and pool/plane_means_<isa>.cpp (the x86
-// ones only on x86-64 builds).
+// One bilinear sampling call (see pyconvx/sample.hpp): y (N, C, out_h, out_w) from x (N, C, h, w)
+// at positions given in xs and ys (N * out_h * out_w each) or, where maps is set, along one
+// affine map per image (6 doubles each).
+struct SampleRows {
+  const float* x;
+  int64_t c, h, w, out_h, out_w;
+  const float* xs;
+  const float* ys;
+  const double* maps;
+  float fill;
+  float* y;
+};
+// Computes output rows [row_begin, row_end), numbered over the batch (n * out_h + p).
+using BilinearRows = void (*)(const SampleRows& s, int64_t row_begin, int64_t row_end);
+
+// The active path's sampler; it indexes a plane with 32-bit integers, so planes of 2^31 floats or
+// more take bilinear_rows_generic, whose indices are 64-bit.
+BilinearRows active_bilinear_rows();
+
+// Per-ISA kernels, defined in gemm/ukernel_<isa>.cpp, pool/plane_means_<isa>.cpp and
+// sample/bilinear_<isa>.cpp (the x86 ones only on x86-64 builds).
 const GemmKernel& gemm_kernel_generic();
 void plane_means_generic(const float* x, int64_t planes, int64_t plane, float scale, float* y);
+void bilinear_rows_generic(const SampleRows& s, int64_t row_begin, int64_t row_end);
 #if defined(PYCONVX_HAVE_X86_KERNELS)
 const GemmKernel& gemm_kernel_avx2();
 const GemmKernel& gemm_kernel_avx512();
 void plane_means_avx2(const float* x, int64_t planes, int64_t plane, float scale, float* y);
 void plane_means_avx512(const float* x, int64_t planes, int64_t plane, float scale, float* y);
+void bilinear_rows_avx2(const SampleRows& s, int64_t row_begin, int64_t row_end);
+void bilinear_rows_avx512(const SampleRows& s, int64_t row_begin, int64_t row_end);
 #endif
 
 }  // namespace pyconvx::detail
