@@ -101,11 +101,13 @@ def test_layers_whose_filters_would_not_fit_the_workspace_are_refused():
 def test_filters_that_fit_in_8_mib_get_per_thread_blocks_sized_for_l2(restore_threads):
     # 36 * 96 * 256 floats of transformed filters (3.4 MiB): each thread runs blocks of its own
     # that stay in its L2, not one block of up to 16 MiB shared by all (AlexNet conv2 and its
-    # grad input ran 30% slower so). The workspace shows which: U plus two small blocks.
+    # grad input ran 30% slower so). The workspace shows which: U plus two small blocks, each at
+    # least a register tile wide (32 tiles on the AVX-512 path: 1.6 MiB), against the 16 MiB of
+    # this layer's 1568 tiles in one shared block.
     pyconvx.set_num_threads(2)
     x = np.ones((8, 96, 27, 27), np.float32)
     w = np.ones((256, 96, 5, 5), np.float32)
     pyconvx.reset_workspace_peak()
     pyconvx.conv2d(x, w, padding=2, algorithm="winograd")
     u_bytes = 36 * 96 * 256 * 4
-    assert pyconvx.workspace_usage()["peak_bytes"] < u_bytes + 2 * 2**20
+    assert pyconvx.workspace_usage()["peak_bytes"] < u_bytes + 4 * 2**20
