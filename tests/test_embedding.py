@@ -327,6 +327,18 @@ def test_c_api_workspace_size_and_limit(capi):
     assert capi.pyconvx_set_workspace_limit(-1) == INVALID_ARGUMENT and "bytes=-1" in last_error(capi)
 
 
+def test_c_api_denormal_setting_is_the_python_one(capi):
+    capi.pyconvx_set_flush_denormals.argtypes = [ctypes.c_int]
+    before = pyconvx.get_flush_denormals()
+    try:
+        capi.pyconvx_set_flush_denormals(0)
+        assert capi.pyconvx_get_flush_denormals() == 0 and not pyconvx.get_flush_denormals()
+        capi.pyconvx_set_flush_denormals(7)
+        assert capi.pyconvx_get_flush_denormals() == 1 and pyconvx.get_flush_denormals()
+    finally:
+        pyconvx.set_flush_denormals(before)
+
+
 def test_a_pybind11_extension_builds_on_the_shipped_headers_and_shares_the_library(tmp_path):
     pybind11 = pytest.importorskip("pybind11")
     compiler = shutil.which("g++") or shutil.which("c++")

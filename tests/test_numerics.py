@@ -5,6 +5,7 @@ The bounds asserted here are the ones the README's "Reliability" section states.
 """
 
 import os
+import platform
 import time
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 
 import pyconvx
 import reference as ref
+from pyconvx import benchmarks
 from conftest import run_child
 
 # One shape per convolution algorithm, each forced, plus a long reduction: (name, x, w, conv2d kwargs).
@@ -145,18 +147,6 @@ def test_isa_paths_differ_by_at_most_the_documented_bound(results_by_threads, tm
 # --------------------------------------------------------------------------------------------
 
 
-def slowdown(normal, denormal, rounds=9):
-    """Best time of `denormal` over best time of `normal`, the two timed in alternation so that a
-    burst of load on the shared machine hits both alike."""
-    best = [float("inf"), float("inf")]
-    for _ in range(rounds):
-        for i, fn in enumerate((normal, denormal)):
-            start = time.perf_counter()
-            fn()
-            best[i] = min(best[i], time.perf_counter() - start)
-    return best[1] / best[0]
-
-
 @pytest.mark.parametrize("algorithm", ["auto", "implicit_gemm", "direct", "winograd", "broadcast"])
 def test_denormal_inputs_give_correct_results_without_a_large_slowdown(algorithm, rng):
     x = rng.standard_normal((4, 32, 24, 24)).astype(np.float32)
@@ -174,11 +164,40 @@ def test_denormal_inputs_give_correct_results_without_a_large_slowdown(algorithm
     # three measurements to fail.
     ratios = []
     for _ in range(3):
-        ratios.append(slowdown(lambda: pyconvx.conv2d(x, w, padding=1, algorithm=algorithm),
-                               lambda: pyconvx.conv2d(tiny, w, padding=1, algorithm=algorithm)))
+        ratios.append(benchmarks.denormal_slowdown(algorithm))
         if ratios[-1] < 10:
             break
     assert min(ratios) < 10, ratios
+
+
+@pytest.fixture
+def flush_setting():
+    before = pyconvx.get_flush_denormals()
+    yield
+    pyconvx.set_flush_denormals(before)
+
+
+@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"),
+                    reason="denormals are flushed on x86-64 only")
+def test_denormals_are_flushed_by_default_and_kept_when_asked(flush_setting, restore_threads):
+    assert pyconvx.get_flush_denormals()
+    pyconvx.set_num_threads(2)
+    tiny = np.full((4, 8, 12, 12), 2.0**-140, np.float32)  # denormal inputs with denormal sums
+    w = np.ones((8, 8, 3, 3), np.float32)
+    want = ref.conv2d(tiny.astype(np.float64), w, padding=1)
+    assert np.all(pyconvx.conv2d(tiny, w, padding=1) == 0)
+    a = np.full((64, 64), 2.0**-140, np.float32)
+    assert np.all(pyconvx.gemm(a, np.ones((64, 64), np.float32)) == 0)
+    # Off, on the same threads: each kept flushing from the call before would give zeros again.
+    pyconvx.set_flush_denormals(False)
+    y = pyconvx.conv2d(tiny, w, padding=1)
+    np.testing.assert_allclose(y, want, rtol=1e-6, atol=0)
+    assert np.all(pyconvx.gemm(a, np.ones((64, 64), np.float32)) == np.float32(2.0**-134))
+
+
+def test_flush_denormals_refuses_what_is_not_a_bool(flush_setting):
+    with pytest.raises(ValueError, match="flush=1"):
+        pyconvx.set_flush_denormals(1)
 
 
 def test_a_kernel_call_leaves_the_callers_floating_point_mode_alone():

@@ -117,6 +117,10 @@ pyconvx_status pyconvx_set_num_threads(int64_t n) {
 
 int pyconvx_get_num_threads(void) { return get_num_threads(); }
 
+void pyconvx_set_flush_denormals(int flush) { set_flush_denormals(flush != 0); }
+
+int pyconvx_get_flush_denormals(void) { return get_flush_denormals() ? 1 : 0; }
+
 const char* pyconvx_active_isa(void) { return cpu_info().active.c_str(); }
 
 pyconvx_status pyconvx_set_workspace_limit(int64_t bytes) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "../core/copy.hpp"
+#include "../core/float_mode.hpp"
 #include "../core/parallel.hpp"
 #include "../core/quad.hpp"
 #include "../gemm/gemm_driver.hpp"
@@ -94,7 +95,8 @@ void conv2d_broadcast(const Conv2dProblem& pr, const float* x, const float* weig
   const bool relu = activation == Activation::relu;
 
   ParallelExceptions errors;
-#pragma omp parallel for schedule(dynamic) num_threads(plan.threads)
+  detail::RegionFloatMode float_mode;
+#pragma omp parallel for firstprivate(float_mode) schedule(dynamic) num_threads(plan.threads)
   for (int64_t t = 0; t < tasks; ++t) {
     errors.capture([&] {
       const int64_t n = t / per_image, oh0 = t % per_image * rows_per_task, oh1 = std::min(P, oh0 + rows_per_task);
@@ -158,7 +160,8 @@ void conv2d_broadcast_grad_weight(const Conv2dProblem& pr, const float* grad_y, 
   // added in thread order at the end, so results repeat run to run.
   AlignedBuffer sums(sums_size * threads);
   ParallelExceptions errors;
-#pragma omp parallel num_threads(threads)
+  detail::RegionFloatMode float_mode;
+#pragma omp parallel firstprivate(float_mode) num_threads(threads)
   errors.capture([&] {
     const int id = omp_get_thread_num();
     float* own = sums.data() + id * sums_size;
@@ -192,7 +195,7 @@ void conv2d_broadcast_grad_weight(const Conv2dProblem& pr, const float* grad_y, 
   errors.rethrow();
 
   // grad W[k, c, r, s] = the threads' sums at (r, s, c, k), added in thread order.
-#pragma omp parallel for schedule(static) num_threads(threads)
+#pragma omp parallel for firstprivate(float_mode) schedule(static) num_threads(threads)
   for (int64_t k = 0; k < K; ++k)
     for (int64_t c = 0; c < C; ++c)
       for (int64_t rs = 0; rs < R * S; ++rs) {

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "../core/dispatch.hpp"
+#include "../core/float_mode.hpp"
 #include "../core/parallel.hpp"
 #include "../core/quad.hpp"
 #include "algorithms.hpp"
@@ -35,7 +36,9 @@ constexpr int64_t kWorkspaceBound = int64_t{64} << 20;
 // of zeros cannot overflow. One read of x, in parallel: about 1% of a Winograd layer's time.
 bool all_finite(const float* x, int64_t n) {
   bool finite = true;
-#pragma omp parallel for schedule(static) reduction(&& : finite) num_threads(detail::threads_for(n, get_num_threads()))
+  detail::RegionFloatMode float_mode;
+#pragma omp parallel for firstprivate(float_mode) schedule(static) reduction(&& : finite) \
+    num_threads(detail::threads_for(n, get_num_threads()))
   for (int64_t block = 0; block < n; block += 4096) {
     const int64_t end = std::min(n, block + 4096);
     detail::Quad zeros{};
@@ -202,6 +205,7 @@ int64_t conv2d_workspace_size(const Conv2dProblem& pr, ConvAlgorithm algorithm) 
 
 void conv2d_forward(const Conv2dProblem& pr, const float* x, const float* weight, const float* bias, float* y,
                     Activation activation, ConvAlgorithm algorithm) {
+  const detail::FloatModeScope caller_mode;  // for the work this thread does itself
   check_problem(pr, "conv2d");
   check_data(x, pr.x.numel(), "x", "conv2d");
   check_data(weight, pr.weight.numel(), "weight", "conv2d");

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "../core/copy.hpp"
+#include "../core/float_mode.hpp"
 #include "../core/parallel.hpp"
 #include "../core/quad.hpp"
 #include "algorithms.hpp"
@@ -41,7 +42,9 @@ double plane_sum(const float* row, int64_t count) {
 
 void grad_bias(const Conv2dProblem& pr, const float* gy, float* gb) {
   const int64_t K = pr.k(), pq = pr.p * pr.q, N = pr.x.n;
-#pragma omp parallel for schedule(static) num_threads(threads_for(N * K * pq, get_num_threads()))
+  detail::RegionFloatMode float_mode;
+#pragma omp parallel for firstprivate(float_mode) schedule(static) \
+    num_threads(threads_for(N * K * pq, get_num_threads()))
   for (int64_t k = 0; k < K; ++k) {
     double sum = 0.0;  // N planes: accumulate them in double (a plane of a few thousand terms keeps float)
     for (int64_t n = 0; n < N; ++n) sum += plane_sum(gy + (n * K + k) * pq, pq);
@@ -139,7 +142,8 @@ void grad_input(const Conv2dProblem& pr, const float* gy, const float* weight, f
     const int64_t per_task = std::max<int64_t>(1, std::min({ceil_div(4 * kernel.nr, pq), N * G / threads, N}));
     const int64_t blocks = ceil_div(N, per_task);
     ParallelExceptions errors;
-#pragma omp parallel for schedule(dynamic) num_threads(threads)
+    detail::RegionFloatMode float_mode;
+#pragma omp parallel for firstprivate(float_mode) schedule(dynamic) num_threads(threads)
     for (int64_t t = 0; t < G * blocks; ++t) {
       errors.capture([&] {
         const int64_t g = t / blocks, n0 = t % blocks * per_task, count = std::min(per_task, N - n0);
@@ -166,7 +170,8 @@ void grad_input(const Conv2dProblem& pr, const float* gy, const float* weight, f
     for (int64_t c0 = 0; c0 < pq; c0 += tile) {
       const int64_t c1 = std::min(pq, c0 + tile);
       gemm_parallel(kernel, wt[g], source(n, g), c0, c1, cols.data(), tile, false, Epilogue{}, threads);
-#pragma omp parallel for schedule(static) num_threads(threads)
+      detail::RegionFloatMode float_mode;
+#pragma omp parallel for firstprivate(float_mode) schedule(static) num_threads(threads)
       for (int64_t c = 0; c < Cg; ++c) col2im_rows(pr, cols.data() + c * rs * tile, tile, c, c + 1, c0, c1, image_of(n, g));
     }
   }
@@ -255,7 +260,8 @@ void grad_weight(const Conv2dProblem& pr, const float* gy, const float* x, float
   std::fill(partial.data(), partial.data() + w_size * (threads - 1), 0.0f);
   auto copy_of = [&](int id) { return id == 0 ? gw : partial.data() + w_size * (id - 1); };
   ParallelExceptions errors;
-#pragma omp parallel num_threads(threads)
+  detail::RegionFloatMode float_mode;
+#pragma omp parallel firstprivate(float_mode) num_threads(threads)
   errors.capture([&] {
     const int id = omp_get_thread_num();
     int64_t t0, t1;
@@ -263,7 +269,7 @@ void grad_weight(const Conv2dProblem& pr, const float* gy, const float* x, float
     accumulate_images(kernel, pr, gy, x, t0, t1, copy_of(id), 1);
   });
   errors.rethrow();
-#pragma omp parallel for schedule(static) num_threads(threads)
+#pragma omp parallel for firstprivate(float_mode) schedule(static) num_threads(threads)
   for (int64_t i = 0; i < w_size; ++i)
     for (int th = 1; th < threads; ++th) gw[i] += copy_of(th)[i];
 }
@@ -272,6 +278,7 @@ void grad_weight(const Conv2dProblem& pr, const float* gy, const float* x, float
 
 void conv2d_backward(const Conv2dProblem& pr, const float* grad_y, const float* x, const float* weight, float* grad_x,
                      float* grad_weight_out, float* grad_bias_out) {
+  const detail::FloatModeScope caller_mode;  // for the work this thread does itself
   check_problem(pr, "conv2d_backward");
   const bool any = grad_x || grad_weight_out || grad_bias_out;
   check_data(grad_y, any ? pr.y().numel() : 0, "grad_y", "conv2d_backward");

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 
+#include "../core/float_mode.hpp"
 #include "../core/parallel.hpp"
 #include "../core/quad.hpp"
 #include "../core/workspace.hpp"
@@ -131,7 +132,8 @@ void conv2d_depthwise(const Conv2dProblem& pr, const float* x, const float* weig
   const int threads = conv_threads(pr);
 
   ParallelExceptions errors;
-#pragma omp parallel for schedule(dynamic, 4) num_threads(threads)
+  detail::RegionFloatMode float_mode;
+#pragma omp parallel for firstprivate(float_mode) schedule(dynamic, 4) num_threads(threads)
   for (int64_t t = 0; t < planes; ++t) {
     errors.capture([&] {
       const int64_t n = t / C, c = t % C;
@@ -154,7 +156,8 @@ void conv2d_depthwise_grad_weight(const Conv2dProblem& pr, const float* grad_y, 
   // does not depend on the thread count. Each tap is a dot product of the output gradient with
   // a shifted view of the padded plane: eight lanes per image, then summed in double.
   ParallelExceptions errors;
-#pragma omp parallel for schedule(dynamic) num_threads(threads)
+  detail::RegionFloatMode float_mode;
+#pragma omp parallel for firstprivate(float_mode) schedule(dynamic) num_threads(threads)
   for (int64_t c = 0; c < C; ++c) {
     errors.capture([&] {
       float* in = thread_scratch(0, padded.size());

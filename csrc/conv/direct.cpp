@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "../core/copy.hpp"
+#include "../core/float_mode.hpp"
 #include "../core/parallel.hpp"
 #include "../gemm/gemm_driver.hpp"
 #include "algorithms.hpp"
@@ -81,7 +82,8 @@ void conv2d_direct(const Conv2dProblem& pr, const float* x, const float* weight,
   }
 
   ParallelExceptions errors;
-#pragma omp parallel for schedule(dynamic) num_threads(plan.threads)
+  detail::RegionFloatMode float_mode;
+#pragma omp parallel for firstprivate(float_mode) schedule(dynamic) num_threads(plan.threads)
   for (int64_t t = 0; t < tasks; ++t) {
     errors.capture([&] {
       const int64_t ig = t / per_image, g = ig % G, n = ig / G;

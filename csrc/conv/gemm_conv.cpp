@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "../core/float_mode.hpp"
 #include "../core/parallel.hpp"
 #include "algorithms.hpp"
 #include "patches.hpp"
@@ -73,7 +74,8 @@ void gemm_convolution(const Conv2dProblem& pr, const float* x, const float* weig
   const Epilogue epilogue_base{nullptr, activation == Activation::relu};
 
   ParallelExceptions errors;
-#pragma omp parallel for schedule(dynamic) num_threads(plan.threads)
+  detail::RegionFloatMode float_mode;
+#pragma omp parallel for firstprivate(float_mode) schedule(dynamic) num_threads(plan.threads)
   for (int64_t t = 0; t < tasks; ++t) {
     errors.capture([&] {
       const int64_t per_image = ceil_div(pq, chunk_cols);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "../core/copy.hpp"
+#include "../core/float_mode.hpp"
 #include "../core/parallel.hpp"
 #include "../core/quad.hpp"
 #include "patches.hpp"
@@ -295,13 +296,16 @@ template <class Body>
 void for_each_channel(const Conv2dProblem& pr, Body body) {
   const int64_t C = pr.x.c, rows = pr.reduction() * pr.params.groups, pq = pr.p * pr.q, rs = pr.r() * pr.s();
   const int64_t tasks = pr.x.n * C;
-#pragma omp parallel for schedule(static) num_threads(detail::threads_for(pr.x.n * rows * pq, get_num_threads()))
+  detail::RegionFloatMode float_mode;
+#pragma omp parallel for firstprivate(float_mode) schedule(static) \
+    num_threads(detail::threads_for(pr.x.n * rows * pq, get_num_threads()))
   for (int64_t t = 0; t < tasks; ++t) body(t / C, t % C, (t / C * rows + t % C * rs) * pq);
 }
 
 }  // namespace
 
 void im2col(const Conv2dProblem& pr, const float* x, float* cols) {
+  const detail::FloatModeScope caller_mode;  // for the work this thread does itself
   check_problem(pr, "im2col");
   check_data(x, pr.x.numel(), "x", "im2col");
   check_data(cols, pr.x.n * pr.reduction() * pr.p * pr.q, "cols", "im2col");
@@ -312,6 +316,7 @@ void im2col(const Conv2dProblem& pr, const float* x, float* cols) {
 }
 
 void col2im(const Conv2dProblem& pr, const float* cols, float* x) {
+  const detail::FloatModeScope caller_mode;  // for the work this thread does itself
   check_problem(pr, "col2im");
   check_data(cols, pr.x.n * pr.reduction() * pr.p * pr.q, "cols", "col2im");
   check_data(x, pr.x.numel(), "x", "col2im");

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "../core/float_mode.hpp"
 #include "../core/parallel.hpp"
 #include "../core/quad.hpp"
 #include "../gemm/gemm_driver.hpp"
@@ -242,7 +243,8 @@ void conv2d_winograd(const Conv2dProblem& pr, const float* x, const float* weigh
   float* const shared_m = plan.shared ? shared_v + kXi * v_stride : nullptr;
 
   ParallelExceptions errors;
-#pragma omp parallel num_threads(threads)
+  detail::RegionFloatMode float_mode;
+#pragma omp parallel firstprivate(float_mode) num_threads(threads)
   {
     // U_xi = G g G^T for the 36 positions, written straight into the GEMM's packed-A layout: for
     // each sliver of MR filters, channel by channel, the MR values of one position are adjacent,

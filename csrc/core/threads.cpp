@@ -1,4 +1,5 @@
-// The process-wide thread count (with a per-thread cap), and the FMA peak probe that runs on those threads.
+// The process-wide thread count (with a per-thread cap), the denormal setting, and the FMA peak probe
+// that runs on those threads.
 #include <omp.h>
 #include <pthread.h>
 
@@ -39,6 +40,8 @@ void one_thread_in_forked_child() {
 
 thread_local int t_thread_limit = 0;  // set_thread_limit's cap for the calling thread; 0: none
 
+std::atomic<bool> g_flush_denormals{true};
+
 int process_threads() {
   const int n = g_num_threads.load(std::memory_order_relaxed);
   return n > 0 ? n : omp_get_max_threads();
@@ -71,6 +74,9 @@ void set_thread_limit(int64_t n) {
 }
 
 int get_thread_limit() { return t_thread_limit; }
+
+void set_flush_denormals(bool flush) { g_flush_denormals.store(flush, std::memory_order_relaxed); }
+bool get_flush_denormals() { return g_flush_denormals.load(std::memory_order_relaxed); }
 
 WorkspaceUsage workspace_usage() {
   const detail::WorkspaceStats stats = detail::workspace_stats();

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "../core/copy.hpp"
+#include "../core/float_mode.hpp"
 #include "../core/parallel.hpp"
 #include "gemm_driver.hpp"
 #include "pyconvx/gemm.hpp"
@@ -25,7 +26,8 @@ PackedA pack_a(const GemmKernel& kernel, MatrixView a, int64_t m, int64_t k, flo
   const int64_t slivers = packed.m_padded / mr;
   for (int64_t k0 = 0; k0 < k; k0 += slice) {
     const int64_t kc = std::min(slice, k - k0);
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+    detail::RegionFloatMode float_mode;
+#pragma omp parallel for firstprivate(float_mode) schedule(static) num_threads(threads) if (threads > 1)
     for (int64_t sliver = 0; sliver < slivers; ++sliver) {
       const int64_t i0 = sliver * mr;
       float* out = dst + k0 * packed.m_padded + i0 * kc;
@@ -163,7 +165,8 @@ void gemm_parallel(const GemmKernel& kernel, const PackedA& a, const BPanelSourc
     return;
   }
   ParallelExceptions errors;
-#pragma omp parallel num_threads(tm * tn)
+  detail::RegionFloatMode float_mode;
+#pragma omp parallel firstprivate(float_mode) num_threads(tm * tn)
   errors.capture([&] {
     const int id = omp_get_thread_num();
     int64_t m0, m1, j0, j1;
@@ -178,6 +181,7 @@ void gemm_parallel(const GemmKernel& kernel, const PackedA& a, const BPanelSourc
 
 void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
            int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+  const detail::FloatModeScope caller_mode;  // for the work this thread does itself
   if (m < 0 || n < 0 || k < 0)
     throw std::invalid_argument("sgemm: sizes must be >= 0, got m=" + std::to_string(m) + ", n=" + std::to_string(n) +
                                 ", k=" + std::to_string(k));

@@ -6,6 +6,7 @@
 
 #include "pyconvx/pool.hpp"
 #include "../core/dispatch.hpp"
+#include "../core/float_mode.hpp"
 #include "../core/parallel.hpp"
 #include "../core/quad.hpp"
 #include "pyconvx/runtime.hpp"
@@ -44,7 +45,9 @@ void tiled_forward(const Pool2dProblem& pr, const float* x, float* y) {
   const int64_t kh = pr.params.kernel_h, kw = pr.params.kernel_w, W = pr.x.w, Q = pr.q;
   const float inv = 1.0f / (static_cast<float>(kh) * static_cast<float>(kw));
   const int64_t full = kh == 2 && kw == 2 ? Q / 4 * 4 : 0;
-#pragma omp parallel for schedule(static) num_threads(detail::threads_for(pr.x.numel(), get_num_threads()))
+  detail::RegionFloatMode float_mode;
+#pragma omp parallel for firstprivate(float_mode) schedule(static) \
+    num_threads(detail::threads_for(pr.x.numel(), get_num_threads()))
   for (int64_t g = 0; g < row_groups(pr); ++g) {
     const float* in = x + g * kh * W;
     float* out = y + g * Q;
@@ -68,7 +71,9 @@ void tiled_backward(const Pool2dProblem& pr, const float* grad_y, float* grad_x)
   const int64_t kh = pr.params.kernel_h, kw = pr.params.kernel_w, W = pr.x.w, Q = pr.q;
   const float inv = 1.0f / (static_cast<float>(kh) * static_cast<float>(kw));
   const int64_t full = kw == 2 ? Q / 4 * 4 : 0;
-#pragma omp parallel for schedule(static) num_threads(detail::threads_for(pr.x.numel(), get_num_threads()))
+  detail::RegionFloatMode float_mode;
+#pragma omp parallel for firstprivate(float_mode) schedule(static) \
+    num_threads(detail::threads_for(pr.x.numel(), get_num_threads()))
   for (int64_t g = 0; g < row_groups(pr); ++g) {
     const float* gy = grad_y + g * Q;
     float* gx = grad_x + g * kh * W;
@@ -88,6 +93,7 @@ void tiled_backward(const Pool2dProblem& pr, const float* grad_y, float* grad_x)
 }  // namespace
 
 void avg_pool2d_forward(const Pool2dProblem& pr, const float* x, float* y) {
+  const detail::FloatModeScope caller_mode;  // for the work this thread does itself
   check_problem(pr, "avg_pool2d");
   check_data(x, pr.x.numel(), "x", "avg_pool2d");
   check_data(y, pr.y().numel(), "y", "avg_pool2d");
@@ -100,7 +106,8 @@ void avg_pool2d_forward(const Pool2dProblem& pr, const float* x, float* y) {
   std::vector<float> scale(static_cast<size_t>(out_plane));
   for (int64_t p = 0; p < pr.p; ++p)
     for (int64_t q = 0; q < pr.q; ++q) scale[p * pr.q + q] = 1.0f / divisor(k, rows[p], cols[q]);
-#pragma omp parallel num_threads(detail::threads_for(pr.x.numel(), get_num_threads()))
+  detail::RegionFloatMode float_mode;
+#pragma omp parallel firstprivate(float_mode) num_threads(detail::threads_for(pr.x.numel(), get_num_threads()))
   {
     std::vector<float> rows_buf(static_cast<size_t>(pr.x.h * pr.q));
 #pragma omp for schedule(static)
@@ -114,6 +121,7 @@ void avg_pool2d_forward(const Pool2dProblem& pr, const float* x, float* y) {
 }
 
 void avg_pool2d_backward(const Pool2dProblem& pr, const float* grad_y, float* grad_x) {
+  const detail::FloatModeScope caller_mode;  // for the work this thread does itself
   check_problem(pr, "avg_pool2d_backward");
   check_data(grad_y, pr.y().numel(), "grad_y", "avg_pool2d_backward");
   check_data(grad_x, pr.x.numel(), "grad_x", "avg_pool2d_backward");
@@ -122,7 +130,9 @@ void avg_pool2d_backward(const Pool2dProblem& pr, const float* grad_y, float* gr
   const auto rows = detail::pool_windows(pr.p, k.stride_h, k.pad_top, k.pad_bottom, k.kernel_h, pr.x.h);
   const auto cols = detail::pool_windows(pr.q, k.stride_w, k.pad_left, k.pad_right, k.kernel_w, pr.x.w);
   const int64_t planes = pr.x.n * pr.x.c, W = pr.x.w, in_plane = pr.x.h * W, out_plane = pr.p * pr.q;
-#pragma omp parallel for schedule(static) num_threads(detail::threads_for(pr.x.numel(), get_num_threads()))
+  detail::RegionFloatMode float_mode;
+#pragma omp parallel for firstprivate(float_mode) schedule(static) \
+    num_threads(detail::threads_for(pr.x.numel(), get_num_threads()))
   for (int64_t t = 0; t < planes; ++t) {
     float* gx = grad_x + t * in_plane;
     const float* gy = grad_y + t * out_plane;
@@ -147,6 +157,7 @@ void check_global(const Shape4& s, const char* op) {
 }  // namespace
 
 void global_avg_pool2d_forward(const Shape4& s, const float* x, float* y) {
+  const detail::FloatModeScope caller_mode;  // for the work this thread does itself
   check_global(s, "global_avg_pool2d");
   check_data(x, s.numel(), "x", "global_avg_pool2d");
   check_data(y, s.n * s.c, "y", "global_avg_pool2d");
@@ -154,7 +165,8 @@ void global_avg_pool2d_forward(const Shape4& s, const float* x, float* y) {
   const float scale = 1.0f / static_cast<float>(plane);
   const detail::PlaneMeans means = detail::active_plane_means();
   const int threads = detail::threads_for(planes * plane, get_num_threads());
-#pragma omp parallel num_threads(threads)
+  detail::RegionFloatMode float_mode;
+#pragma omp parallel firstprivate(float_mode) num_threads(threads)
   {
     int64_t begin, end;
     detail::split_range(planes, 1, omp_get_num_threads(), omp_get_thread_num(), &begin, &end);
@@ -163,11 +175,14 @@ void global_avg_pool2d_forward(const Shape4& s, const float* x, float* y) {
 }
 
 void global_avg_pool2d_backward(const Shape4& s, const float* grad_y, float* grad_x) {
+  const detail::FloatModeScope caller_mode;  // for the work this thread does itself
   check_global(s, "global_avg_pool2d_backward");
   check_data(grad_y, s.n * s.c, "grad_y", "global_avg_pool2d_backward");
   check_data(grad_x, s.numel(), "grad_x", "global_avg_pool2d_backward");
   const int64_t planes = s.n * s.c, plane = s.h * s.w;
-#pragma omp parallel for schedule(static) num_threads(detail::threads_for(planes * plane, get_num_threads()))
+  detail::RegionFloatMode float_mode;
+#pragma omp parallel for firstprivate(float_mode) schedule(static) \
+    num_threads(detail::threads_for(planes * plane, get_num_threads()))
   for (int64_t t = 0; t < planes; ++t) {
     const float g = grad_y[t] / static_cast<float>(plane);
     for (int64_t i = 0; i < plane; ++i) grad_x[t * plane + i] = g;

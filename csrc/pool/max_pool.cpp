@@ -7,6 +7,7 @@
 #include <string>
 
 #include "pyconvx/pool.hpp"
+#include "../core/float_mode.hpp"
 #include "../core/parallel.hpp"
 #include "pyconvx/runtime.hpp"
 #include "separable.hpp"
@@ -48,6 +49,7 @@ void max_plane(const Pool2dProblem& pr, const std::vector<Window>& rows, const s
 }  // namespace
 
 void max_pool2d_forward(const Pool2dProblem& pr, const float* x, float* y, int64_t* indices) {
+  const detail::FloatModeScope caller_mode;  // for the work this thread does itself
   check_problem(pr, "max_pool2d");
   check_data(x, pr.x.numel(), "x", "max_pool2d");
   check_data(y, pr.y().numel(), "y", "max_pool2d");
@@ -56,7 +58,8 @@ void max_pool2d_forward(const Pool2dProblem& pr, const float* x, float* y, int64
   const auto rows = detail::pool_windows(pr.p, k.stride_h, k.pad_top, k.pad_bottom, k.kernel_h, pr.x.h);
   const auto cols = detail::pool_windows(pr.q, k.stride_w, k.pad_left, k.pad_right, k.kernel_w, pr.x.w);
   const int64_t planes = pr.x.n * pr.x.c, in_plane = pr.x.h * pr.x.w, out_plane = pr.p * pr.q;
-#pragma omp parallel num_threads(detail::threads_for(pr.x.numel(), get_num_threads()))
+  detail::RegionFloatMode float_mode;
+#pragma omp parallel firstprivate(float_mode) num_threads(detail::threads_for(pr.x.numel(), get_num_threads()))
   {
     std::vector<float> rows_buf(indices ? 0 : static_cast<size_t>(pr.x.h * pr.q));
 #pragma omp for schedule(static)
@@ -72,6 +75,7 @@ void max_pool2d_forward(const Pool2dProblem& pr, const float* x, float* y, int64
 
 void max_pool2d_backward(const Pool2dProblem& pr, const float* grad_y, const float* x, const int64_t* indices,
                          float* grad_x) {
+  const detail::FloatModeScope caller_mode;  // for the work this thread does itself
   check_problem(pr, "max_pool2d_backward");
   check_data(grad_y, pr.y().numel(), "grad_y", "max_pool2d_backward");
   check_data(x, indices ? 0 : pr.x.numel(), "x (needed when indices is null)", "max_pool2d_backward");
@@ -87,7 +91,8 @@ void max_pool2d_backward(const Pool2dProblem& pr, const float* grad_y, const flo
   const Pool2dParams& k = pr.params;
   const auto rows = detail::pool_windows(pr.p, k.stride_h, k.pad_top, k.pad_bottom, k.kernel_h, pr.x.h);
   const auto cols = detail::pool_windows(pr.q, k.stride_w, k.pad_left, k.pad_right, k.kernel_w, pr.x.w);
-#pragma omp parallel num_threads(detail::threads_for(pr.x.numel(), get_num_threads()))
+  detail::RegionFloatMode float_mode;
+#pragma omp parallel firstprivate(float_mode) num_threads(detail::threads_for(pr.x.numel(), get_num_threads()))
   {
     std::vector<float> values;
     std::vector<int64_t> found;

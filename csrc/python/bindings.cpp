@@ -348,6 +348,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("get_num_threads", &get_num_threads);
   m.def("set_thread_limit", &set_thread_limit, py::arg("n"));
   m.def("get_thread_limit", &get_thread_limit);
+  m.def("set_flush_denormals", &set_flush_denormals, py::arg("flush"));
+  m.def("get_flush_denormals", &get_flush_denormals);
   m.def("cpu_info", &cpu_info_py);
   m.def("workspace_usage", [] {
     const WorkspaceUsage usage = workspace_usage();

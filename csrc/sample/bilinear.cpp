@@ -5,6 +5,7 @@
 #include <string>
 
 #include "../core/dispatch.hpp"
+#include "../core/float_mode.hpp"
 #include "../core/parallel.hpp"
 #include "pyconvx/runtime.hpp"
 #include "pyconvx/sample.hpp"
@@ -35,7 +36,8 @@ void sample_all(int64_t n, const detail::SampleRows& s) {
       (s.h + 1) * (s.w + 1) < kInt32Plane ? detail::active_bilinear_rows() : detail::bilinear_rows_generic;
   // About ten operations per output value: parallel once that outweighs starting the threads.
   const int threads = detail::threads_for(rows * s.out_w * s.c * 10, get_num_threads());
-#pragma omp parallel for schedule(static) num_threads(threads)
+  detail::RegionFloatMode float_mode;
+#pragma omp parallel for firstprivate(float_mode) schedule(static) num_threads(threads)
   for (int64_t r = 0; r < rows; ++r) kernel(s, r, r + 1);
 }
 
@@ -43,6 +45,7 @@ void sample_all(int64_t n, const detail::SampleRows& s) {
 
 void bilinear_sample(const Shape4& x_shape, const float* x, int64_t out_h, int64_t out_w, const float* xs,
                      const float* ys, float fill, float* y) {
+  const detail::FloatModeScope caller_mode;  // for the work this thread does itself
   check_sample(x_shape, x, out_h, out_w, y, "bilinear_sample");
   const int64_t positions = checked_mul(x_shape.n, checked_mul(out_h, out_w, "xs"), "xs");
   check_data(xs, positions, "xs", "bilinear_sample");
@@ -52,6 +55,7 @@ void bilinear_sample(const Shape4& x_shape, const float* x, int64_t out_h, int64
 
 void affine_sample(const Shape4& x_shape, const float* x, int64_t out_h, int64_t out_w, const double* maps, float fill,
                    float* y) {
+  const detail::FloatModeScope caller_mode;  // for the work this thread does itself
   check_sample(x_shape, x, out_h, out_w, y, "affine_sample");
   check_data(maps, checked_mul(x_shape.n, 6, "maps"), "maps", "affine_sample", sizeof(double));
   sample_all(x_shape.n, {x, x_shape.c, x_shape.h, x_shape.w, out_h, out_w, nullptr, nullptr, maps, fill, y});

@@ -59,6 +59,11 @@ const char* pyconvx_version(void);
 
 pyconvx_status pyconvx_set_num_threads(int64_t n);
 int pyconvx_get_num_threads(void);
+/* Nonzero (the default): the kernels flush denormals to zero while they compute; zero: IEEE
+ * denormals, much slower on CPUs with microcode assists. See set_flush_denormals in
+ * pyconvx/runtime.hpp. */
+void pyconvx_set_flush_denormals(int flush);
+int pyconvx_get_flush_denormals(void);
 /* "avx512", "avx2" or "generic": the instruction-set path the kernels run on. */
 const char* pyconvx_active_isa(void);
 

@@ -26,6 +26,17 @@ int get_num_threads();
 void set_thread_limit(int64_t n);
 int get_thread_limit();
 
+// Whether the kernels flush denormals (numbers below float32's smallest normal, 2^-126) to zero
+// while they compute: on (the default), a denormal input reads as zero and a denormal result
+// becomes zero, which changes a result by less than 2^-126 in absolute value; off, they keep
+// IEEE arithmetic, which CPUs with microcode assists for denormals (Intel's) run 30-120x slower
+// on such inputs. Only the kernels' threads, and only while a kernel runs, change mode: the
+// caller's floating-point environment is left as it was. x86-64 only; elsewhere the setting is
+// kept but the hardware's default mode applies. Safe to call while kernels run: each call reads
+// it once when it starts.
+void set_flush_denormals(bool flush);
+bool get_flush_denormals();
+
 struct CpuInfo {
   std::string active;                  // "avx512", "avx2" or "generic"
   std::vector<std::string> supported;  // the paths this CPU and build can run, best first
