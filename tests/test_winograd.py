@@ -91,11 +91,23 @@ def test_forcing_it_on_other_shapes_says_why(kwargs, why):
 
 
 def test_layers_whose_filters_would_not_fit_the_workspace_are_refused():
-    # 36 transformed 1024 x 1024 filter matrices are 144 MiB: past the 64 MiB bound.
-    with pytest.raises(ValueError, match="winograd.*64 MiB.*K=1024 and C=1024"):
-        pyconvx.conv2d(np.ones((1, 1024, 4, 4), np.float32), np.ones((1024, 1024, 3, 3), np.float32),
+    # Even one sliver of filters (at least four on every path) is 36 transformed 4 x 120000
+    # matrices, 66 MiB: past the 64 MiB bound.
+    with pytest.raises(ValueError, match="winograd.*64 MiB.*K=4 and C=120000"):
+        pyconvx.conv2d(np.ones((1, 120000, 4, 4), np.float32), np.ones((4, 120000, 3, 3), np.float32),
                        padding=1, algorithm="winograd")
-    assert pyconvx.conv2d_algorithm((8, 1024, 14, 14), (1024, 1024, 3, 3), padding=1) == "direct"
+
+
+def test_wide_layers_transform_their_filters_in_blocks(rng):
+    # 36 transformed 1024 x 1024 filter matrices would be 144 MiB; made a block of filters at a
+    # time, U and the blocks of V and M stay within 44 MiB.
+    x = rng.standard_normal((2, 1024, 6, 6)).astype(np.float32)
+    w = rng.standard_normal((1024, 1024, 3, 3)).astype(np.float32)
+    pyconvx.reset_workspace_peak()
+    y = pyconvx.conv2d(x, w, padding=1, algorithm="winograd")
+    assert pyconvx.workspace_usage()["peak_bytes"] <= 44 * 2**20
+    want = ref.conv2d(x.astype(np.float64), w.astype(np.float64), padding=1)
+    assert np.max(np.abs(y - want)) <= 1e-3 * np.max(np.abs(want))
 
 
 def test_filters_that_fit_in_8_mib_get_per_thread_blocks_sized_for_l2(restore_threads):

@@ -11,6 +11,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "../core/float_mode.hpp"
@@ -32,28 +33,20 @@ constexpr int kTile = 6, kXi = kTile * kTile;
 constexpr int64_t kSkew = 16;
 
 // The variants share the six points and so the input transform B^T; the filter transform G
-// (6 x r) and the output transform A^T (m x 6) follow from m and r = 7 - m. G for F(4, 3):
-constexpr float kG3[kTile][3] = {{1.0f / 4, 0, 0},
-                                 {-1.0f / 6, -1.0f / 6, -1.0f / 6},
-                                 {-1.0f / 6, 1.0f / 6, -1.0f / 6},
-                                 {1.0f / 24, 1.0f / 12, 1.0f / 6},
-                                 {1.0f / 24, -1.0f / 12, 1.0f / 6},
-                                 {0, 0, 1}};
-// and for F(2, 5). Row j of either is point j's powers over the product of its differences to the
-// other finite points; the point at infinity takes the last tap.
-constexpr float kG5[kTile][5] = {{1.0f / 4, 0, 0, 0, 0},
-                                 {-1.0f / 6, -1.0f / 6, -1.0f / 6, -1.0f / 6, -1.0f / 6},
-                                 {-1.0f / 6, 1.0f / 6, -1.0f / 6, 1.0f / 6, -1.0f / 6},
-                                 {1.0f / 24, 1.0f / 12, 1.0f / 6, 1.0f / 3, 2.0f / 3},
-                                 {1.0f / 24, -1.0f / 12, 1.0f / 6, -1.0f / 3, 2.0f / 3},
-                                 {0, 0, 0, 0, 1}};
+// (6 x r) and the output transform A^T (m x 6) follow from m and r = 7 - m. Row j of G is point
+// j's powers over the product of its differences to the other finite points; the point at
+// infinity takes the last tap. For F(4, 3)
+//   G = [[1/4, 0, 0], [-1/6, -1/6, -1/6], [-1/6, 1/6, -1/6], [1/24, 1/12, 1/6],
+//        [1/24, -1/12, 1/6], [0, 0, 1]],
+// and for F(2, 5) the same points' rows over five taps, [1/4, 0, 0, 0, 0], [-1/6] * 5,
+// [-1/6, 1/6, -1/6, 1/6, -1/6], [1/24, 1/12, 1/6, 1/3, 2/3], [1/24, -1/12, 1/6, -1/3, 2/3],
+// [0, 0, 0, 0, 1]; both applied by apply_g.
 
 // F(m x m, r x r) with 6 x 6 tiles: m outputs per tile side from an r-tap filter.
 template <int M>
 struct Variant {
   static constexpr int kOut = M, kTaps = kTile + 1 - M;
   static_assert(M == 4 || M == 2, "F(4x4, 3x3) and F(2x2, 5x5)");
-  static constexpr float g(int i, int j) { return M == 4 ? kG3[i][j] : kG5[i][j]; }
 };
 
 // B^T = [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
@@ -70,23 +63,44 @@ typedef Quad Lanes;
 inline void load_lanes(Lanes& v, const float* p) { v = load_quad(p); }
 inline void store_lanes(float* p, const Lanes& v) { store_quad(p, v); }
 
-// u = G g G^T (6 x 6) for four r x r filters g[0 .. r * r) (lane l holds filter l).
+// G (6 x r) times an r-vector taken with stride `step`, written out: the points' symmetry pairs
+// the rows for +-1 and +-2, which share the sums of the even and the odd taps (8 multiplications
+// instead of 18 for r = 3, 12 instead of 30 for r = 5).
+template <int R>
+inline void apply_g(const Lanes* g, int step, Lanes* out, int out_step) {
+  static_assert(R == 3 || R == 5, "F(4x4, 3x3) and F(2x2, 5x5)");
+  const Lanes g0 = g[0], g1 = g[step], g2 = g[2 * step];
+  Lanes even, odd, even_2, odd_2, last;  // the taps' sums at +-1 and at +-2 (the latter over 6)
+  if constexpr (R == 3) {
+    even = g0 + g2;
+    odd = g1;
+    even_2 = (1.0f / 24) * g0 + (1.0f / 6) * g2;
+    odd_2 = (1.0f / 12) * g1;
+    last = g2;
+  } else {
+    const Lanes g3 = g[3 * step], g4 = g[4 * step];
+    even = g0 + g2 + g4;
+    odd = g1 + g3;
+    even_2 = (1.0f / 24) * g0 + (1.0f / 6) * g2 + (2.0f / 3) * g4;
+    odd_2 = (1.0f / 12) * g1 + (1.0f / 3) * g3;
+    last = g4;
+  }
+  out[0] = (1.0f / 4) * g0;
+  out[out_step] = (-1.0f / 6) * (even + odd);
+  out[2 * out_step] = (-1.0f / 6) * (even - odd);
+  out[3 * out_step] = even_2 + odd_2;
+  out[4 * out_step] = even_2 - odd_2;
+  out[5 * out_step] = last;
+}
+
+// u = G g G^T (6 x 6) for four r x r filters g[0 .. r * r) (lane l holds filter l): G on the
+// columns, then on the rows.
 template <class V>
 void transform_filters(const Lanes* g, Lanes* u) {
   constexpr int R = V::kTaps;
-  Lanes t[kTile][R];
-  for (int i = 0; i < kTile; ++i)
-    for (int j = 0; j < R; ++j) {
-      Lanes sum = Lanes{};
-      for (int e = 0; e < R; ++e) sum += V::g(i, e) * g[e * R + j];
-      t[i][j] = sum;
-    }
-  for (int i = 0; i < kTile; ++i)
-    for (int j = 0; j < kTile; ++j) {
-      Lanes sum = Lanes{};
-      for (int e = 0; e < R; ++e) sum += t[i][e] * V::g(j, e);
-      u[i * kTile + j] = sum;
-    }
+  Lanes t[kTile * R];
+  for (int j = 0; j < R; ++j) apply_g<R>(g + j, R, t + j, R);
+  for (int i = 0; i < kTile; ++i) apply_g<R>(t + i * R, 1, u + i * kTile, 1);
 }
 
 // B^T times a 6-vector taken with stride `step` (B^T is mostly zeros; written out, a column takes
@@ -150,57 +164,84 @@ inline void gather_tiles(const float* const* src, const int64_t* ld, Lanes* d) {
   }
 }
 
+// The image of a tile and the output row and column of its top left corner.
+struct TilePlace {
+  int64_t n, row, col;
+};
+
 // Where tile t (numbered over the batch, row-major within an image) lies; tiles are `out`
 // outputs apart.
 struct TileGrid {
   int64_t per_image, tiles_w, out;
-  void locate(int64_t t, int64_t* n, int64_t* row, int64_t* col) const {
-    *n = t / per_image;
-    *row = t % per_image / tiles_w * out;
-    *col = t % per_image % tiles_w * out;
+  TilePlace locate(int64_t t) const {
+    return {t / per_image, t % per_image / tiles_w * out, t % per_image % tiles_w * out};
+  }
+  // The places of tiles [t0, t0 + count), worked out once for all the channels or filters that
+  // go through a block (three divisions a tile, every channel, took a tenth of a layer's time).
+  void locate_block(int64_t t0, int64_t count, std::vector<TilePlace>* places) const {
+    places->resize(count);
+    for (int64_t t = 0; t < count; ++t) (*places)[t] = locate(t0 + t);
   }
 };
 
-// The sizes of one call's buffers, and how the tiles are shared out. Tiles go through in blocks:
-// transform a block's inputs, run the 36 GEMMs on it, transform its outputs. The GEMMs stream all
-// of U (36 * K * C floats) for block / 2 flops per byte of it.
-// - Where U fits in a quarter of L3 (8 MiB; up to about 256 channels in and out), each thread
-//   takes blocks of its own from start to end, sized so that their transformed inputs and GEMM
-//   results (36 * (C + K) floats a tile) stay in the thread's L2 (half of its 512 KiB): the three
-//   phases hand their data over in cache, and U comes from L3 (VGG conv1_2: 34 vs 64 ms with
-//   blocks shared as below).
-// - Where U is larger (36 MiB for 512 channels), it comes from memory, and only large blocks
-//   amortise it: one block at a time of as many tiles as fit in 16 MiB, shared by all threads
-//   phase by phase (inputs by channel, GEMMs by position, outputs by filter). ResNet's stage 5
-//   has 128 tiles in all: one block, U read once (31 vs 43 ms with per-thread blocks).
+// The sizes of one call's buffers, and how the work is shared out. Tiles go through in blocks:
+// transform a block's inputs, run the 36 GEMMs on it, transform its outputs. The GEMMs stream U
+// (36 * K * C floats) for block / 2 flops per byte of it.
+// - Where U fits in a quarter of L3 (8 MiB; up to about 256 channels in and out), U is made once
+//   and each thread takes blocks of its own from start to end, sized so that their transformed
+//   inputs and GEMM results (36 * (C + K) floats a tile) stay in the thread's L2 (half of its
+//   512 KiB): the three phases hand their data over in cache, and U comes from L3 (VGG conv1_2:
+//   34 vs 64 ms with blocks shared as below).
+// - Where U is larger (36 MiB for 512 channels in and out), made whole it would go out to memory
+//   and come back once per block of tiles. There, all threads share one block of tiles at a time
+//   (as many as fit in 16 MiB: ResNet's stage 5 has 128 tiles in all, one block) and go through
+//   its filters in blocks whose U takes at most 8 MiB: transform those filters, run the 36
+//   GEMMs on them, transform their outputs, each phase split among the threads (filters by
+//   sliver, GEMMs by position, outputs by filter). U is then made and used in cache (VGG
+//   conv5_2, 512 -> 512 on 14x14, two threads: 15.6 -> 12.2 ms against U made whole and read
+//   from memory for each of three blocks of tiles; its GEMMs 8.9 -> 6.6 ms). With more tiles
+//   than one block holds, U is made whole after all where it fits (below 36 MiB) and comes
+//   from L3 for each block of tiles, rather than transformed again for each.
 // U and V and M stay within 44 MiB in all: the workspace bound of 64 MiB then leaves room for a
-// backward pass's own buffers beside them. Rows of V and M are whole vectors of lanes long, so
-// the transforms load and store full vectors.
+// backward pass's own buffers beside them. V is held in the GEMM's packed-B layout, and M's
+// rows are whole vectors of lanes long, so the transforms load and store full vectors.
 struct WinogradPlan {
   TileGrid grid;
-  bool shared;  // blocks shared by all threads, one at a time (else one thread's each)
-  int64_t tiles, block, k_padded, a_stride, v_stride, m_stride;
+  bool shared;     // blocks of tiles shared by all threads, one at a time (else one thread's each)
+  int64_t tiles, block;  // tiles in all, and in a block
+  int64_t k_block;       // filters per U: K, or fewer where blocks are shared
+  int64_t a_stride, v_stride, m_stride;
 
   WinogradPlan(const GemmKernel& kernel, const Conv2dProblem& pr, int threads, int out) {
     constexpr int64_t kMiB = int64_t{1} << 18;  // floats
-    const int64_t C = pr.x.c, K = pr.k(), nr = kernel.nr;
+    const int64_t C = pr.x.c, K = pr.k(), nr = kernel.nr, mr = kernel.mr;
     grid = TileGrid{ceil_div(pr.p, out) * ceil_div(pr.q, out), ceil_div(pr.q, out), out};
     tiles = pr.x.n * grid.per_image;
-    const int64_t per_tile = kXi * (C + K), u = kXi * C * K;
+    const int64_t u = kXi * C * K;
     shared = u > 8 * kMiB;
     if (shared) {
-      const int64_t budget = std::max(4 * kMiB, std::min(16 * kMiB, 44 * kMiB - u));
+      // Filter blocks of equal size, whole slivers, U at most 8 MiB.
+      const int64_t most = std::max<int64_t>(mr, 8 * kMiB / (kXi * C) / mr * mr);
+      const int64_t count = ceil_div(K, most);
+      k_block = std::min(round_up(ceil_div(K, count), mr), round_up(K, mr));
+      // Blocks of filters pay when all tiles go through at once, each filter then transformed
+      // once; with several blocks of tiles U made whole once and read from L3 for each does
+      // better (VGG conv3_2, 256 -> 256 on 56x56: 36 vs 41 ms), where it fits.
+      if (round_up(tiles, kLanes) * kXi * (C + k_block) > 16 * kMiB && u <= 36 * kMiB) k_block = K;
+      const int64_t budget = k_block == K ? std::max(4 * kMiB, std::min(16 * kMiB, 44 * kMiB - u)) : 16 * kMiB;
+      const int64_t per_tile = kXi * (C + k_block);
       block = std::min(round_up(tiles, kLanes), std::max<int64_t>(kLanes, budget / per_tile / kLanes * kLanes));
     } else {
+      k_block = K;
+      const int64_t per_tile = kXi * (C + K);
       const int64_t fit = kMiB / 4 / per_tile / nr * nr;
       const int64_t spread = round_up(ceil_div(tiles, 3 * threads), nr);
       const int64_t cap = (44 * kMiB - u) / threads / per_tile / nr * nr;
       block = std::max(nr, std::min(cap, std::min(fit, spread)));
     }
-    k_padded = round_up(K, kernel.mr);
-    a_stride = packed_a_size(kernel, K, C) + kSkew;
-    v_stride = C * block + kSkew;
-    m_stride = K * block + kSkew;
+    a_stride = packed_a_size(kernel, k_block, C) + kSkew;
+    v_stride = C * round_up(block, nr) + kSkew;
+    m_stride = k_block * block + kSkew;
   }
   int64_t u_floats() const { return kXi * a_stride; }
   int64_t vm_floats() const { return kXi * (v_stride + m_stride); }
@@ -215,7 +256,7 @@ int64_t winograd_workspace_bytes(const Conv2dProblem& pr) {
   const int threads = conv_threads(pr);
   const WinogradPlan plan(kernel, pr, threads, pr.r() == 5 ? 2 : 4);
   return scratch_bytes(plan.u_floats()) + plan.vm_buffers(threads) * scratch_bytes(plan.vm_floats()) +
-         threads * scratch_bytes(b_panel_floats(kernel, pr.x.c, pr.k(), plan.block));
+         threads * scratch_bytes(b_panel_floats(kernel, pr.x.c, plan.k_block, plan.block));
 }
 
 namespace {
@@ -231,7 +272,7 @@ void conv2d_winograd(const Conv2dProblem& pr, const float* x, const float* weigh
   const int mr = kernel.mr;
   const WinogradPlan plan(kernel, pr, threads, kOut);
   const TileGrid grid = plan.grid;
-  const int64_t tiles = plan.tiles, block = plan.block, k_padded = plan.k_padded;
+  const int64_t tiles = plan.tiles, block = plan.block;
   const int64_t a_stride = plan.a_stride, v_stride = plan.v_stride, m_stride = plan.m_stride;
 
   // The calling thread's scratch slot 2 holds U for the whole call, kept from call to call so
@@ -246,36 +287,70 @@ void conv2d_winograd(const Conv2dProblem& pr, const float* x, const float* weigh
   detail::RegionFloatMode float_mode;
 #pragma omp parallel firstprivate(float_mode) num_threads(threads)
   {
-    // U_xi = G g G^T for the 36 positions, written straight into the GEMM's packed-A layout: for
-    // each sliver of MR filters, channel by channel, the MR values of one position are adjacent,
-    // so each of the 36 matrices is written front to back. Filters past K are zero.
-#pragma omp for schedule(static)
-    for (int64_t k0 = 0; k0 < k_padded; k0 += mr)
+    // U_xi = G g G^T for the 36 positions of the filters [k_first, k_first + k_count), sliver
+    // [k0, k0 + MR) of them, written straight into the GEMM's packed-A layout of a k_count x C
+    // matrix: for each sliver, channel by channel, the MR values of one position are adjacent.
+    // Four channels at a time, one per lane, for each of the sliver's filters; then for each
+    // position, transposes turn the lanes into the filters of each channel, and the sliver's
+    // 4 x MR values of the position, contiguous, are stored in order (vector loads built from
+    // scattered stores, and stores spread over 36 half-written lines, took 90% of the time).
+    // Filters past K are zero. (KC is a multiple of four, so the four channels lie in one KC
+    // slice, MR floats apart.)
+    auto transform_filters_sliver = [&](int64_t k_first, int64_t k_count, int64_t k0, float* u_block) {
+      constexpr int kMaxMr = 16;  // MR is 12 at most on every path
+      const int64_t padded = round_up(k_count, mr);
       for (int64_t c0 = 0; c0 < C; c0 += kLanes) {
         const int64_t lanes = std::min<int64_t>(kLanes, C - c0);
-        for (int64_t kk = 0; kk < mr; ++kk) {
-          alignas(16) float g[kFilter][kLanes] = {};
-          if (k0 + kk < K)
-            for (int64_t l = 0; l < lanes; ++l)
-              for (int e = 0; e < kFilter; ++e) g[e][l] = weight[((k0 + kk) * C + c0 + l) * kFilter + e];
-          Lanes gl[kFilter], ul[kXi];
-          for (int e = 0; e < kFilter; ++e) load_lanes(gl[e], g[e]);
-          transform_filters<V>(gl, ul);
-          for (int xi = 0; xi < kXi; ++xi) {
-            float* dst = u + xi * a_stride + packed_a_index(kernel, k_padded, C, k0 + kk, c0);
-            for (int64_t l = 0; l < lanes; ++l) dst[l * mr] = ul[xi][l];
+        Lanes ul[kMaxMr][kXi];
+        for (int f = 0; f < mr; ++f) {
+          const int64_t k = k_first + k0 + f;
+          Lanes gl[kFilter] = {};
+          if (k0 + f < k_count && k < K) {
+            const float* g = weight + (k * C + c0) * kFilter;
+            for (int e = 0; e < kFilter; ++e)
+              gl[e] = lanes == kLanes ? Lanes{g[e], g[kFilter + e], g[2 * kFilter + e], g[3 * kFilter + e]}
+                                      : Lanes{g[e], lanes > 1 ? g[kFilter + e] : 0.0f,
+                                              lanes > 2 ? g[2 * kFilter + e] : 0.0f, 0.0f};
+          }
+          transform_filters<V>(gl, ul[f]);
+        }
+        for (int xi = 0; xi < kXi; ++xi) {
+          float* dst = u_block + xi * a_stride + packed_a_index(kernel, padded, C, k0, c0);
+          for (int f0 = 0; f0 < mr; f0 += kLanes) {
+            const int filters = std::min(kLanes, mr - f0);
+            Lanes by_channel[kLanes] = {};
+            for (int f = 0; f < filters; ++f) by_channel[f] = ul[f0 + f][xi];
+            transpose_quads(by_channel);
+            for (int64_t l = 0; l < lanes; ++l) {
+              if (filters == kLanes)
+                store_lanes(dst + l * mr + f0, by_channel[l]);
+              else
+                std::memcpy(dst + l * mr + f0, &by_channel[l], filters * sizeof(float));
+            }
           }
         }
       }
-    std::vector<PackedA> a(kXi);
-    for (int xi = 0; xi < kXi; ++xi) a[xi] = PackedA{u + xi * a_stride, K, C, k_padded};
+    };
+    auto packed_filters = [&](int64_t k_count, int xi) {
+      return PackedA{u + xi * a_stride, k_count, C, round_up(k_count, mr)};
+    };
 
     // Transform the inputs of block [t0, t0 + count) for channels [c_begin, c_end) into V, four
-    // tiles at a time: each of the 36 rows of V a channel writes is filled front to back, and
-    // the tiles read neighbouring parts of one plane.
-    auto transform_block_inputs = [&](int64_t t0, int64_t count, float* v, int64_t c_begin, int64_t c_end) {
-      const int64_t ld = round_up(count, kLanes);
-      for (int64_t c = c_begin; c < c_end; ++c)
+    // tiles at a time, the tiles reading neighbouring parts of one plane. Each V_xi (C x count)
+    // is written in the GEMM's packed-B layout, which the GEMMs then read in place instead of
+    // packing it for each block of filters (16% of a ResNet stage-5 layer's time); its columns
+    // past the block, up to a whole sliver, are zero.
+    auto transform_block_inputs = [&](const TilePlace* places, int64_t count, float* v, int64_t c_begin,
+                                      int64_t c_end) {
+      const int64_t n_padded = round_up(count, kernel.nr), filled = round_up(count, kLanes);
+      for (int64_t c = c_begin; c < c_end; ++c) {
+        // Where row c of V_xi starts, and how far apart its slivers lie (index arithmetic per
+        // store, two divisions each, took a quarter of VGG conv1_2's time).
+        const int64_t row = packed_b_index(kernel, n_padded, C, c, 0);
+        const int64_t sliver_stride = packed_b_index(kernel, n_padded, C, c, kernel.nr) - row;
+        if (filled < n_padded)
+          for (int xi = 0; xi < kXi; ++xi)
+            std::fill_n(v + xi * v_stride + packed_b_index(kernel, n_padded, C, c, filled), n_padded - filled, 0.0f);
         for (int64_t t = 0; t < count; t += kLanes) {
           // Each lane reads its tile in place when the tile, 8 columns wide, lies inside the
           // plane, else from a zero-padded copy; lanes past the block repeat its last tile.
@@ -283,11 +358,9 @@ void conv2d_winograd(const Conv2dProblem& pr, const float* x, const float* weigh
           const float* src[kLanes];
           int64_t row_stride[kLanes];
           for (int l = 0; l < kLanes; ++l) {
-            int64_t n, ih0, iw0;
-            grid.locate(t0 + std::min(t + l, count - 1), &n, &ih0, &iw0);
-            ih0 -= pad_top;
-            iw0 -= pad_left;
-            const float* plane = x + (n * C + c) * H * W;
+            const TilePlace& at = places[std::min(t + l, count - 1)];
+            const int64_t ih0 = at.row - pad_top, iw0 = at.col - pad_left;
+            const float* plane = x + (at.n * C + c) * H * W;
             if (ih0 >= 0 && iw0 >= 0 && ih0 + kTile <= H && iw0 + 2 * kLanes <= W) {
               src[l] = plane + ih0 * W + iw0;
               row_stride[l] = W;
@@ -305,25 +378,28 @@ void conv2d_winograd(const Conv2dProblem& pr, const float* x, const float* weigh
           Lanes dl[kXi], vl[kXi];
           gather_tiles(src, row_stride, dl);
           transform_inputs(dl, vl);
-          for (int xi = 0; xi < kXi; ++xi) store_lanes(v + xi * v_stride + c * ld + t, vl[xi]);
+          const int64_t at = row + t / kernel.nr * sliver_stride + t % kernel.nr;
+          for (int xi = 0; xi < kXi; ++xi) store_lanes(v + xi * v_stride + at, vl[xi]);
         }
+      }
     };
-    // M_xi = U_xi V_xi for one position xi.
-    auto multiply = [&](int64_t count, const float* v, float* m, int xi) {
-      const int64_t ld = round_up(count, kLanes);
-      gemm_blocked(kernel, a[xi], MatrixPanelSource(MatrixView{v + xi * v_stride, ld, 1}), 0, K, 0, count,
-                   m + xi * m_stride, ld, false, Epilogue{});
+    // M_xi = U_xi V_xi for one position xi and the k_count filters of U.
+    auto multiply = [&](int64_t count, const float* v, int64_t k_count, float* m, int xi) {
+      const PackedPanelSource v_xi(v + xi * v_stride, round_up(count, kernel.nr));
+      gemm_blocked(kernel, packed_filters(k_count, xi), v_xi, 0, k_count, 0, count, m + xi * m_stride,
+                   round_up(count, kLanes), false, Epilogue{});
     };
     // Transform the GEMM results of the block for filters [k_begin, k_end) into y, adding the
-    // bias and applying the activation; filter by filter, four tiles at a time, so that M's rows
-    // are read front to back.
-    auto transform_block_outputs = [&](int64_t t0, int64_t count, const float* m, int64_t k_begin, int64_t k_end) {
+    // bias and applying the activation; M's rows start at filter k_first. Filter by filter, four
+    // tiles at a time, so that M's rows are read front to back.
+    auto transform_block_outputs = [&](const TilePlace* places, int64_t count, const float* m, int64_t k_first,
+                                       int64_t k_begin, int64_t k_end) {
       const int64_t ld = round_up(count, kLanes);
       for (int64_t k = k_begin; k < k_end; ++k) {
         const float add = bias ? bias[k] : 0.0f;
         for (int64_t t = 0; t < count; t += kLanes) {
           Lanes ml[kXi], yl[kOut * kOut];
-          for (int xi = 0; xi < kXi; ++xi) load_lanes(ml[xi], m + xi * m_stride + k * ld + t);
+          for (int xi = 0; xi < kXi; ++xi) load_lanes(ml[xi], m + xi * m_stride + (k - k_first) * ld + t);
           transform_outputs<V>(ml, yl);
           for (int xi = 0; xi < kOut * kOut; ++xi) {
             yl[xi] += add;
@@ -335,11 +411,10 @@ void conv2d_winograd(const Conv2dProblem& pr, const float* x, const float* weigh
           int64_t rows[kLanes], cols[kLanes];
           const int lanes = static_cast<int>(std::min<int64_t>(kLanes, count - t));
           for (int l = 0; l < lanes; ++l) {
-            int64_t n, oh0, ow0;
-            grid.locate(t0 + t + l, &n, &oh0, &ow0);
-            dst[l] = y + ((n * K + k) * P + oh0) * Q + ow0;
-            rows[l] = std::min<int64_t>(kOut, P - oh0);
-            cols[l] = std::min<int64_t>(kOut, Q - ow0);
+            const TilePlace& at = places[t + l];
+            dst[l] = y + ((at.n * K + k) * P + at.row) * Q + at.col;
+            rows[l] = std::min<int64_t>(kOut, P - at.row);
+            cols[l] = std::min<int64_t>(kOut, Q - at.col);
           }
           for (int i = 0; i < kOut; ++i) {
             Lanes rows_of[kLanes] = {};
@@ -358,15 +433,30 @@ void conv2d_winograd(const Conv2dProblem& pr, const float* x, const float* weigh
       }
     };
 
+    std::vector<TilePlace> places;
+    const bool filters_once = plan.k_block >= K;  // U made whole, before any block of tiles
+    if (filters_once) {
+#pragma omp for schedule(static)
+      for (int64_t k0 = 0; k0 < K; k0 += mr) transform_filters_sliver(0, K, k0, u);
+    }
     if (plan.shared) {
       for (int64_t t0 = 0; t0 < tiles; t0 += block) {
         const int64_t count = std::min(tiles, t0 + block) - t0;
+        grid.locate_block(t0, count, &places);
 #pragma omp for schedule(static)
-        for (int64_t c = 0; c < C; ++c) transform_block_inputs(t0, count, shared_v, c, c + 1);
+        for (int64_t c = 0; c < C; ++c) transform_block_inputs(places.data(), count, shared_v, c, c + 1);
+        for (int64_t k_first = 0; k_first < K; k_first += plan.k_block) {
+          const int64_t k_count = std::min(plan.k_block, K - k_first);
+          if (!filters_once) {
+#pragma omp for schedule(static)
+            for (int64_t k0 = 0; k0 < k_count; k0 += mr) transform_filters_sliver(k_first, k_count, k0, u);
+          }
 #pragma omp for schedule(dynamic)
-        for (int xi = 0; xi < kXi; ++xi) errors.capture([&] { multiply(count, shared_v, shared_m, xi); });
+          for (int xi = 0; xi < kXi; ++xi) errors.capture([&] { multiply(count, shared_v, k_count, shared_m, xi); });
 #pragma omp for schedule(static)
-        for (int64_t k = 0; k < K; ++k) transform_block_outputs(t0, count, shared_m, k, k + 1);
+          for (int64_t k = k_first; k < k_first + k_count; ++k)
+            transform_block_outputs(places.data(), count, shared_m, k_first, k, k + 1);
+        }
       }
     } else {
 #pragma omp for schedule(dynamic)
@@ -375,9 +465,10 @@ void conv2d_winograd(const Conv2dProblem& pr, const float* x, const float* weigh
           const int64_t count = std::min(tiles, t0 + block) - t0;
           float* const v = thread_scratch(1, plan.vm_floats());
           float* const m = v + kXi * v_stride;
-          transform_block_inputs(t0, count, v, 0, C);
-          for (int xi = 0; xi < kXi; ++xi) multiply(count, v, m, xi);
-          transform_block_outputs(t0, count, m, 0, K);
+          grid.locate_block(t0, count, &places);
+          transform_block_inputs(places.data(), count, v, 0, C);
+          for (int xi = 0; xi < kXi; ++xi) multiply(count, v, K, m, xi);
+          transform_block_outputs(places.data(), count, m, 0, 0, K);
         });
     }
   }

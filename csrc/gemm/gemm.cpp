@@ -70,6 +70,10 @@ void MatrixPanelSource::pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, int
   }
 }
 
+void PackedPanelSource::pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr, float* dst) const {
+  copy_floats(dst, panel(k0, kc, n0, nc, nr, dst), ceil_div(nc, nr) * nr * kc);
+}
+
 namespace {
 
 void apply_epilogue(const Epilogue& e, float* c, int64_t ldc, int64_t row0, int64_t rows, int64_t cols) {
@@ -122,12 +126,12 @@ void gemm_blocked(const GemmKernel& kernel, const PackedA& a, const BPanelSource
       const int64_t kc = std::min(kernel.kc, k - pc);
       const bool acc = accumulate || pc > 0;
       const bool last = pc + kc == k;
-      b.pack(pc, kc, jc, nc, nr, b_panel);
+      const float* const panel = b.panel(pc, kc, jc, nc, nr, b_panel);
       for (int64_t ic = m_begin; ic < m_end; ic += kernel.mc) {
         const int64_t ic_end = std::min(ic + kernel.mc, m_end);
         for (int64_t jr = 0; jr < nc; jr += nr) {
           const int64_t cols = std::min<int64_t>(nr, nc - jr);
-          const float* b_sliver = b_panel + jr * kc;
+          const float* b_sliver = panel + jr * kc;
           for (int64_t ir = ic; ir < ic_end; ir += mr) {
             const int64_t rows = std::min<int64_t>(mr, ic_end - ir);
             float* ct = c + ir * ldc + (jc - n_begin) + jr;

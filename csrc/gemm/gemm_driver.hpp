@@ -47,6 +47,34 @@ class BPanelSource {
  public:
   virtual ~BPanelSource() = default;
   virtual void pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr, float* dst) const = 0;
+  // The panel packed into `scratch`, or where it already lies packed.
+  virtual const float* panel(int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr, float* scratch) const {
+    pack(k0, kc, n0, nc, nr, scratch);
+    return scratch;
+  }
+};
+
+// A k x n matrix B held packed once for all of a call's panels, the layout pack_a gives A with
+// rows and columns swapped: for each KC slice [k0, k0 + kc) a region of n_padded * kc floats
+// starting at k0 * n_padded, holding NR-column slivers of kc rows x NR values (columns past n
+// zero). Any panel of whole slivers is then a contiguous part of it. n_padded = round_up(n, NR).
+inline int64_t packed_b_index(const GemmKernel& kernel, int64_t n_padded, int64_t k, int64_t row, int64_t col) {
+  const int64_t k0 = row / kernel.kc * kernel.kc, kc = k - k0 < kernel.kc ? k - k0 : kernel.kc;
+  return k0 * n_padded + (col / kernel.nr) * kernel.nr * kc + (row - k0) * kernel.nr + col % kernel.nr;
+}
+
+// B already in that layout (data holds k * n_padded floats): panels are read in place.
+class PackedPanelSource final : public BPanelSource {
+ public:
+  PackedPanelSource(const float* data, int64_t n_padded) : data_(data), n_padded_(n_padded) {}
+  void pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr, float* dst) const override;
+  const float* panel(int64_t k0, int64_t kc, int64_t n0, int64_t, int, float*) const override {
+    return data_ + k0 * n_padded_ + n0 * kc;
+  }
+
+ private:
+  const float* data_;
+  int64_t n_padded_;
 };
 
 // B given as a (strided) matrix.
