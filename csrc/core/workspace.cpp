@@ -36,7 +36,7 @@ void account(int64_t bytes) {
   }
 }
 
-thread_local AlignedBuffer t_scratch[3];
+thread_local AlignedBuffer t_scratch[4];
 
 }  // namespace
 

@@ -30,13 +30,15 @@ class AlignedBuffer {
 };
 
 // Per-thread scratch that lives as long as the thread, so the packing buffers of the OpenMP pool's
-// threads are allocated once rather than on every call. Three slots, each used by one piece of
+// threads are allocated once rather than on every call. Four slots, each used by one piece of
 // code at a time: 0 for B panels (gemm_blocked), output tiles (direct convolution) or padded
 // planes (depthwise); 1 for patch tiles, offset tables, tile buffers or gradient sums; 2 for
-// packed A tiles or padded image bands. Some callers hold a slot of the calling thread for the
-// whole call, around a parallel region whose threads take only the other slots: sgemm's packed A
-// (slot 1), Winograd's transformed filters (slot 2) and, when its blocks are shared, its
-// transformed tiles (slot 1). A caller must not hold two views of the same slot.
+// packed A tiles or padded image bands; 3 for the flipped weights of a grad input computed as a
+// convolution, held around the whole forward call that uses them. Some callers hold a slot of
+// the calling thread for the whole call, around a parallel region whose threads take only the
+// other slots: sgemm's packed A (slot 1), Winograd's transformed filters (slot 2) and, when its
+// blocks are shared, its transformed tiles (slot 1). A caller must not hold two views of the
+// same slot.
 float* thread_scratch(int slot, int64_t count);
 
 // Scratch memory accounting: every AlignedBuffer (thread scratch included) adds its bytes while
