@@ -129,15 +129,15 @@ void gemm_blocked(const GemmKernel& kernel, const PackedA& a, const BPanelSource
       const float* const panel = b.panel(pc, kc, jc, nc, nr, b_panel);
       for (int64_t ic = m_begin; ic < m_end; ic += kernel.mc) {
         const int64_t ic_end = std::min(ic + kernel.mc, m_end);
-        for (int64_t jr = 0; jr < nc; jr += nr) {
-          const int64_t cols = std::min<int64_t>(nr, nc - jr);
-          const float* b_sliver = panel + jr * kc;
-          for (int64_t ir = ic; ir < ic_end; ir += mr) {
-            const int64_t rows = std::min<int64_t>(mr, ic_end - ir);
+        for (int64_t ir = ic; ir < ic_end; ir += mr) {
+          const int64_t rows = std::min<int64_t>(mr, ic_end - ir);
+          const float* a_sliver = a.sliver(pc, kc, ir);
+          const float* bias = last && epilogue.bias ? epilogue.bias + ir : nullptr;
+          const bool relu = last && epilogue.relu;
+          for (int64_t jr = 0; jr < nc; jr += nr) {
+            const int64_t cols = std::min<int64_t>(nr, nc - jr);
+            const float* b_sliver = panel + jr * kc;
             float* ct = c + ir * ldc + (jc - n_begin) + jr;
-            const float* a_sliver = a.sliver(pc, kc, ir);
-            const float* bias = last && epilogue.bias ? epilogue.bias + ir : nullptr;
-            const bool relu = last && epilogue.relu;
             if (rows == mr && cols == nr) {
               kernel.ukernel(kc, a_sliver, b_sliver, ct, ldc, acc, bias, relu);
             } else {  // an overhanging tile goes through a register-tile buffer
