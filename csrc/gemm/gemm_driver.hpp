@@ -4,10 +4,10 @@
 // MC-tall blocks of A, then register tiles: each MR-row sliver of A (KC x MR, 9 KiB on the
 // AVX-512 path) stays in L1 while it meets every NR-column sliver of the B panel, which stays
 // in L2. Going the other way round, a B sliver held in L1 against A slivers read from L2, was
-// 5-10% slower on Intel's 48 KiB L1 and 2 MiB L2 (2048^2 on one thread: 150 vs 165 GFLOP/s). A is packed once for the whole call (it is
-// the convolution weight, reused by every image); B panels are packed per thread by a
-// BPanelSource, which lets a convolution pack patches straight from the image (implicit GEMM)
-// instead of materialising an im2col matrix.
+// 5-10% slower on Intel's 48 KiB L1 and 2 MiB L2 (2048^2 on one thread: 150 vs 165 GFLOP/s).
+// A is packed once for the whole call (it is the convolution weight, reused by every image); B
+// panels are packed per thread by a BPanelSource, which lets a convolution pack patches straight
+// from the image (implicit GEMM) instead of materialising an im2col matrix.
 #pragma once
 
 #include <cstdint>
