@@ -50,11 +50,17 @@ class RandomVerticalFlip(RandomHorizontalFlip):
 
 
 def _crop(x, top, left, height, width):
-    """The (height, width) window at (top[n], left[n]) of each image of x: one gather through a
-    sliding-window view (a quarter of the time of a gather from the flat batch by index arrays,
-    which must first be built as large as the output)."""
-    windows = np.lib.stride_tricks.sliding_window_view(x, (height, width), axis=(-2, -1))
-    return np.ascontiguousarray(windows[np.arange(len(x)), :, np.asarray(top, np.intp), np.asarray(left, np.intp)])
+    """The (height, width) window at (top[n], left[n]) of each image of x (N, C, H, W): one gather
+    through a view of every window (a quarter of the time of a gather from the flat batch by
+    index arrays, which must first be built as large as the output)."""
+    x = np.ascontiguousarray(x)
+    n, channels, rows, cols = x.shape
+    # windows[n, c, i, j] is the window at (i, j): sliding_window_view's result, built directly
+    # (its checks took as long as the gather for a batch of 32 small images).
+    windows = np.lib.stride_tricks.as_strided(
+        x, (n, channels, rows - height + 1, cols - width + 1, height, width), x.strides + x.strides[-2:],
+        writeable=False)
+    return np.ascontiguousarray(windows[np.arange(n), :, np.asarray(top, np.intp), np.asarray(left, np.intp)])
 
 
 def _check_fits(owner, size, x):
