@@ -250,11 +250,11 @@ void grad_weight(const Conv2dProblem& pr, const float* gy, const float* x, float
   // Few filters (LeNet's conv3, Inception's 5x5 branch): the GEMM form would pack C * R * S
   // values per pixel to share them among only K filters (2-3x slower, measured). At least MR
   // channels fill the broadcast kernel's rows; with 1 or 3 (first layers) most would idle.
-  const GemmKernel& kernel = active_gemm_kernel();
-  if (pr.params.groups == 1 && pr.k() <= 32 && pr.x.c >= kernel.mr) {
+  if (pr.params.groups == 1 && pr.k() <= 32 && pr.x.c >= active_gemm_kernel().mr) {
     conv2d_broadcast_grad_weight(pr, gy, x, gw);
     return;
   }
+  const GemmKernel& kernel = gemm_kernel_for_rows(pr.k_per_group());
   const int threads = conv_threads(pr);
   const int64_t w_size = pr.weight.numel(), images = pr.x.n * pr.params.groups;
   std::fill(gw, gw + w_size, 0.0f);

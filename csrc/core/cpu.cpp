@@ -83,6 +83,13 @@ const CpuInfo& cpu_info() { return dispatch().info; }
 
 namespace detail {
 const GemmKernel& active_gemm_kernel() { return *dispatch().kernel; }
+
+const GemmKernel& gemm_kernel_for_rows(int64_t rows) {
+  const GemmKernel& kernel = active_gemm_kernel();
+  const GemmKernel* fewer = kernel.fewer_rows;
+  const auto padded = [rows](const GemmKernel& k) { return (rows + k.mr - 1) / k.mr * k.mr; };
+  return fewer && 100 * padded(*fewer) < 92 * padded(kernel) ? *fewer : kernel;
+}
 PlaneMeans active_plane_means() { return dispatch().plane_means; }
 BilinearRows active_bilinear_rows() { return dispatch().bilinear_rows; }
 }  // namespace detail
