@@ -70,7 +70,7 @@ template <int R>
 inline void apply_g(const Lanes* g, int step, Lanes* out, int out_step) {
   static_assert(R == 3 || R == 5, "F(4x4, 3x3) and F(2x2, 5x5)");
   const Lanes g0 = g[0], g1 = g[step], g2 = g[2 * step];
-  Lanes even, odd, even_2, odd_2, last;  // the taps' sums at +-1 and at +-2 (the latter over 6)
+  Lanes even, odd, even_2, odd_2, last;  // even and odd taps summed for the rows at +-1, weighted for +-2
   if constexpr (R == 3) {
     even = g0 + g2;
     odd = g1;
