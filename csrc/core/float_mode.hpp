@@ -28,7 +28,10 @@ class FloatModeScope {
 // for the region (when the call flushes), then restores the thread's mode. The original, made
 // by the calling thread just before the region, returns that thread to the caller's own mode
 // while the region starts, because a thread the OpenMP runtime starts for it inherits the mode
-// of the thread starting it and would otherwise keep flushing after the call.
+// of the thread starting it and would otherwise keep flushing after the call. The calling thread
+// stays in the caller's mode after the region too, until the original dies: declare it just
+// before its region, in a scope where nothing but the region's own follow-up (a rethrow, another
+// region listing the same original) comes after it.
 class RegionFloatMode {
  public:
   RegionFloatMode();
