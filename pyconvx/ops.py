@@ -30,6 +30,7 @@ __all__ = [
     "gemm",
     "bilinear_sample",
     "affine_sample",
+    "crop_windows",
 ]
 
 _ACTIVATIONS = {None: False, "linear": False, "relu": True}
@@ -371,3 +372,23 @@ def affine_sample(x, maps, out_size=None, fill=0.0):
     x = as_float32(x, "x")
     out_size = x.shape[-2:] if out_size is None else as_pair(out_size, "out_size")
     return _core.affine_sample(x, np.asarray(maps, dtype=np.float64), tuple(out_size), float(fill))
+
+
+def crop_windows(x, tops, lefts, size, fill=0.0):
+    """The size = (h, w) window (an int: square) of each image of x (N, C, H, W) whose top left
+    pixel is (tops[n], lefts[n]), `fill` where it reaches past the image: a crop of the image
+    padded with `fill`, without the padded copy. tops and lefts are (N,) integers -> (N, C, h, w)
+    float32.
+
+    >>> crop_windows(np.arange(4.0).reshape(1, 1, 2, 2), [-1], [1], 2, fill=9.0)
+    array([[[[9., 9.],
+             [1., 9.]]]], dtype=float32)
+    """
+    x = as_float32(x, "x")
+    offsets = []
+    for name, value in (("tops", tops), ("lefts", lefts)):
+        value = np.asarray(value)
+        if value.dtype.kind not in "iu":
+            raise TypeError(f"crop_windows: {name} must hold integers, got dtype {value.dtype}")
+        offsets.append(value)
+    return _core.crop_windows(x, offsets[0], offsets[1], tuple(as_pair(size, "size")), float(fill))

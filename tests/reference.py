@@ -525,6 +525,20 @@ def bilinear_point(image, col, row, fill):
     return value
 
 
+def crop_windows(x, tops, lefts, size, fill=0.0):
+    """The size window of each image at (tops[n], lefts[n]), pixel by pixel, `fill` outside."""
+    x = np.asarray(x, np.float64)
+    n, channels, height, width = x.shape
+    out = np.full((n, channels) + tuple(size), float(np.float32(fill)))
+    for b in range(n):
+        for i in range(size[0]):
+            for j in range(size[1]):
+                row, col = tops[b] + i, lefts[b] + j
+                if 0 <= row < height and 0 <= col < width:
+                    out[b, :, i, j] = x[b, :, row, col]
+    return out
+
+
 def affine_sample(x, maps, out_size, fill=0.0):
     """bilinear_sample at column maps[n, 0] @ (q, p, 1) and row maps[n, 1] @ (q, p, 1)."""
     maps = np.asarray(maps, np.float64)

@@ -425,7 +425,7 @@ def test_global_avg_pool2d_and_its_backward_match_the_reference_or_name_the_bad_
 
 
 # --------------------------------------------------------------------------------------------
-# bilinear_sample, affine_sample
+# bilinear_sample, affine_sample, crop_windows
 # --------------------------------------------------------------------------------------------
 
 position = st.one_of(st.floats(-12, 12, width=32), st.sampled_from([np.nan, np.inf, -np.inf, 3e38, -3e38, -1.0]))
@@ -464,6 +464,25 @@ def test_bilinear_and_affine_sample_match_the_reference_or_name_the_bad_paramete
           lambda y: ref.assert_close(y, ref.bilinear_sample(x, xs, ys, fill), 4))
     check(lambda: pyconvx.affine_sample(x, maps, out_size, fill), affine_problems,
           lambda y: ref.assert_close(y, ref.affine_sample(x, maps, out_size, fill), 4))
+
+
+@st.composite
+def crop_problem(draw):
+    n, c, h, w = draw(st.integers(0, 3)), draw(st.integers(0, 3)), draw(st.integers(0, 6)), draw(st.integers(0, 6))
+    size = (draw(st.integers(0, 5)), draw(st.integers(0, 5)))
+    offset = st.one_of(st.integers(-8, 8), st.sampled_from([2 ** 62, -2 ** 62, 2 ** 62 + 1, -2 ** 63]))
+    tops = np.array(draw(st.lists(offset, min_size=n, max_size=n)), np.int64)
+    lefts = np.array(draw(st.lists(offset, min_size=n, max_size=n)), np.int64)
+    return data_array(draw, (n, c, h, w), "x"), tops, lefts, size, draw(st.floats(-2, 2))
+
+
+@given(crop_problem())
+def test_crop_windows_match_the_reference_or_name_the_bad_parameter(problem):
+    x, tops, lefts, size, fill = problem
+    offsets = {"tops": tops, "lefts": lefts}
+    problems = [name for name, values in offsets.items() if any(abs(int(v)) > 2 ** 62 for v in values)]
+    check(lambda: pyconvx.crop_windows(x, tops, lefts, size, fill), [rf"\b{name}\b" for name in problems],
+          lambda y: np.testing.assert_array_equal(y, ref.crop_windows(x, tops, lefts, size, fill)))
 
 
 # --------------------------------------------------------------------------------------------

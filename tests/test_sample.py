@@ -1,5 +1,5 @@
-"""ops.bilinear_sample and ops.affine_sample (the warps' sampler) against the float64 reference,
-their error messages, and runtime.thread_limit."""
+"""ops.bilinear_sample and ops.affine_sample (the warps' sampler) and ops.crop_windows (the
+crops') against the float64 reference, their error messages, and runtime.thread_limit."""
 import threading
 
 import numpy as np
@@ -140,3 +140,33 @@ def test_pixel_maps_refuse_a_singular_map():
     singular = np.array([[[1.0, 2.0, 0.0], [2.0, 4.0, 0.0]]])
     with pytest.raises(ValueError, match="invertible, got determinants"):
         sampling.pixel_maps(singular, (3, 3), (3, 3))
+
+
+@pytest.mark.parametrize("shape, size", [((3, 2, 5, 7), (4, 3)), ((2, 1, 1, 1), (2, 2)), ((1, 3, 4, 4), (0, 2))])
+def test_crop_windows_match_the_reference_inside_across_and_past_every_edge(rng, shape, size):
+    n = shape[0]
+    x = rng.standard_normal(shape).astype(np.float32)
+    tops = np.array([-size[0] - 2, -1, shape[2] - 1][:n], np.int64)
+    lefts = np.array([1, shape[3], -2][:n], np.int64)
+    got = ops.crop_windows(x, tops, lefts, size, fill=-0.5)
+    assert got.shape == shape[:2] + size and got.dtype == np.float32
+    np.testing.assert_array_equal(got, ref.crop_windows(x, tops, lefts, size, -0.5))
+
+
+def test_crop_windows_inside_the_image_are_its_slices(rng):
+    x = rng.standard_normal((2, 3, 9, 8)).astype(np.float32)
+    got = ops.crop_windows(x, [0, 4], [3, 0], (5, 5))
+    np.testing.assert_array_equal(got[0], x[0, :, 0:5, 3:8])
+    np.testing.assert_array_equal(got[1], x[1, :, 4:9, 0:5])
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda x: ops.crop_windows(x, [0], [0, 0], 2), r"tops and lefts must both have shape \(N,\) with N=2"),
+    (lambda x: ops.crop_windows(x, [0, 0], [0.5, 0], 2), "lefts must hold integers, got dtype float64"),
+    (lambda x: ops.crop_windows(x, [0, 0], [0, 0], (-1, 2)), "out_h=-1"),
+    (lambda x: ops.crop_windows(x, [0, 2 ** 62 + 1], [0, 0], 2), r"tops\[1\]=4611686018427387905"),
+    (lambda x: ops.crop_windows(x, [0, 0], [-2 ** 63, 0], 2), r"lefts\[0\]=-9223372036854775808"),
+])
+def test_crop_windows_name_the_bad_parameter(call, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        call(np.zeros((2, 1, 3, 3), np.float32))

@@ -267,6 +267,23 @@ FloatArray affine_sample_py(const FloatArray& x, const DoubleArray& maps, Pair o
   return y;
 }
 
+using Int64Array = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
+
+FloatArray crop_windows_py(const FloatArray& x, const Int64Array& tops, const Int64Array& lefts, Pair size,
+                           float fill) {
+  const Shape4 s = shape_of(x, "x");
+  if (tops.ndim() != 1 || lefts.ndim() != 1 || tops.shape(0) != s.n || lefts.shape(0) != s.n)
+    throw std::invalid_argument("crop_windows: tops and lefts must both have shape (N,) with N=" +
+                                std::to_string(s.n) + " (x's images), got tops " + shape_text(tops) + " and lefts " +
+                                shape_text(lefts));
+  // A negative size gets an empty array here and is refused, with its value, by crop_windows.
+  FloatArray y = empty(Shape4{s.n, s.c, std::max<int64_t>(size[0], 0), std::max<int64_t>(size[1], 0)});
+  float* out = data(y);
+  py::gil_scoped_release release;
+  crop_windows(s, x.data(), size[0], size[1], tops.data(), lefts.data(), fill, out);
+  return y;
+}
+
 FloatArray gemm_py(const FloatArray& a, const FloatArray& b, bool trans_a, bool trans_b) {
   if (a.ndim() != 2 || b.ndim() != 2)
     throw std::invalid_argument("gemm: a and b must be 2-D, got a " + std::to_string(a.ndim()) + "-D and b " +
@@ -343,6 +360,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("global_avg_pool2d_backward", &global_avg_pool2d_backward_py, py::arg("grad_out"), py::arg("x_shape"));
   m.def("bilinear_sample", &bilinear_sample_py, py::arg("x"), py::arg("xs"), py::arg("ys"), py::arg("fill"));
   m.def("affine_sample", &affine_sample_py, py::arg("x"), py::arg("maps"), py::arg("out_size"), py::arg("fill"));
+  m.def("crop_windows", &crop_windows_py, py::arg("x"), py::arg("tops"), py::arg("lefts"), py::arg("size"),
+        py::arg("fill"));
   m.def("gemm", &gemm_py, py::arg("a"), py::arg("b"), py::arg("trans_a"), py::arg("trans_b"));
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
   m.def("get_num_threads", &get_num_threads);

@@ -11,6 +11,7 @@ import numbers
 
 import numpy as np
 
+from .. import ops
 from ..datasets import _interpolation_matrix, resize_bilinear
 from ._params import non_negative, ordered_pair, probability, size_pair, symmetric_range
 from .compose import Transform
@@ -49,20 +50,6 @@ class RandomVerticalFlip(RandomHorizontalFlip):
     axis = -2
 
 
-def _crop(x, top, left, height, width):
-    """The (height, width) window at (top[n], left[n]) of each image of x (N, C, H, W): one gather
-    through a view of every window (a quarter of the time of a gather from the flat batch by
-    index arrays, which must first be built as large as the output)."""
-    x = np.ascontiguousarray(x)
-    n, channels, rows, cols = x.shape
-    # windows[n, c, i, j] is the window at (i, j): sliding_window_view's result, built directly
-    # (its checks took as long as the gather for a batch of 32 small images).
-    windows = np.lib.stride_tricks.as_strided(
-        x, (n, channels, rows - height + 1, cols - width + 1, height, width), x.strides + x.strides[-2:],
-        writeable=False)
-    return np.ascontiguousarray(windows[np.arange(n), :, np.asarray(top, np.intp), np.asarray(left, np.intp)])
-
-
 def _check_fits(owner, size, x):
     if size[0] > x.shape[-2] or size[1] > x.shape[-1]:
         raise ValueError(f"{owner}: size={size} is larger than the image ({x.shape[-2]}, {x.shape[-1]})")
@@ -92,13 +79,13 @@ class RandomCrop(Transform):
 
     def apply(self, x, rng):
         (pad_h, pad_w), (height, width) = self.padding, self.size
-        if pad_h or pad_w:
-            padded = np.full(x.shape[:2] + (x.shape[2] + 2 * pad_h, x.shape[3] + 2 * pad_w), self.fill, x.dtype)
-            padded[:, :, pad_h:pad_h + x.shape[2], pad_w:pad_w + x.shape[3]] = x
-            x = padded
-        _check_fits("RandomCrop", self.size, x)
-        top, left = rng.integers(0, [[x.shape[-2] - height + 1], [x.shape[-1] - width + 1]], (2, len(x)))
-        return _crop(x, top, left, height, width)
+        padded = (x.shape[-2] + 2 * pad_h, x.shape[-1] + 2 * pad_w)
+        if height > padded[0] or width > padded[1]:
+            padding = f" with padding={self.padding}" if pad_h or pad_w else ""
+            raise ValueError(f"RandomCrop: size={self.size} is larger than the image {padded}{padding}")
+        top, left = rng.integers(0, [[padded[0] - height + 1], [padded[1] - width + 1]], (2, len(x)))
+        # The window of the padded image, read from the image itself (fill outside it).
+        return ops.crop_windows(x, top - pad_h, left - pad_w, self.size, self.fill)
 
 
 class CenterCrop(Transform):

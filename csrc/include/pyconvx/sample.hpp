@@ -1,5 +1,6 @@
 // Bilinear sampling of images at real-valued positions: the warps of data augmentation (rotations,
-// affine maps, elastic distortions) and the sampler of spatial transformer networks.
+// affine maps, elastic distortions) and the sampler of spatial transformer networks; and the
+// windows of its crops.
 #pragma once
 
 #include <cstdint>
@@ -23,5 +24,12 @@ void bilinear_sample(const Shape4& x_shape, const float* x, int64_t out_h, int64
 // the output itself is written.
 void affine_sample(const Shape4& x_shape, const float* x, int64_t out_h, int64_t out_w, const double* maps, float fill,
                    float* y);
+
+// y (N, C, out_h, out_w): the out_h x out_w window of image n of x (x_shape: N, C, H, W) whose top
+// left pixel is (tops[n], lefts[n]), `fill` wherever the window reaches past the image (so a
+// crop of an image padded by P pixels is the window at offsets shifted by -P). tops and lefts hold N
+// values each, in [-2^62, 2^62].
+void crop_windows(const Shape4& x_shape, const float* x, int64_t out_h, int64_t out_w, const int64_t* tops,
+                  const int64_t* lefts, float fill, float* y);
 
 }  // namespace pyconvx
