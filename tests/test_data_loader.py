@@ -142,6 +142,24 @@ def slow_transform(batch, rng):
     return batch
 
 
+def test_a_worker_refills_its_queue_only_once_the_consumer_has_emptied_it():
+    x, y = data(count=9)
+    requested = []  # batches the consumer has asked for, counted before it asks
+    made_after = []  # for each batch made, how many had been asked for when it was started
+
+    def record(batch, rng):
+        made_after.append(len(requested))
+        return batch
+
+    epoch = iter(DataLoader(x, y, 1, transform=record, num_workers=1, prefetch=3, seed=0))
+    for _ in range(9):
+        time.sleep(0.02)  # a training step: the worker is ahead and its queue is full
+        requested.append(True)
+        next(epoch)
+    # Batches 0-2 fill the queue; 3-5 start once batch 2 (the last queued) is asked for, 6-8 after 5.
+    assert [made_after[k] >= 3 * (k // 3) for k in range(9)] == [True] * 9, made_after
+
+
 @pytest.mark.parametrize("how", ["break", "close", "drop"])
 def test_leaving_an_epoch_early_stops_the_workers(how):
     baseline = threading.active_count()

@@ -119,7 +119,12 @@ class DataLoader:
 class _Epoch:
     """The iterator of one epoch made by worker threads: worker w makes batches w, w + W, w + 2W,
     ... into its own bounded queue, and the consumer takes batch i from queue i mod W, which keeps
-    the batches in order with no reordering buffer."""
+    the batches in order with no reordering buffer.
+
+    A worker that has filled its queue sleeps until the consumer has emptied it, then fills it
+    again: it wakes once per `prefetch` batches, not once per batch. Each wake-up takes a core
+    from the training beside it (whose thread team then waits for that core at its next barrier);
+    the consumer still holds a batch to train on while the queue refills."""
 
     def __init__(self, loader, epoch):
         self._count = len(loader)
@@ -127,12 +132,13 @@ class _Epoch:
         self._stop = threading.Event()
         workers = min(loader.num_workers, self._count)
         self._queues = [queue.Queue(maxsize=loader.prefetch) for _ in range(workers)]
+        self._emptied = [threading.Event() for _ in range(workers)]
         order = loader.order(epoch)
         # The threads get the loader, queues and flag, never this object: dropping the iterator
         # must be able to finalise it (and so stop them) while they still run.
-        self._threads = [threading.Thread(target=_work, args=(loader, epoch, order, w, workers, q, self._stop),
+        self._threads = [threading.Thread(target=_work, args=(loader, epoch, order, w, workers, q, emptied, self._stop),
                                           name=f"pyconvx-DataLoader-{w}", daemon=True)
-                         for w, q in enumerate(self._queues)]
+                         for w, (q, emptied) in enumerate(zip(self._queues, self._emptied))]
         for thread in self._threads:
             thread.start()
 
@@ -146,7 +152,8 @@ class _Epoch:
         if self._next >= self._count or self._stop.is_set():
             self.close()
             raise StopIteration
-        source = self._queues[self._next % len(self._queues)]
+        worker = self._next % len(self._queues)
+        source = self._queues[worker]
         while True:
             try:
                 failed, value = source.get(timeout=_POLL_SECONDS)
@@ -154,6 +161,8 @@ class _Epoch:
             except queue.Empty:
                 if self._stop.is_set():
                     raise StopIteration from None
+        if source.empty():
+            self._emptied[worker].set()
         self._next += 1
         if failed:
             self.close()
@@ -171,15 +180,19 @@ class _Epoch:
         self.close()
 
 
-def _work(loader, epoch, order, first, step, out, stop):
+def _work(loader, epoch, order, first, step, out, emptied, stop):
     # Kernels a transform calls (the warps' sampler) run on this thread alone: the training beside
     # it keeps the cores' other threads.
     with runtime.thread_limit(1):
-        _make_batches(loader, epoch, order, first, step, out, stop)
+        _make_batches(loader, epoch, order, first, step, out, emptied, stop)
 
 
-def _make_batches(loader, epoch, order, first, step, out, stop):
+def _make_batches(loader, epoch, order, first, step, out, emptied, stop):
     for index in range(first, len(loader), step):
+        if out.full():  # wait until the consumer has taken every batch (it then sets `emptied`)
+            emptied.clear()
+            while not out.empty() and not stop.is_set():
+                emptied.wait(_POLL_SECONDS)
         if stop.is_set():
             return
         try:
