@@ -18,6 +18,10 @@ CASES = [
     ref.ConvCase("same_even", 2, 16, 12, 12, 33, 4, 4, padding="same", bias=False),
     # A single output pixel, fewer filters than a sliver.
     ref.ConvCase("one_pixel", 1, 2, 5, 5, 3, 5, 5),
+    # Output rows of 28 pixels and 32 filters: on AVX-512 the 14-row tile, which fits them exactly.
+    ref.ConvCase("rows_of_28", 2, 16, 28, 28, 32, 5, 5, padding=2),
+    # 40 filters: on AVX-512 slivers of 16 (48 columns rather than 64 in slivers of 32).
+    ref.ConvCase("slivers_of_16", 2, 8, 15, 30, 40, 5, 5, padding=2),
 ]
 
 
@@ -46,11 +50,13 @@ def test_forcing_it_on_a_grouped_layer_says_why():
                        algorithm="broadcast")
 
 
-# The weight gradient goes the broadcast way for one group, at most 32 filters and at least a
-# register tile's rows of channels (12 on AVX-512, fewer elsewhere): every case below qualifies.
+# The weight gradient goes the broadcast way for one group, at most 32 filters and channels that
+# fill at least 3/4 of a register tile's rows: every case below qualifies.
 GRAD_WEIGHT_CASES = [
-    # LeNet-5's conv3 in small: a whole image's pixels in one chunk.
-    ref.ConvCase("lenet_c3", 5, 12, 14, 14, 16, 5, 5),
+    # A whole image's pixels in one chunk.
+    ref.ConvCase("one_chunk", 5, 12, 14, 14, 16, 5, 5),
+    # LeNet-5's conv3: 6 channels x 16 filters, on AVX-512 the 8 x 16 tile.
+    ref.ConvCase("lenet_c3", 3, 6, 14, 14, 16, 5, 5),
     # Inception's 5x5 branch: 28 x 28 pixels split into chunks of rows, padding on every side.
     ref.ConvCase("5x5_pad2_chunks", 2, 16, 28, 28, 32, 5, 5, padding=2),
     # Channels and filters that fill no tile exactly; strides, padding and dilation per axis.

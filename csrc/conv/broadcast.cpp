@@ -81,7 +81,7 @@ struct BroadcastPlan {
 
 void conv2d_broadcast(const Conv2dProblem& pr, const float* x, const float* weight, const float* bias, float* y,
                       Activation activation) {
-  const GemmKernel& kernel = gemm_kernel_for_rows(pr.q);
+  const GemmKernel& kernel = gemm_kernel_for(pr.q, pr.k());
   const Conv2dParams& cp = pr.params;
   const int64_t C = pr.x.c, H = pr.x.h, W = pr.x.w, K = pr.k(), R = pr.r(), S = pr.s();
   const int64_t P = pr.p, Q = pr.q, red = pr.reduction(), mr = kernel.mr, nr = kernel.nr;
@@ -140,7 +140,7 @@ void conv2d_broadcast(const Conv2dProblem& pr, const float* x, const float* weig
 // few filters to share them (LeNet's 16, Inception's 5x5 branch's 32) that packing was most of
 // its time.
 void conv2d_broadcast_grad_weight(const Conv2dProblem& pr, const float* grad_y, const float* x, float* grad_weight) {
-  const GemmKernel& kernel = gemm_kernel_for_rows(pr.x.c);
+  const GemmKernel& kernel = gemm_kernel_for(pr.x.c, pr.k());
   const Conv2dParams& cp = pr.params;
   const int64_t N = pr.x.n, C = pr.x.c, H = pr.x.h, W = pr.x.w, K = pr.k(), R = pr.r(), S = pr.s();
   const int64_t P = pr.p, Q = pr.q, mr = kernel.mr, nr = kernel.nr;
@@ -207,7 +207,7 @@ void conv2d_broadcast_grad_weight(const Conv2dProblem& pr, const float* grad_y, 
 }
 
 int64_t broadcast_workspace_bytes(const Conv2dProblem& pr) {
-  const GemmKernel& kernel = gemm_kernel_for_rows(pr.q);
+  const GemmKernel& kernel = gemm_kernel_for(pr.q, pr.k());
   const BroadcastPlan plan(kernel, pr);
   const int64_t red = pr.reduction();
   return scratch_bytes(plan.slivers * kernel.nr * red) +

@@ -248,13 +248,14 @@ void grad_weight(const Conv2dProblem& pr, const float* gy, const float* x, float
     return;
   }
   // Few filters (LeNet's conv3, Inception's 5x5 branch): the GEMM form would pack C * R * S
-  // values per pixel to share them among only K filters (2-3x slower, measured). At least MR
-  // channels fill the broadcast kernel's rows; with 1 or 3 (first layers) most would idle.
-  if (pr.params.groups == 1 && pr.k() <= 32 && pr.x.c >= active_gemm_kernel().mr) {
+  // values per pixel to share them among only K filters (2-3x slower, measured). The channels
+  // must fill at least 3/4 of the broadcast kernel's rows; with 1 or 3 (first layers) most would
+  // idle.
+  if (pr.params.groups == 1 && pr.k() <= 32 && 4 * pr.x.c >= 3 * gemm_kernel_for(pr.x.c, pr.k()).mr) {
     conv2d_broadcast_grad_weight(pr, gy, x, gw);
     return;
   }
-  const GemmKernel& kernel = gemm_kernel_for_rows(pr.k_per_group());
+  const GemmKernel& kernel = gemm_kernel_for(pr.k_per_group());
   const int threads = conv_threads(pr);
   const int64_t w_size = pr.weight.numel(), images = pr.x.n * pr.params.groups;
   std::fill(gw, gw + w_size, 0.0f);

@@ -59,7 +59,7 @@ struct DirectPlan {
 
 void conv2d_direct(const Conv2dProblem& pr, const float* x, const float* weight, const float* bias, float* y,
                    Activation activation) {
-  const GemmKernel& kernel = gemm_kernel_for_rows(pr.k_per_group());
+  const GemmKernel& kernel = gemm_kernel_for(pr.k_per_group());
   const Conv2dParams& cp = pr.params;
   const int64_t G = cp.groups, Kg = pr.k_per_group(), Cg = pr.c_per_group(), red = pr.reduction();
   const int64_t R = pr.r(), S = pr.s(), H = pr.x.h, W = pr.x.w, P = pr.p, Q = pr.q;
@@ -130,7 +130,7 @@ void conv2d_direct(const Conv2dProblem& pr, const float* x, const float* weight,
 }
 
 int64_t direct_workspace_bytes(const Conv2dProblem& pr) {
-  const GemmKernel& kernel = gemm_kernel_for_rows(pr.k_per_group());
+  const GemmKernel& kernel = gemm_kernel_for(pr.k_per_group());
   const DirectPlan plan(kernel, pr);
   const int64_t G = pr.params.groups, red = pr.reduction();
   const int64_t band = pr.c_per_group() * plan.most_band_rows(pr) * plan.Wp + kernel.nr;

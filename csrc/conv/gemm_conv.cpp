@@ -23,7 +23,7 @@ namespace {
 // the per-image GEMMs would have one column each.
 void whole_image_convolution(const Conv2dProblem& pr, const float* x, const float* weight, const float* bias,
                              float* y, Activation activation) {
-  const GemmKernel& kernel = gemm_kernel_for_rows(pr.k_per_group());
+  const GemmKernel& kernel = gemm_kernel_for(pr.k_per_group());
   const int64_t N = pr.x.n, K = pr.k(), red = pr.reduction();
   const int threads = conv_threads(pr);
   AlignedBuffer packed(packed_a_size(kernel, K, red)), transposed(K * N);
@@ -60,7 +60,7 @@ struct GemmConvPlan {
 void gemm_convolution(const Conv2dProblem& pr, const float* x, const float* weight, const float* bias, float* y,
                       Activation activation, bool pointwise) {
   if (is_whole_image(pr, pointwise)) return whole_image_convolution(pr, x, weight, bias, y, activation);
-  const GemmKernel& kernel = gemm_kernel_for_rows(pr.k_per_group());
+  const GemmKernel& kernel = gemm_kernel_for(pr.k_per_group());
   const int64_t G = pr.params.groups, Kg = pr.k_per_group(), Cg = pr.c_per_group(), red = pr.reduction();
   const int64_t plane = pr.x.h * pr.x.w, pq = pr.p * pr.q;
   const GemmConvPlan plan(kernel, pr);
@@ -109,7 +109,7 @@ void conv2d_pointwise(const Conv2dProblem& pr, const float* x, const float* weig
 }
 
 int64_t gemm_convolution_workspace_bytes(const Conv2dProblem& pr, bool pointwise) {
-  const GemmKernel& kernel = gemm_kernel_for_rows(pr.k_per_group());
+  const GemmKernel& kernel = gemm_kernel_for(pr.k_per_group());
   const int64_t red = pr.reduction(), K = pr.k();
   if (is_whole_image(pr, pointwise)) {
     const int64_t N = pr.x.n;

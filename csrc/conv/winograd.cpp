@@ -252,7 +252,7 @@ struct WinogradPlan {
 }  // namespace
 
 int64_t winograd_workspace_bytes(const Conv2dProblem& pr) {
-  const GemmKernel& kernel = gemm_kernel_for_rows(pr.k());
+  const GemmKernel& kernel = gemm_kernel_for(pr.k());
   const int threads = conv_threads(pr);
   const WinogradPlan plan(kernel, pr, threads, pr.r() == 5 ? 2 : 4);
   return scratch_bytes(plan.u_floats()) + plan.vm_buffers(threads) * scratch_bytes(plan.vm_floats()) +
@@ -265,7 +265,7 @@ template <class V>
 void conv2d_winograd(const Conv2dProblem& pr, const float* x, const float* weight, const float* bias, float* y,
                      Activation activation) {
   constexpr int kOut = V::kOut, kTaps = V::kTaps, kFilter = kTaps * kTaps;
-  const GemmKernel& kernel = gemm_kernel_for_rows(pr.k());
+  const GemmKernel& kernel = gemm_kernel_for(pr.k());
   const int64_t C = pr.x.c, K = pr.k(), H = pr.x.h, W = pr.x.w, P = pr.p, Q = pr.q;
   const int64_t pad_top = pr.params.pad_top, pad_left = pr.params.pad_left;
   const int threads = conv_threads(pr);

@@ -84,11 +84,13 @@ const CpuInfo& cpu_info() { return dispatch().info; }
 namespace detail {
 const GemmKernel& active_gemm_kernel() { return *dispatch().kernel; }
 
-const GemmKernel& gemm_kernel_for_rows(int64_t rows) {
-  const GemmKernel& kernel = active_gemm_kernel();
-  const GemmKernel* fewer = kernel.fewer_rows;
-  const auto padded = [rows](const GemmKernel& k) { return (rows + k.mr - 1) / k.mr * k.mr; };
-  return fewer && 100 * padded(*fewer) < 92 * padded(kernel) ? *fewer : kernel;
+const GemmKernel& gemm_kernel_for(int64_t rows, int64_t cols) {
+  const auto padded = [](int64_t n, int64_t tile) { return (n + tile - 1) / tile * tile; };
+  const auto work = [&](const GemmKernel& k) { return padded(rows, k.mr) * (cols > 0 ? padded(cols, k.nr) : 1); };
+  const GemmKernel* best = &active_gemm_kernel();
+  for (const GemmKernel* k = best->other_tile; k; k = k->other_tile)
+    if (100 * work(*k) < 92 * work(*best)) best = k;
+  return *best;
 }
 PlaneMeans active_plane_means() { return dispatch().plane_means; }
 BilinearRows active_bilinear_rows() { return dispatch().bilinear_rows; }

@@ -38,17 +38,20 @@ struct GemmKernel {
   // that the compiler keeps the work. Each round is flops_per_iter floating-point operations.
   float (*fma_probe)(int64_t iters);
   int64_t fma_probe_flops_per_iter;
-  // The same ISA's kernel with fewer rows per register tile (same NR and blocks), or null.
-  const GemmKernel* fewer_rows = nullptr;
+  // The same ISA's next kernel with another register tile, or null: a chain in order of
+  // preference (see gemm_kernel_for).
+  const GemmKernel* other_tile = nullptr;
 };
 
 const GemmKernel& active_gemm_kernel();
 
-// The active kernel, or its fewer-rows variant where that pads `rows` (the rows of A: filters,
-// or the pixels of an output row) clearly less: by more than 8%, which its lower arithmetic
-// intensity costs back (LeNet conv3's 16 filters: 16 rows of 8 instead of 24 of 12, 23% faster;
-// Inception's 5x5 branch, 32 filters, 5% faster).
-const GemmKernel& gemm_kernel_for_rows(int64_t rows);
+// The kernel of the active ISA whose register tiles cover a product of `rows` x `cols` (rows of
+// A: filters, pixels or channels; columns of B: pixels or filters) with the least padded work,
+// taking a tile later in the chain only where it pads clearly less: by more than 8%, which the
+// lower arithmetic intensity of smaller tiles costs back (LeNet conv3's 16 filters: 16 rows of 8
+// instead of 24 of 12, 23% faster; Inception's 5x5 branch, 32 filters, 5% faster). cols = 0 stands
+// for many columns (the pixels of a batch), whose padding then does not count.
+const GemmKernel& gemm_kernel_for(int64_t rows, int64_t cols = 0);
 
 // y[t] = scale * (the sum of the `plane` floats at x + t * plane) for t in [0, planes): global
 // average pooling, memory-bound, as fast as the widest loads.

@@ -1,59 +1,67 @@
 // AVX-512 micro-kernels, compiled with -mavx512f -mavx512dq -mavx512bw -mavx512vl -mfma.
 //
-// 12 x 32 tile: 24 zmm accumulators + 2 B vectors + 1 broadcast = 27 of the 32 zmm registers.
-// An 8 x 32 tile (16 accumulators, still twice the 8 chains that hide the FMA latency) serves
-// products with few rows, where twelve would mostly pad them (see gemm_kernel_for_rows).
+// The main tile is 12 x 32: 24 zmm accumulators + 2 B vectors (the A values are broadcast from
+// memory inside the FMAs) of the 32 zmm registers; each k step loads 2 + 12 values for 24 FMAs,
+// within the two loads a cycle that feed the two FMA pipes. The other tiles serve products whose
+// rows or columns the main one would mostly pad (see gemm_kernel_for):
+// - 8 x 32 (16 accumulators, still twice the 8 chains that hide the FMA latency): 16 or 32 filters;
+// - 14 x 32 (28 accumulators, 30 registers): output rows of 28 pixels (Inception's 28 x 28 maps);
+// - 8 x 16 (one vector of filters): the weight gradient of LeNet-5's conv3, 6 channels x 16
+//   filters. With one B vector a step loads 1 + 8 values for 8 FMAs, at most 8/9 of the FMA pipes'
+//   rate: it serves where the wide tiles would pad by half.
 // On Zen 4 a 512-bit FMA runs as two 256-bit halves, so this path gains fewer instructions and a
-// larger tile rather than more FLOPs. Blocks: a KC x NR sliver of B is 192*32*4 = 24 KiB (in the
-// 32 KiB L1d); an MC x KC block of A is 240*192*4 = 180 KiB (in the 1 MiB L2).
+// larger tile rather than more FLOPs. Blocks: a KC x NR sliver of B is 192*32*4 = 24 KiB (in a
+// 32-48 KiB L1d); an MC x KC block of A is 240*192*4 = 180 KiB (in a 1-2 MiB L2). MC is a multiple
+// of MR (252 for 14 rows): the convolutions step through packed A by whole slivers.
 #include "../core/dispatch.hpp"
 #include "ukernel_impl.hpp"
 
 namespace pyconvx::detail {
+namespace {
 
-void sgemm_ukernel_avx512_12x32(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
-                                const float* bias, bool relu) {
-  sgemm_ukernel_tile<16, 12, 2>(kc, a, b, c, ldc, accumulate, bias, relu);
+// The three entry points of one MR x (NV * 16) tile.
+template <int MR, int NV>
+struct Tile {
+  static void packed(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
+                     const float* bias, bool relu) {
+    sgemm_ukernel_tile<16, MR, NV>(kc, a, b, c, ldc, accumulate, bias, relu);
+  }
+  static void shifted(int64_t kc, const float* a, const float* base, const int64_t* offsets, float* c, int64_t ldc,
+                      bool accumulate, const float* bias, bool relu) {
+    sgemm_ukernel_shifted_tile<16, MR, NV>(kc, a, base, offsets, c, ldc, accumulate, bias, relu);
+  }
+  static void gathered_a(int64_t kc, const float* a_base, const int64_t* a_offsets, int64_t a_step, const float* b,
+                         float* c, int64_t ldc, bool accumulate) {
+    sgemm_ukernel_gathered_a_tile<16, MR, NV>(kc, a_base, a_offsets, a_step, b, c, ldc, accumulate);
+  }
+};
+
+float fma_probe_avx512(int64_t iters) { return fma_probe_loop<16, 12>(iters); }
+
+template <int MR, int NV>
+GemmKernel tile_kernel(int64_t mc, const GemmKernel* next) {
+  return GemmKernel{"avx512",           MR,          NV * 16, 192, mc, 2048, Tile<MR, NV>::packed, Tile<MR, NV>::shifted,
+                    Tile<MR, NV>::gathered_a, fma_probe_avx512, 12 * 16 * 2, next};
 }
 
-void sgemm_ukernel_avx512_12x32_shifted(int64_t kc, const float* a, const float* base, const int64_t* offsets, float* c,
-                                        int64_t ldc, bool accumulate, const float* bias, bool relu) {
-  sgemm_ukernel_shifted_tile<16, 12, 2>(kc, a, base, offsets, c, ldc, accumulate, bias, relu);
+// The tiles in the order gemm_kernel_for prefers them.
+const GemmKernel& kernel_8x16() {
+  static const GemmKernel kernel = tile_kernel<8, 1>(240, nullptr);
+  return kernel;
 }
-
-void sgemm_ukernel_avx512_12x32_gathered_a(int64_t kc, const float* a_base, const int64_t* a_offsets, int64_t a_step,
-                                           const float* b, float* c, int64_t ldc, bool accumulate) {
-  sgemm_ukernel_gathered_a_tile<16, 12, 2>(kc, a_base, a_offsets, a_step, b, c, ldc, accumulate);
+const GemmKernel& kernel_14x32() {
+  static const GemmKernel kernel = tile_kernel<14, 2>(252, &kernel_8x16());
+  return kernel;
 }
-
-void sgemm_ukernel_avx512_8x32(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
-                               const float* bias, bool relu) {
-  sgemm_ukernel_tile<16, 8, 2>(kc, a, b, c, ldc, accumulate, bias, relu);
-}
-
-void sgemm_ukernel_avx512_8x32_shifted(int64_t kc, const float* a, const float* base, const int64_t* offsets, float* c,
-                                       int64_t ldc, bool accumulate, const float* bias, bool relu) {
-  sgemm_ukernel_shifted_tile<16, 8, 2>(kc, a, base, offsets, c, ldc, accumulate, bias, relu);
-}
-
-void sgemm_ukernel_avx512_8x32_gathered_a(int64_t kc, const float* a_base, const int64_t* a_offsets, int64_t a_step,
-                                          const float* b, float* c, int64_t ldc, bool accumulate) {
-  sgemm_ukernel_gathered_a_tile<16, 8, 2>(kc, a_base, a_offsets, a_step, b, c, ldc, accumulate);
-}
-
-static float fma_probe_avx512(int64_t iters) { return fma_probe_loop<16, 12>(iters); }
-
-static const GemmKernel& gemm_kernel_avx512_8x32() {
-  static const GemmKernel kernel{"avx512", 8, 32, 192, 240, 2048, sgemm_ukernel_avx512_8x32,
-                                 sgemm_ukernel_avx512_8x32_shifted, sgemm_ukernel_avx512_8x32_gathered_a,
-                                 fma_probe_avx512, 12 * 16 * 2};
+const GemmKernel& kernel_8x32() {
+  static const GemmKernel kernel = tile_kernel<8, 2>(240, &kernel_14x32());
   return kernel;
 }
 
+}  // namespace
+
 const GemmKernel& gemm_kernel_avx512() {
-  static const GemmKernel kernel{"avx512", 12, 32, 192, 240, 2048, sgemm_ukernel_avx512_12x32,
-                                 sgemm_ukernel_avx512_12x32_shifted, sgemm_ukernel_avx512_12x32_gathered_a,
-                                 fma_probe_avx512, 12 * 16 * 2, &gemm_kernel_avx512_8x32()};
+  static const GemmKernel kernel = tile_kernel<12, 2>(240, &kernel_8x32());
   return kernel;
 }
 
