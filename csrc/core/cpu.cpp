@@ -88,8 +88,10 @@ const GemmKernel& gemm_kernel_for(int64_t rows, int64_t cols) {
   const auto padded = [](int64_t n, int64_t tile) { return (n + tile - 1) / tile * tile; };
   const auto work = [&](const GemmKernel& k) { return padded(rows, k.mr) * (cols > 0 ? padded(cols, k.nr) : 1); };
   const GemmKernel* best = &active_gemm_kernel();
-  for (const GemmKernel* k = best->other_tile; k; k = k->other_tile)
-    if (100 * work(*k) < 92 * work(*best)) best = k;
+  for (const GemmKernel* k = best->other_tile; k; k = k->other_tile) {
+    const bool no_smaller = k->mr * k->nr >= best->mr * best->nr;  // as many FMAs a load, or more
+    if (100 * work(*k) < (no_smaller ? 100 : 92) * work(*best)) best = k;
+  }
   return *best;
 }
 PlaneMeans active_plane_means() { return dispatch().plane_means; }

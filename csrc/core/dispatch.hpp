@@ -47,10 +47,11 @@ const GemmKernel& active_gemm_kernel();
 
 // The kernel of the active ISA whose register tiles cover a product of `rows` x `cols` (rows of
 // A: filters, pixels or channels; columns of B: pixels or filters) with the least padded work,
-// taking a tile later in the chain only where it pads clearly less: by more than 8%, which the
-// lower arithmetic intensity of smaller tiles costs back (LeNet conv3's 16 filters: 16 rows of 8
-// instead of 24 of 12, 23% faster; Inception's 5x5 branch, 32 filters, 5% faster). cols = 0 stands
-// for many columns (the pixels of a batch), whose padding then does not count.
+// taking a tile later in the chain where it pads less: a tile as large as the best so far (as
+// many FMAs a load, or more) wherever it does, a smaller one only by more than 8%, which its
+// lower arithmetic intensity costs back (LeNet conv3's 16 filters: 16 rows of 8 instead of 24 of
+// 12, 23% faster; Inception's 5x5 branch, 32 filters, 5% faster). cols = 0 stands for many
+// columns (the pixels of a batch), whose padding then does not count.
 const GemmKernel& gemm_kernel_for(int64_t rows, int64_t cols = 0);
 
 // y[t] = scale * (the sum of the `plane` floats at x + t * plane) for t in [0, planes): global
