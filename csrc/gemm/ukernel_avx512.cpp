@@ -1,11 +1,12 @@
 // AVX-512 micro-kernels, compiled with -mavx512f -mavx512dq -mavx512bw -mavx512vl -mfma.
 //
-// The main tile is 12 x 32: 24 zmm accumulators + 2 B vectors (the A values are broadcast from
-// memory inside the FMAs) of the 32 zmm registers; each k step loads 2 + 12 values for 24 FMAs,
-// within the two loads a cycle that feed the two FMA pipes. The other tiles serve products whose
-// rows or columns the main one would mostly pad (see gemm_kernel_for):
+// The main tile is 12 x 32: 24 zmm accumulators + 2 B vectors + 1 broadcast = 27 of the 32 zmm
+// registers; each k step loads 2 + 12 values for 24 FMAs, within the two loads a cycle that feed
+// the two FMA pipes. The other tiles serve products whose rows or columns the main one would
+// mostly pad (see gemm_kernel_for):
 // - 8 x 32 (16 accumulators, still twice the 8 chains that hide the FMA latency): 16 or 32 filters;
-// - 14 x 32 (28 accumulators, 30 registers): output rows of 28 pixels (Inception's 28 x 28 maps);
+// - 14 x 32 (28 accumulators, 31 registers): rows of 28, 55 or 112 pixels (Inception's 28 x 28
+//   maps, the first layers of AlexNet and ResNet);
 // - 8 x 16 (one vector of filters): the weight gradient of LeNet-5's conv3, 6 channels x 16
 //   filters. With one B vector a step loads 1 + 8 values for 8 FMAs, at most 8/9 of the FMA pipes'
 //   rate: it serves where the wide tiles would pad by half.
@@ -40,7 +41,7 @@ float fma_probe_avx512(int64_t iters) { return fma_probe_loop<16, 12>(iters); }
 
 template <int MR, int NV>
 GemmKernel tile_kernel(int64_t mc, const GemmKernel* next) {
-  return GemmKernel{"avx512",           MR,          NV * 16, 192, mc, 2048, Tile<MR, NV>::packed, Tile<MR, NV>::shifted,
+  return GemmKernel{"avx512", MR, NV * 16, 192, mc, 2048, Tile<MR, NV>::packed, Tile<MR, NV>::shifted,
                     Tile<MR, NV>::gathered_a, fma_probe_avx512, 12 * 16 * 2, next};
 }
 
