@@ -279,6 +279,7 @@ def test_cpp_api_refuses_tampered_problems_and_null_pointers(tmp_path):
     assert "does not follow from its shapes" in lines[1] and "does not follow" in lines[2]
     assert "weight is a null pointer but must hold 54 values" in lines[3]
     assert "grad_y is a null pointer" in lines[4]
+    assert "crop_windows: x has a negative dimension, got x shape (1, 2, -6, 6)" in lines[5]
 
 
 def test_c_api_refuses_misaligned_pointers(capi):

@@ -56,9 +56,11 @@ void crop_windows(const Shape4& x_shape, const float* x, int64_t out_h, int64_t 
   if (out_h < 0 || out_w < 0)
     throw std::invalid_argument("crop_windows: the window size must be >= 0, got out_h=" + std::to_string(out_h) +
                                 ", out_w=" + std::to_string(out_w));
+  if (x_shape.n < 0 || x_shape.c < 0 || x_shape.h < 0 || x_shape.w < 0)
+    throw std::invalid_argument("crop_windows: x has a negative dimension, got x shape " + x_shape.str());
+  check_data(x, x_shape.numel(), "x", "crop_windows");
   const int64_t planes = checked_mul(x_shape.n, x_shape.c, "y");
   const int64_t plane_out = checked_mul(out_h, out_w, "y");
-  check_data(x, x_shape.numel(), "x", "crop_windows");
   check_data(y, checked_mul(planes, plane_out, "y"), "y", "crop_windows");
   check_data(tops, x_shape.n, "tops", "crop_windows", sizeof(int64_t));
   check_data(lefts, x_shape.n, "lefts", "crop_windows", sizeof(int64_t));

@@ -33,5 +33,7 @@ int main() {
   all &= refused("max_pool2d", [&] { max_pool2d_forward(pool, x.data(), y.data(), nullptr); });
   all &= refused("null weight", [&] { conv2d_forward(good, x.data(), nullptr, nullptr, y.data()); });
   all &= refused("null grad_y", [&] { conv2d_backward(good, nullptr, x.data(), w.data(), nullptr, w.data(), nullptr); });
+  const int64_t offsets[1] = {0};
+  all &= refused("crop_windows", [&] { crop_windows({1, 2, -6, 6}, x.data(), 2, 2, offsets, offsets, 0.0f, y.data()); });
   return all ? 0 : 1;
 }
