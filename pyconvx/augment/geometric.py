@@ -50,9 +50,14 @@ class RandomVerticalFlip(RandomHorizontalFlip):
     axis = -2
 
 
-def _check_fits(owner, size, x):
-    if size[0] > x.shape[-2] or size[1] > x.shape[-1]:
-        raise ValueError(f"{owner}: size={size} is larger than the image ({x.shape[-2]}, {x.shape[-1]})")
+def _check_fits(owner, size, x, padding=(0, 0)):
+    """Refuses a size = (h, w) window larger than the images of x, each side padded by `padding`
+    = (rows, columns) pixels."""
+    image = (x.shape[-2] + 2 * padding[0], x.shape[-1] + 2 * padding[1])
+    if size[0] > image[0] or size[1] > image[1]:
+        padded = f" with padding={padding}" if any(padding) else ""
+        raise ValueError(f"{owner}: size={size} is larger than the image {image}{padded}")
+    return image
 
 
 class RandomCrop(Transform):
@@ -79,10 +84,7 @@ class RandomCrop(Transform):
 
     def apply(self, x, rng):
         (pad_h, pad_w), (height, width) = self.padding, self.size
-        padded = (x.shape[-2] + 2 * pad_h, x.shape[-1] + 2 * pad_w)
-        if height > padded[0] or width > padded[1]:
-            padding = f" with padding={self.padding}" if pad_h or pad_w else ""
-            raise ValueError(f"RandomCrop: size={self.size} is larger than the image {padded}{padding}")
+        padded = _check_fits("RandomCrop", self.size, x, self.padding)
         top, left = rng.integers(0, [[padded[0] - height + 1], [padded[1] - width + 1]], (2, len(x)))
         # The window of the padded image, read from the image itself (fill outside it).
         return ops.crop_windows(x, top - pad_h, left - pad_w, self.size, self.fill)
