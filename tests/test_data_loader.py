@@ -152,8 +152,13 @@ def test_a_worker_refills_its_queue_only_once_the_consumer_has_emptied_it():
         return batch
 
     epoch = iter(DataLoader(x, y, 1, transform=record, num_workers=1, prefetch=3, seed=0))
-    for _ in range(9):
-        time.sleep(0.02)  # a training step: the worker is ahead and its queue is full
+    for k in range(9):
+        # A training step, long enough for the worker to have filled its queue (however slow the
+        # machine), and for a worker that refilled early to show it.
+        deadline = time.monotonic() + 5.0
+        while len(made_after) < min(9, 3 * (k // 3) + 3) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        time.sleep(0.02)
         requested.append(True)
         next(epoch)
     # Batches 0-2 fill the queue; 3-5 start once batch 2 (the last queued) is asked for, 6-8 after 5.
