@@ -280,6 +280,8 @@ def test_cpp_api_refuses_tampered_problems_and_null_pointers(tmp_path):
     assert "weight is a null pointer but must hold 54 values" in lines[3]
     assert "grad_y is a null pointer" in lines[4]
     assert "crop_windows: x has a negative dimension, got x shape (1, 2, -6, 6)" in lines[5]
+    assert "affine_matrices: n must be >= 0, got n=-1" in lines[6]
+    assert "affine_pixel_maps: matrices is a null pointer" in lines[7]
 
 
 def test_c_api_refuses_misaligned_pointers(capi):

@@ -67,6 +67,45 @@ def test_affine_sample_is_bilinear_sample_at_the_maps_positions(rng):
     ref.assert_close(got, ref.affine_sample(x, maps, (5, 8), 0.5), 4, "affine_sample")
 
 
+@pytest.mark.parametrize("shape", [(2, 3, 9, 70), (3, 1, 32, 32), (1, 2, 5, 17)])
+def test_affine_sample_matches_the_reference_for_small_and_large_turns_shifts_and_zooms(rng, shape):
+    # Sixteen outputs of a row read a band of rows and columns: narrow for small turns and
+    # shifts (read as whole row windows on AVX-512), wide for large turns and zooms (gathered),
+    # across the image's edges for shifts past them.
+    from pyconvx.augment import sampling
+
+    n, _, height, width = shape
+    x = rng.standard_normal(shape).astype(np.float32)
+    for angle, shift, scale in [(7.0, (0.0, 0.0), 1.0), (-12.0, (width - 3.0, 1.0), 1.0), (90.0, (0.0, 0.0), 1.0),
+                                (3.0, (-5.5, -height + 2.0), 0.4), (-2.0, (0.3, 0.0), 2.5)]:
+        matrices = sampling.affine_matrices(np.full(n, angle), np.tile(shift, (n, 1)), np.full(n, scale))
+        maps = sampling.pixel_maps(matrices, (height + 1, width - 1), (height, width))
+        got = ops.affine_sample(x, maps, out_size=(height + 1, width - 1), fill=-0.5)
+        ref.assert_close(got, ref.affine_sample(x, maps, (height + 1, width - 1), -0.5), 4, f"{shape} {angle}")
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "sysconf"), reason="needs mmap and mprotect (POSIX)")
+def test_affine_sample_reads_nothing_past_the_image(rng):
+    # The image ends where an inaccessible page begins, and the map shifts it left, so that the
+    # last row's outputs read its last columns and, were nothing masked, the memory after them.
+    import ctypes
+    import mmap
+
+    page = mmap.PAGESIZE
+    count = 3 * 20 * 20
+    readable = -(-4 * count // page) * page
+    pages = mmap.mmap(-1, readable + page)
+    start = ctypes.addressof(ctypes.c_char.from_buffer(pages))
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    assert libc.mprotect(ctypes.c_void_p(start + readable), page, 0) == 0  # PROT_NONE
+    x = np.frombuffer(pages, np.float32, count, readable - 4 * count).reshape(1, 3, 20, 20)
+    x[...] = rng.standard_normal(x.shape)
+    maps = np.array([[[1.0, 0.0, 17.5], [0.0, 1.0, 0.25]]])  # column q reads q + 17.5
+    got = ops.affine_sample(x, maps, fill=2.0)
+    ref.assert_close(got, ref.affine_sample(x, maps, (20, 20), 2.0), 4, "affine_sample at the end of memory")
+
+
 def test_affine_sample_keeps_the_image_size_by_default(rng):
     x = rng.standard_normal((2, 1, 4, 6)).astype(np.float32)
     identity = np.tile(np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]), (2, 1, 1))
@@ -138,8 +177,49 @@ def test_pixel_maps_refuse_a_singular_map():
     from pyconvx.augment import sampling
 
     singular = np.array([[[1.0, 2.0, 0.0], [2.0, 4.0, 0.0]]])
-    with pytest.raises(ValueError, match="invertible, got determinants"):
+    with pytest.raises(ValueError, match=r"invertible, got determinant 0 at matrices\[0\]"):
         sampling.pixel_maps(singular, (3, 3), (3, 3))
+    nearly = np.array([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], [[1e-200, 0.0, 0.0], [0.0, 1e-200, 0.0]]])
+    with pytest.raises(ValueError, match=r"got determinant 0 at matrices\[1\]"):  # underflows to 0
+        sampling.pixel_maps(nearly, (3, 3), (3, 3))
+    with pytest.raises(ValueError, match=r"got determinant nan at matrices\[0\]"):
+        sampling.pixel_maps(np.full((1, 2, 3), np.nan), (3, 3), (3, 3))
+
+
+def test_affine_matrices_compose_shear_scale_rotation_and_translation(rng):
+    from pyconvx.augment import sampling
+
+    angle, scale = rng.uniform(-180, 180, 5), rng.uniform(0.5, 2, 5)
+    translate, shear = rng.uniform(-3, 3, (5, 2)), rng.uniform(-30, 30, (5, 2))
+    got = sampling.affine_matrices(angle, translate, scale, shear)
+    for i in range(5):
+        a, (sx, sy) = np.radians(angle[i]), np.tan(np.radians(shear[i]))
+        rotation = np.array([[np.cos(a), np.sin(a)], [-np.sin(a), np.cos(a)]])
+        forward = scale[i] * rotation @ np.array([[1.0, 0.0], [sy, 1.0]]) @ np.array([[1.0, sx], [0.0, 1.0]])
+        np.testing.assert_allclose(got[i], np.hstack([forward, translate[i][:, None]]), rtol=1e-13, atol=1e-13)
+    # A parameter given once serves every image.
+    np.testing.assert_array_equal(sampling.affine_matrices(angle, (1.0, 2.0))[:, :, 2], np.tile([1.0, 2.0], (5, 1)))
+    assert sampling.affine_matrices(np.zeros(0)).shape == (0, 2, 3)
+
+
+@pytest.mark.parametrize("kwargs, name", [(dict(angle=np.zeros(3), scale=np.ones(2)), "scale"),
+                                          (dict(translate=np.zeros((2, 3))), "translate"),
+                                          (dict(angle=np.zeros(2), shear=np.zeros((3, 2))), "angle"),
+                                          (dict(shear=[1.0, 2.0, 3.0]), "shear")])
+def test_affine_matrices_name_a_parameter_of_the_wrong_shape(kwargs, name):
+    from pyconvx.augment import sampling
+
+    with pytest.raises(ValueError, match=f"affine_matrices: {name} must be"):
+        sampling.affine_matrices(**kwargs)
+
+
+def test_pixel_maps_name_a_bad_shape_or_size():
+    from pyconvx.augment import sampling
+
+    with pytest.raises(ValueError, match=r"matrices must have shape \(N, 2, 3\), got matrices \(2, 3\)"):
+        sampling.pixel_maps(np.zeros((2, 3)), (3, 3), (3, 3))
+    with pytest.raises(ValueError, match=r"sizes must be >= 0, got out_size=\(-1, 3\)"):
+        sampling.pixel_maps(sampling.affine_matrices(), (-1, 3), (3, 3))
 
 
 @pytest.mark.parametrize("shape, size", [((3, 2, 5, 7), (4, 3)), ((2, 1, 1, 1), (2, 2)), ((1, 3, 4, 4), (0, 2))])

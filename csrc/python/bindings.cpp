@@ -267,6 +267,48 @@ FloatArray affine_sample_py(const FloatArray& x, const DoubleArray& maps, Pair o
   return y;
 }
 
+// Rows of `width` values (1: a number) in `values`: its shape (N, width), or (N,) for width 1.
+int64_t rows_of(const DoubleArray& values, int64_t width) {
+  const bool rows = width == 1 ? values.ndim() == 1 : values.ndim() == 2 && values.shape(1) == width;
+  return rows ? values.shape(0) : -1;
+}
+
+// Per-image parameters, `width` values each, given once for every image (`width` values in any
+// shape) or once per image (rows_of them).
+std::vector<double> per_image(const DoubleArray& values, int64_t n, int64_t width, const char* name) {
+  const int64_t count = values.size();
+  if (count != width && rows_of(values, width) != n)
+    throw std::invalid_argument(std::string("affine_matrices: ") + name + " must be " +
+                                (width == 1 ? "a number" : "a pair") + " or one per image, " +
+                                (width == 1 ? "(N,)" : "(N, 2)") + " with N=" + std::to_string(n) + ", got " +
+                                name + " " + shape_text(values));
+  std::vector<double> out(static_cast<size_t>(n * width));
+  for (int64_t i = 0; i < n * width; ++i) out[i] = values.data()[count == width ? i % width : i];
+  return out;
+}
+
+py::array_t<double> affine_matrices_py(const DoubleArray& angle, const DoubleArray& translate,
+                                       const DoubleArray& scale, const DoubleArray& shear) {
+  // N: the longest of the per-image parameters (1 where every one is given once).
+  int64_t n = std::max({rows_of(angle, 1), rows_of(translate, 2), rows_of(scale, 1), rows_of(shear, 2)});
+  if (n < 0) n = 1;
+  const std::vector<double> a = per_image(angle, n, 1, "angle"), t = per_image(translate, n, 2, "translate");
+  const std::vector<double> z = per_image(scale, n, 1, "scale"), h = per_image(shear, n, 2, "shear");
+  py::array_t<double> matrices({n, int64_t{2}, int64_t{3}});
+  affine_matrices(n, a.data(), t.data(), z.data(), h.data(), matrices.mutable_data());
+  return matrices;
+}
+
+py::array_t<double> affine_pixel_maps_py(const DoubleArray& matrices, Pair out_size, Pair in_size) {
+  if (matrices.ndim() != 3 || matrices.shape(1) != 2 || matrices.shape(2) != 3)
+    throw std::invalid_argument("affine_pixel_maps: matrices must have shape (N, 2, 3), got matrices " +
+                                shape_text(matrices));
+  const int64_t n = matrices.shape(0);
+  py::array_t<double> maps({n, int64_t{2}, int64_t{3}});
+  affine_pixel_maps(n, matrices.data(), out_size[0], out_size[1], in_size[0], in_size[1], maps.mutable_data());
+  return maps;
+}
+
 using Int64Array = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
 
 FloatArray crop_windows_py(const FloatArray& x, const Int64Array& tops, const Int64Array& lefts, Pair size,
@@ -360,6 +402,9 @@ PYBIND11_MODULE(_core, m) {
   m.def("global_avg_pool2d_backward", &global_avg_pool2d_backward_py, py::arg("grad_out"), py::arg("x_shape"));
   m.def("bilinear_sample", &bilinear_sample_py, py::arg("x"), py::arg("xs"), py::arg("ys"), py::arg("fill"));
   m.def("affine_sample", &affine_sample_py, py::arg("x"), py::arg("maps"), py::arg("out_size"), py::arg("fill"));
+  m.def("affine_matrices", &affine_matrices_py, py::arg("angle"), py::arg("translate"), py::arg("scale"),
+        py::arg("shear"));
+  m.def("affine_pixel_maps", &affine_pixel_maps_py, py::arg("matrices"), py::arg("out_size"), py::arg("in_size"));
   m.def("crop_windows", &crop_windows_py, py::arg("x"), py::arg("tops"), py::arg("lefts"), py::arg("size"),
         py::arg("fill"));
   m.def("gemm", &gemm_py, py::arg("a"), py::arg("b"), py::arg("trans_a"), py::arg("trans_b"));

@@ -1,12 +1,13 @@
 // Bilinear sampling of whole output rows, written once with GCC/Clang vector extensions and
 // instantiated by each ISA's translation unit (bilinear_avx512.cpp, bilinear_avx2.cpp,
-// bilinear_generic.cpp), which supplies the one operation vector extensions lack: a gather of VL
-// pixels at VL indices, with `fill` where a lane is masked off. Include it from those files only.
+// bilinear_generic.cpp), which supplies the one operation vector extensions lack: the reads of
+// VL lanes' neighbours at VL indices, with `fill` where a lane is masked off. Include it from
+// those files only.
 //
-// VL outputs at a time: their positions, floors and weights in lane-wise arithmetic, then four
-// gathers (the neighbours) and the mix per channel. With sixteen-lane gathers a 32x32 rotation
-// costs about 1.3 ns an output, against 4 ns for one output at a time (floors and weights in
-// vectorised loops, reads one by one).
+// VL outputs at a time: their positions, floors and weights in lane-wise arithmetic, then the
+// four neighbours and the mix per channel. With sixteen lanes a 32x32 rotation costs about 1.3 ns
+// an output on an Intel Xeon with vector gathers, and 3 ns on AMD Zen 4 with row windows (4.8
+// with its slow gathers), against 4-10 ns for one output at a time.
 #pragma once
 
 #include <cstdint>
@@ -64,9 +65,21 @@ inline void copy_lanes(void* to, const void* from, int64_t count) {
     std::memcpy(to, from, count * sizeof(float));
 }
 
+// The four neighbours (y0, x0), (y0, x0 + 1), (y0 + 1, x0), (y0 + 1, x0 + 1) of every lane, each
+// where its mask is set and fill elsewhere, through four gathers: Gather::get(plane, y, x, width,
+// mask, fill) returns, lane by lane, the pixel at row y and column x of `plane` where mask is set.
+template <class Gather, class vi, class vf>
+inline void gather_neighbours(const float* plane, vi y0, vi x0, int32_t width, const vi masks[4], float fill,
+                              vf v[4]) {
+  v[0] = Gather::get(plane, y0, x0, width, masks[0], fill);
+  v[1] = Gather::get(plane, y0, x0 + 1, width, masks[1], fill);
+  v[2] = Gather::get(plane, y0 + 1, x0, width, masks[2], fill);
+  v[3] = Gather::get(plane, y0 + 1, x0 + 1, width, masks[3], fill);
+}
+
 // Outputs [row_begin, row_end) of rows numbered over the batch (row r: image r / out_h, row
-// r % out_h). Gather::get(plane, y0, x0, width, mask, fill) returns, lane by lane, the pixel at
-// row y0 and column x0 of `plane` where mask is set, else fill.
+// r % out_h). Gather::neighbours(plane, y0, x0, width, height, masks, fill, v) sets v[0..3] to the
+// four neighbours of each lane as gather_neighbours does (which serves where nothing is faster).
 template <int VL, class Gather>
 void bilinear_rows_vl(const SampleRows& s, int64_t row_begin, int64_t row_end) {
   typedef typename SampleLanes<VL>::f vf;
@@ -109,13 +122,11 @@ void bilinear_rows_vl(const SampleRows& s, int64_t row_begin, int64_t row_end) {
       // x0 >= -1 and y0 >= -1, so x0 + 1 and y0 + 1 are never below zero.
       const vi has_x0 = (x0 >= 0) & (x0 < width), has_x1 = x0 + 1 < width;
       const vi has_y0 = (y0 >= 0) & (y0 < height), has_y1 = y0 + 1 < height;
+      const vi masks[4] = {has_y0 & has_x0, has_y0 & has_x1, has_y1 & has_x0, has_y1 & has_x1};
       for (int64_t c = 0; c < s.c; ++c) {
-        const float* pc = image + c * plane;
-        const vf v00 = Gather::get(pc, y0, x0, width, has_y0 & has_x0, s.fill);
-        const vf v01 = Gather::get(pc, y0, x0 + 1, width, has_y0 & has_x1, s.fill);
-        const vf v10 = Gather::get(pc, y0 + 1, x0, width, has_y1 & has_x0, s.fill);
-        const vf v11 = Gather::get(pc, y0 + 1, x0 + 1, width, has_y1 & has_x1, s.fill);
-        const vf result = mix_lanes(v00, v01, v10, v11, fx, fy);
+        vf v[4];
+        Gather::neighbours(image + c * plane, y0, x0, width, height, masks, s.fill, v);
+        const vf result = mix_lanes(v[0], v[1], v[2], v[3], fx, fy);
         copy_lanes<VL>(out_row + c * out_plane + q0, &result, count);
       }
     }
@@ -133,6 +144,10 @@ struct ScalarGather {
     for (int l = 0; l < VL; ++l)
       v[l] = mask[l] ? plane[static_cast<int64_t>(rows[l]) * width + columns[l]] : fill;
     return v;
+  }
+  static void neighbours(const float* plane, vi y0, vi x0, int32_t width, int32_t, const vi masks[4], float fill,
+                         vf v[4]) {
+    gather_neighbours<ScalarGather>(plane, y0, x0, width, masks, fill, v);
   }
 };
 

@@ -11,7 +11,7 @@ map: with u -> B u + c the inverse in pixels and D = diag(W / 2, H / 2), theta =
 """
 import numpy as np
 
-from .. import ops
+from .. import _core, ops
 
 __all__ = ["affine_matrices", "pixel_maps", "affine_grid", "bilinear_sample", "warp_affine"]
 
@@ -26,54 +26,25 @@ def affine_matrices(angle=0.0, translate=(0.0, 0.0), scale=1.0, shear=(0.0, 0.0)
     (u, v) -> (u + tan(sx) v, v); a shear by sy moves it down by tan(sy) times its offset to the
     right: (u, v) -> (u, v + tan(sy) u).
 
+    One call of the kernels' affine_matrices, as every matrix of a batch is a few dozen flops.
+
     >>> affine_matrices(angle=90.0).round(6)       # a point on the right goes to the top
     array([[[ 0.,  1.,  0.],
             [-1.,  0.,  0.]]])
     """
-    angle = np.radians(np.atleast_1d(np.asarray(angle, dtype=np.float64)))
-    translate = np.atleast_2d(np.asarray(translate, dtype=np.float64))
-    scale = np.atleast_1d(np.asarray(scale, dtype=np.float64))
-    shear = np.tan(np.radians(np.atleast_2d(np.asarray(shear, dtype=np.float64))))
-    n = max(len(angle), len(translate), len(scale), len(shear))
-    cos, sin = np.cos(angle) * scale, np.sin(angle) * scale
-    hx, hy = shear[:, 0], shear[:, 1]
-    # scale * rotation @ shear_y @ shear_x written out, where screen y points down (a
-    # counter-clockwise turn sends (1, 0) to (cos, -sin)): rotation [[cos, sin], [-sin, cos]],
-    # shear_y [[1, 0], [hy, 1]], shear_x [[1, hx], [0, 1]].
-    out = np.empty((n, 2, 3))
-    out[:, 0, 0] = cos + sin * hy
-    out[:, 0, 1] = (cos + sin * hy) * hx + sin
-    out[:, 1, 0] = cos * hy - sin
-    out[:, 1, 1] = (cos * hy - sin) * hx + cos
-    out[:, :, 2] = translate
-    return out
+    return _core.affine_matrices(angle, translate, scale, shear)
 
 
 def pixel_maps(matrices, out_size, in_size):
     """The (N, 2, 3) maps from output pixel indices (q, p, 1) to input ones (column, row) of the
     forward affine maps `matrices` (N, 2, 3) from an in_size = (H, W) image to an out_size = (P, Q)
-    one: what ops.affine_sample takes.
+    one: what ops.affine_sample takes (the kernels' affine_pixel_maps, which refuses a singular map).
 
     >>> pixel_maps(affine_matrices(translate=(1.0, 0.0)), (1, 3), (1, 3))
     array([[[ 1.,  0., -1.],
             [ 0.,  1.,  0.]]])
     """
-    matrices = np.asarray(matrices, dtype=np.float64)
-    (out_h, out_w), (in_h, in_w) = out_size, in_size
-    # source = inverse @ ((q, p) - out_centre - t) + in_centre, the 2x2 inverses written out
-    # (np.linalg.inv costs more than all the rest for a batch of maps).
-    a, b, c, d = matrices[:, 0, 0], matrices[:, 0, 1], matrices[:, 1, 0], matrices[:, 1, 1]
-    determinant = a * d - b * c
-    if not np.all(np.isfinite(determinant) & (determinant != 0)):
-        raise ValueError(f"pixel_maps: every matrix's 2x2 part must be invertible, got determinants {determinant}")
-    shift_x = (out_w - 1) / 2 + matrices[:, 0, 2]
-    shift_y = (out_h - 1) / 2 + matrices[:, 1, 2]
-    maps = np.empty((len(matrices), 2, 3))
-    maps[:, 0, 0], maps[:, 0, 1] = d / determinant, (0.0 - b) / determinant  # 0 - b: no -0.0
-    maps[:, 1, 0], maps[:, 1, 1] = (0.0 - c) / determinant, a / determinant
-    maps[:, 0, 2] = (in_w - 1) / 2 - (maps[:, 0, 0] * shift_x + maps[:, 0, 1] * shift_y)
-    maps[:, 1, 2] = (in_h - 1) / 2 - (maps[:, 1, 0] * shift_x + maps[:, 1, 1] * shift_y)
-    return maps
+    return _core.affine_pixel_maps(matrices, tuple(out_size), tuple(in_size))
 
 
 def affine_grid(matrices, out_size, in_size):

@@ -35,5 +35,8 @@ int main() {
   all &= refused("null grad_y", [&] { conv2d_backward(good, nullptr, x.data(), w.data(), nullptr, w.data(), nullptr); });
   const int64_t offsets[1] = {0};
   all &= refused("crop_windows", [&] { crop_windows({1, 2, -6, 6}, x.data(), 2, 2, offsets, offsets, 0.0f, y.data()); });
+  double parameters[6] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0}, maps[6];
+  all &= refused("affine_matrices", [&] { affine_matrices(-1, parameters, parameters, parameters, parameters, maps); });
+  all &= refused("affine_pixel_maps", [&] { affine_pixel_maps(1, nullptr, 2, 2, 2, 2, maps); });
   return all ? 0 : 1;
 }

@@ -25,6 +25,20 @@ void bilinear_sample(const Shape4& x_shape, const float* x, int64_t out_h, int64
 void affine_sample(const Shape4& x_shape, const float* x, int64_t out_h, int64_t out_w, const double* maps, float fill,
                    float* y);
 
+// The forward affine maps (n row-major 2 x 3 matrices [A | t], where an input point u about the
+// image centre lands at A u + t in the output) of n images: shear by shear[2i] degrees along x
+// (u, v) -> (u + tan(sx) v, v) and by shear[2i + 1] along y (u, v) -> (u, v + tan(sy) u), then
+// scale by scale[i], rotation by angle[i] degrees counter-clockwise as seen on screen (y points
+// down), then translation by (translate[2i], translate[2i + 1]) pixels.
+void affine_matrices(int64_t n, const double* angle, const double* translate, const double* scale, const double* shear,
+                     double* matrices);
+
+// The maps affine_sample takes (from output pixel indices (q, p, 1) to input ones) of n forward
+// matrices from an in_h x in_w image to an out_h x out_w one, each matrix about its image's
+// centre; a matrix whose 2 x 2 part is singular or not finite is refused.
+void affine_pixel_maps(int64_t n, const double* matrices, int64_t out_h, int64_t out_w, int64_t in_h, int64_t in_w,
+                       double* maps);
+
 // y (N, C, out_h, out_w): the out_h x out_w window of image n of x (x_shape: N, C, H, W) whose top
 // left pixel is (tops[n], lefts[n]), `fill` wherever the window reaches past the image (so a
 // crop of an image padded by P pixels is the window at offsets shifted by -P). tops and lefts hold N
