@@ -20,6 +20,10 @@ CASES = [
     ref.ConvCase("one_pixel", 1, 2, 5, 5, 3, 5, 5),
     # Output rows of 28 pixels and 32 filters: on AVX-512 the 14-row tile, which fits them exactly.
     ref.ConvCase("rows_of_28", 2, 16, 28, 28, 32, 5, 5, padding=2),
+    # LeNet-5's conv3: rows of 10 pixels, 16 filters: on AVX-512 the 10 x 16 tile.
+    ref.ConvCase("lenet_c3", 3, 6, 14, 14, 16, 5, 5, activation="relu"),
+    # 20 pixels a row and 16 filters (two 10-pixel strips), 17 (a second sliver of one filter).
+    ref.ConvCase("rows_of_20", 2, 5, 24, 24, 17, 5, 5),
     # 40 filters: on AVX-512 slivers of 16 (48 columns rather than 64 in slivers of 32).
     ref.ConvCase("slivers_of_16", 2, 8, 15, 30, 40, 5, 5, padding=2),
 ]

@@ -67,6 +67,8 @@ def test_heuristic_choices_on_named_shapes():
     assert pyconvx.conv2d_algorithm((8, 3, 227, 227), (96, 3, 11, 11), stride=4) == "broadcast"
     assert pyconvx.conv2d_algorithm((8, 16, 28, 28), (32, 16, 5, 5), padding=2) == "broadcast"
     assert pyconvx.conv2d_algorithm((64, 6, 14, 14), (nr, 6, 5, 5)) == "broadcast"
+    # LeNet-5's conv3: its 16 filters fill the tile taken for them (AVX-512's 10 x 16).
+    assert pyconvx.conv2d_algorithm((64, 6, 14, 14), (16, 6, 5, 5)) == "broadcast"
     assert pyconvx.conv2d_algorithm((64, 1, 32, 32), (6, 1, 5, 5)) == "direct"  # 6 filters
     assert pyconvx.conv2d_algorithm((8, 3, 224, 224), (64, 3, 3, 3), padding=1) == "direct"  # 27 taps
     assert pyconvx.conv2d_algorithm((8, 256, 56, 56), (256, 256, 3, 3), padding=1) == "winograd"
@@ -80,7 +82,10 @@ def test_heuristic_choices_on_named_shapes():
     assert pyconvx.conv2d_algorithm((8, 32, 112, 112), (32, 1, 3, 3), padding=1, groups=32) == "depthwise"
     assert pyconvx.conv2d_algorithm((8, 32, 112, 112), (64, 1, 5, 5), stride=2, groups=32) == "depthwise"
     assert pyconvx.conv2d_algorithm((64, 1, 32, 32), (6, 1, 5, 5)) == "direct"
-    assert pyconvx.conv2d_algorithm((8, 128, 56, 56), (128, 128, 3, 3), stride=2, padding=1) == "implicit_gemm"
+    # Strided with a spatial filter: broadcast up to 256 channels; 1x1 and 512 channels pack patches.
+    assert pyconvx.conv2d_algorithm((8, 128, 56, 56), (128, 128, 3, 3), stride=2, padding=1) == "broadcast"
+    assert pyconvx.conv2d_algorithm((8, 256, 28, 28), (256, 256, 3, 3), stride=2, padding=1) == "broadcast"
+    assert pyconvx.conv2d_algorithm((8, 512, 14, 14), (512, 512, 3, 3), stride=2, padding=1) == "implicit_gemm"
     # Filters covering the whole image: one GEMM over the batch (LeNet-5's C5, VGG's fc6 as a conv).
     assert pyconvx.conv2d_algorithm((64, 16, 5, 5), (120, 16, 5, 5)) == "implicit_gemm"
     assert pyconvx.conv2d_algorithm((2, 512, 7, 7), (4096, 512, 7, 7)) == "implicit_gemm"

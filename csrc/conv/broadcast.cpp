@@ -68,10 +68,14 @@ struct BroadcastPlan {
     const int64_t N = pr.x.n, P = pr.p, Q = pr.q, mr = kernel.mr;
     const int wanted = conv_threads(pr);
     slivers = ceil_div(pr.k(), kernel.nr);
-    rows_per_task = std::max<int64_t>(1, std::min<int64_t>(8, ceil_div(P * N, 4 * wanted)));
-    per_image = ceil_div(P, rows_per_task);
+    // The rows of an image split evenly: 8 + 2 would copy the R - 1 rows below each block twice
+    // for two rows of output (LeNet-5's 10 x 10 maps).
+    per_image = ceil_div(P, std::max<int64_t>(1, std::min<int64_t>(8, ceil_div(P * N, 4 * wanted))));
+    rows_per_task = ceil_div(P, per_image);
     tasks = N * per_image;
-    band_w = std::max(pr.x.w + cp.pad_left + cp.pad_right, (Q + mr - 1) * cp.stride_w + (pr.s() - 1) * cp.dilation_w + 1);
+    // The last strip of MR pixels starts at column round_up(Q, MR) - MR.
+    band_w = std::max(pr.x.w + cp.pad_left + cp.pad_right,
+                      (round_up(Q, mr) - 1) * cp.stride_w + (pr.s() - 1) * cp.dilation_w + 1);
     band_rows = (rows_per_task - 1) * cp.stride_h + (pr.r() - 1) * cp.dilation_h + 1;
     threads = static_cast<int>(std::min<int64_t>(wanted, tasks));
   }
@@ -93,6 +97,12 @@ void conv2d_broadcast(const Conv2dProblem& pr, const float* x, const float* weig
   AlignedBuffer packed(slivers * nr * red);
   MatrixPanelSource(MatrixView{weight, 1, red}).pack(0, red, 0, K, static_cast<int>(nr), packed.data());
   const bool relu = activation == Activation::relu;
+  // Where tap (c, r, s) lies in every task's band, from the band's first row.
+  AlignedBuffer tap_offsets(2 * red);
+  int64_t* const offsets = reinterpret_cast<int64_t*>(tap_offsets.data());
+  for (int64_t c = 0, p = 0; c < C; ++c)
+    for (int64_t r = 0; r < R; ++r)
+      for (int64_t s = 0; s < S; ++s) offsets[p++] = (c * band_rows + r * cp.dilation_h) * band_w + s * cp.dilation_w;
 
   ParallelExceptions errors;
   detail::RegionFloatMode float_mode;
@@ -103,10 +113,6 @@ void conv2d_broadcast(const Conv2dProblem& pr, const float* x, const float* weig
       const int64_t ih0 = oh0 * cp.stride_h - cp.pad_top;
       float* band = thread_scratch(2, C * band_rows * band_w);
       copy_padded_rows(x + n * C * H * W, C, H, W, ih0, band_rows, cp.pad_left, band_w, band);
-      int64_t* offsets = reinterpret_cast<int64_t*>(thread_scratch(1, 2 * red));
-      for (int64_t c = 0, p = 0; c < C; ++c)
-        for (int64_t r = 0; r < R; ++r)
-          for (int64_t s = 0; s < S; ++s) offsets[p++] = (c * band_rows + r * cp.dilation_h) * band_w + s * cp.dilation_w;
 
       // A sliver's tiles for a whole output row, pixel-major (q, filter), then written out
       // transposed four pixels by four filters at a time: written tile by tile, value by value,
@@ -210,8 +216,8 @@ int64_t broadcast_workspace_bytes(const Conv2dProblem& pr) {
   const GemmKernel& kernel = gemm_kernel_for(pr.q, pr.k());
   const BroadcastPlan plan(kernel, pr);
   const int64_t red = pr.reduction();
-  return scratch_bytes(plan.slivers * kernel.nr * red) +
-         plan.threads * (scratch_bytes(pr.x.c * plan.band_rows * plan.band_w) + scratch_bytes(2 * red) +
+  return scratch_bytes(plan.slivers * kernel.nr * red) + scratch_bytes(2 * red) +
+         plan.threads * (scratch_bytes(pr.x.c * plan.band_rows * plan.band_w) +
                          scratch_bytes(round_up(pr.q, kernel.mr) * kernel.nr));
 }
 

@@ -131,7 +131,10 @@ bool is_winograd_worthwhile(const Conv2dProblem& pr) {
 }
 
 bool is_broadcast_worthwhile(const Conv2dProblem& pr) {
-  return pr.params.groups == 1 && pr.x.c <= 32 && pr.reduction() >= 64 && pr.k() >= detail::active_gemm_kernel().nr;
+  const bool strided = pr.params.stride_h > 1 || pr.params.stride_w > 1;
+  const bool few_channels = pr.x.c <= 32 || (strided && pr.r() * pr.s() > 1 && pr.x.c <= 256);
+  return pr.params.groups == 1 && few_channels && pr.reduction() >= 64 &&
+         pr.k() >= detail::gemm_kernel_for(pr.q, pr.k()).nr;
 }
 
 }  // namespace
@@ -154,9 +157,14 @@ bool is_broadcast_worthwhile(const Conv2dProblem& pr) {
 // nothing: at any stride (ResNet conv1 19 vs 27 ms for the implicit GEMM, AlexNet conv1 15 vs
 // 19) and ahead of direct at stride 1 (Inception 5x5 1.14 vs 1.54 ms, 8 -> 16 channels on 56x56
 // 0.79 vs 1.33), provided each micro-kernel call has a reduction of 64 or more to amortise its
-// tile's store (3 channels with a 3x3 filter: 40 vs 30 ms) and the filters fill the tile (LeNet
-// conv1's 6 filters: 0.61 vs 0.22). Other strided layers need the implicit GEMM. Depthwise
-// layers go direct.
+// tile's store (3 channels with a 3x3 filter: 40 vs 30 ms) and the filters fill the tile it
+// takes for them (LeNet conv1's 6 filters: 0.61 vs 0.22; LeNet conv3's 16 on AVX-512's 10 x 16
+// tile, rows of 10 pixels: 0.23-0.31 vs 0.29-0.36 ms on AMD Zen 4). A strided layer with a spatial
+// filter packs each input pixel into several patches, which broadcasting saves up to 256 channels
+// (ResNet's 3x3/s2 layers, 128 and 256 channels: 11.0 vs 13.2 and 10.9 vs 13.7 ms; a 5x5/s2 on 96:
+// 2.6 vs 4.6), but not with 512 channels on 14x14 (18.0 vs 15.5: its weights no longer sit in L2
+// and rows of 7 pixels pad the tile), nor at 1x1 (ResNet's projection: 14.0 vs 11.7). Other
+// strided layers take the implicit GEMM. Depthwise layers go direct.
 ConvAlgorithm choose_conv_algorithm(const Conv2dProblem& pr) {
   if (is_depthwise(pr) && pr.x.c > 1) return ConvAlgorithm::depthwise;
   if (is_pointwise(pr)) return ConvAlgorithm::pointwise;
