@@ -332,6 +332,10 @@ void conv2d_winograd(const Conv2dProblem& pr, const float* x, const float* weigh
         }
         for (int xi = 0; xi < kXi; ++xi) {
           float* dst = u_block + xi * a_stride + packed_a_index(kernel, padded, C, k0, c0);
+          // The 36 positions are 36 streams of stores, more than the hardware prefetchers
+          // follow: each line of U was fetched only when stored to, and the full store buffer
+          // stalled the transform. Each stream requests its lines four channel groups ahead.
+          for (int64_t at = 0; at < kLanes * mr; at += 16) __builtin_prefetch(dst + 4 * kLanes * mr + at, 1, 3);
           for (int f0 = 0; f0 < mr; f0 += kLanes) {
             const int filters = std::min(kLanes, mr - f0);
             Lanes by_channel[kLanes] = {};
