@@ -8,12 +8,17 @@ import numbers
 import numpy as np
 
 _INT64_MAX = 2**63 - 1
+_FLOAT32 = np.dtype(np.float32)
 
 
 def as_float32(value, name):
     """Any real numeric array-like as a C-contiguous, aligned float32 array (copied only if
     needed: a float32 view into a byte buffer at an odd offset is contiguous but not aligned, and
     the C++ API refuses misaligned pointers)."""
+    # An array that already is one first: np.require costs more than a small convolution's
+    # Python side otherwise does (LeNet-5's layers take three of these a call).
+    if type(value) is np.ndarray and value.dtype is _FLOAT32 and value.flags.c_contiguous and value.flags.aligned:
+        return value
     array = np.asarray(value)
     if array.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be a real numeric array, got dtype {array.dtype}")
