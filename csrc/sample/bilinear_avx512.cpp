@@ -4,7 +4,7 @@
 // band of columns, as rotations, shifts and moderate zooms do: each row of the band is two masked
 // loads of 32 columns and two lane permutes, against four vector gathers for the block. A gather
 // is microcoded on AMD Zen 4 (about 30 cycles for sixteen lanes, measured, and it stalls the
-// decoder meanwhile), so the windows make a 32x32 rotation about three times faster there; other
+// decoder meanwhile), so the windows make a 32x32 rotation about 1.5 times faster there; other
 // blocks take the masked gathers.
 #include <immintrin.h>
 
