@@ -13,10 +13,7 @@ struct Avx2Gather {
     const vi at = rows * width + columns;
     return (vf)_mm256_mask_i32gather_ps(_mm256_set1_ps(fill), plane, (__m256i)at, (__m256)mask, 4);
   }
-  static void neighbours(const float* plane, vi y0, vi x0, int32_t width, int32_t, const vi masks[4], float fill,
-                         vf v[4]) {
-    gather_neighbours<Avx2Gather>(plane, y0, x0, width, masks, fill, v);
-  }
+  typedef GatheredBlock<Avx2Gather, vi, vf> Block;
 };
 
 }  // namespace

@@ -65,21 +65,30 @@ inline void copy_lanes(void* to, const void* from, int64_t count) {
     std::memcpy(to, from, count * sizeof(float));
 }
 
-// The four neighbours (y0, x0), (y0, x0 + 1), (y0 + 1, x0), (y0 + 1, x0 + 1) of every lane, each
-// where its mask is set and fill elsewhere, through four gathers: Gather::get(plane, y, x, width,
-// mask, fill) returns, lane by lane, the pixel at row y and column x of `plane` where mask is set.
+// The four neighbours (y0, x0), (y0, x0 + 1), (y0 + 1, x0), (y0 + 1, x0 + 1) of every lane of a
+// block, each where its mask is set and fill elsewhere, through four gathers: Gather::get(plane,
+// y, x, width, mask, fill) returns, lane by lane, the pixel at row y and column x of `plane` where
+// mask is set. read(plane, v) reads them from one channel's plane.
 template <class Gather, class vi, class vf>
-inline void gather_neighbours(const float* plane, vi y0, vi x0, int32_t width, const vi masks[4], float fill,
-                              vf v[4]) {
-  v[0] = Gather::get(plane, y0, x0, width, masks[0], fill);
-  v[1] = Gather::get(plane, y0, x0 + 1, width, masks[1], fill);
-  v[2] = Gather::get(plane, y0 + 1, x0, width, masks[2], fill);
-  v[3] = Gather::get(plane, y0 + 1, x0 + 1, width, masks[3], fill);
-}
+struct GatheredBlock {
+  vi y0, x0;
+  int32_t width;
+  const vi* masks;
+  float fill;
+  GatheredBlock(vi y0_, vi x0_, int32_t width_, int32_t, const vi masks_[4], float fill_)
+      : y0(y0_), x0(x0_), width(width_), masks(masks_), fill(fill_) {}
+  void read(const float* plane, vf v[4]) const {
+    v[0] = Gather::get(plane, y0, x0, width, masks[0], fill);
+    v[1] = Gather::get(plane, y0, x0 + 1, width, masks[1], fill);
+    v[2] = Gather::get(plane, y0 + 1, x0, width, masks[2], fill);
+    v[3] = Gather::get(plane, y0 + 1, x0 + 1, width, masks[3], fill);
+  }
+};
 
 // Outputs [row_begin, row_end) of rows numbered over the batch (row r: image r / out_h, row
-// r % out_h). Gather::neighbours(plane, y0, x0, width, height, masks, fill, v) sets v[0..3] to the
-// four neighbours of each lane as gather_neighbours does (which serves where nothing is faster).
+// r % out_h). Gather::Block(y0, x0, width, height, masks, fill) is set up once per block of VL
+// outputs, for all the channels; its read(plane, v) sets v[0..3] to the four neighbours of each
+// lane as GatheredBlock's does (which serves where nothing is faster).
 template <int VL, class Gather>
 void bilinear_rows_vl(const SampleRows& s, int64_t row_begin, int64_t row_end) {
   typedef typename SampleLanes<VL>::f vf;
@@ -123,9 +132,10 @@ void bilinear_rows_vl(const SampleRows& s, int64_t row_begin, int64_t row_end) {
       const vi has_x0 = (x0 >= 0) & (x0 < width), has_x1 = x0 + 1 < width;
       const vi has_y0 = (y0 >= 0) & (y0 < height), has_y1 = y0 + 1 < height;
       const vi masks[4] = {has_y0 & has_x0, has_y0 & has_x1, has_y1 & has_x0, has_y1 & has_x1};
+      const typename Gather::Block block(y0, x0, width, height, masks, s.fill);
       for (int64_t c = 0; c < s.c; ++c) {
         vf v[4];
-        Gather::neighbours(image + c * plane, y0, x0, width, height, masks, s.fill, v);
+        block.read(image + c * plane, v);
         const vf result = mix_lanes(v[0], v[1], v[2], v[3], fx, fy);
         copy_lanes<VL>(out_row + c * out_plane + q0, &result, count);
       }
@@ -145,10 +155,7 @@ struct ScalarGather {
       v[l] = mask[l] ? plane[static_cast<int64_t>(rows[l]) * width + columns[l]] : fill;
     return v;
   }
-  static void neighbours(const float* plane, vi y0, vi x0, int32_t width, int32_t, const vi masks[4], float fill,
-                         vf v[4]) {
-    gather_neighbours<ScalarGather>(plane, y0, x0, width, masks, fill, v);
-  }
+  typedef GatheredBlock<ScalarGather, vi, vf> Block;
 };
 
 }  // namespace pyconvx::detail
