@@ -60,7 +60,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, acti
     activation is None or "relu" (applied in the kernel, after the bias).
     algorithm is "auto" (chosen from the shape; see conv2d_algorithm) or forces one:
     "implicit_gemm" (any shape), "pointwise" (1x1, stride 1, no padding), "direct"
-    (stride 1) or "winograd" (3x3, stride 1, dilation 1, groups 1: Winograd F(4x4, 3x3), fewer
+    (any shape: the image read in place, no patches packed) or "winograd" (3x3, stride 1, dilation 1, groups 1: Winograd F(4x4, 3x3), fewer
     multiplications at a relative error of about 1e-5 instead of 1e-7), "depthwise" (groups = C)
     or "broadcast" (groups 1: input pixels broadcast against vectors of filters, for layers with
     few input channels); forcing one that cannot compute the shape raises ValueError.

@@ -82,10 +82,13 @@ def test_heuristic_choices_on_named_shapes():
     assert pyconvx.conv2d_algorithm((8, 32, 112, 112), (32, 1, 3, 3), padding=1, groups=32) == "depthwise"
     assert pyconvx.conv2d_algorithm((8, 32, 112, 112), (64, 1, 5, 5), stride=2, groups=32) == "depthwise"
     assert pyconvx.conv2d_algorithm((64, 1, 32, 32), (6, 1, 5, 5)) == "direct"
-    # Strided with a spatial filter: broadcast up to 256 channels; 1x1 and 512 channels pack patches.
+    # Strided with a spatial filter: broadcast up to 256 channels, direct beyond; 1x1 packs patches.
     assert pyconvx.conv2d_algorithm((8, 128, 56, 56), (128, 128, 3, 3), stride=2, padding=1) == "broadcast"
     assert pyconvx.conv2d_algorithm((8, 256, 28, 28), (256, 256, 3, 3), stride=2, padding=1) == "broadcast"
-    assert pyconvx.conv2d_algorithm((8, 512, 14, 14), (512, 512, 3, 3), stride=2, padding=1) == "implicit_gemm"
+    assert pyconvx.conv2d_algorithm((8, 512, 14, 14), (512, 512, 3, 3), stride=2, padding=1) == "direct"
+    # Strided, too few filters to broadcast against: direct on the band split by stride phase.
+    assert pyconvx.conv2d_algorithm((64, 1, 32, 32), (6, 1, 5, 5), stride=2) == "direct"
+    assert pyconvx.conv2d_algorithm((8, 3, 224, 224), (6, 3, 7, 7), stride=2, padding=3) == "direct"
     # Filters covering the whole image: one GEMM over the batch (LeNet-5's C5, VGG's fc6 as a conv).
     assert pyconvx.conv2d_algorithm((64, 16, 5, 5), (120, 16, 5, 5)) == "implicit_gemm"
     assert pyconvx.conv2d_algorithm((2, 512, 7, 7), (4096, 512, 7, 7)) == "implicit_gemm"
@@ -114,3 +117,19 @@ def test_direct_handles_dilation_groups_and_asymmetric_padding(rng):
     y = pyconvx.conv2d(x, w, b, algorithm="direct", activation="relu", **kwargs)
     want = ref.conv2d(x, w, b, activation="relu", **kwargs)
     ref.assert_close(y, want, 2 * 3 * 2)
+
+
+@pytest.mark.parametrize("stride, padding, dilation", [((2, 3), (3, 1, 2, 4), 1), (4, 0, 1), (2, 2, (2, 1)), (5, 1, 1)])
+def test_strided_direct_matches_the_reference_across_chunks_and_phases(stride, padding, dilation, restore_threads):
+    # An image large enough for several chunks (band planes) per image, strides and pads that put
+    # the first column of each phase on either side of the left edge, and a stride above the kernel.
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, 3, 61, 67)).astype(np.float32)
+    w = rng.standard_normal((10, 3, 4, 5)).astype(np.float32)
+    b = rng.standard_normal(10).astype(np.float32)
+    kwargs = dict(stride=stride, padding=padding, dilation=dilation)
+    want = ref.conv2d(x, w, b, activation="relu", **kwargs)
+    for threads in (1, 2):
+        pyconvx.set_num_threads(threads)
+        y = pyconvx.conv2d(x, w, b, algorithm="direct", activation="relu", **kwargs)
+        ref.assert_close(y, want, 3 * 4 * 5, f"{threads} threads")

@@ -23,6 +23,8 @@ ISAS = ["avx512", "avx2", "generic"]
 CONV = ref.ConvCase("isa", 2, 33, 13, 11, 17, 3, 3, stride=1, padding=1, groups=1)
 CONV_GROUPED = ref.ConvCase("isa_grouped", 1, 6, 9, 8, 9, 3, 2, stride=2, padding=(1, 0), dilation=(1, 2), groups=3)
 CONV_1X1 = ref.ConvCase("isa_1x1", 1, 20, 7, 9, 13, 1, 1)
+# A strided 1x1 layer (a ResNet projection): the implicit GEMM.
+CONV_1X1_STRIDED = ref.ConvCase("isa_1x1_s2", 2, 20, 9, 11, 14, 1, 1, stride=2)
 # Enough channels and tiles for the heuristic to pick Winograd (asserted below).
 CONV_WINOGRAD = ref.ConvCase("isa_winograd", 3, 65, 13, 11, 70, 3, 3, padding=1)
 CONV_WINOGRAD_5X5 = ref.ConvCase("isa_winograd_5x5", 2, 33, 12, 13, 40, 5, 5, padding=2)
@@ -80,7 +82,7 @@ def conv_spec(case):
     return {"x": list(case.x_shape), "w": list(case.w_shape), "kw": case.kwargs()}
 
 
-CASES = {"conv": CONV, "grouped": CONV_GROUPED, "one": CONV_1X1, "winograd": CONV_WINOGRAD,
+CASES = {"conv": CONV, "grouped": CONV_GROUPED, "one": CONV_1X1, "one_s2": CONV_1X1_STRIDED, "winograd": CONV_WINOGRAD,
          "winograd_5x5": CONV_WINOGRAD_5X5, "broadcast": CONV_BROADCAST, "depthwise": CONV_DEPTHWISE}
 # Plane sizes (H, W) for global pooling: under 4, 8 and 16 floats (no full vector), 7x7 (a
 # ResNet head: vectors and a remainder), 9x9 (one 4-vector round at width 16 and a remainder) and

@@ -22,8 +22,8 @@ void conv2d_implicit_gemm(const Conv2dProblem& problem, const float* x, const fl
 void conv2d_pointwise(const Conv2dProblem& problem, const float* x, const float* weight, const float* bias, float* y,
                       Activation activation);
 
-// Stride 1, any kernel, padding, dilation and groups: the micro-kernel reads shifted views of a
-// zero-padded copy of the image, with no patch packing (direct.cpp).
+// Any kernel, stride, padding, dilation and groups: the micro-kernel reads shifted views of a
+// zero-padded copy of the image (split by stride phase), with no patch packing (direct.cpp).
 void conv2d_direct(const Conv2dProblem& problem, const float* x, const float* weight, const float* bias, float* y,
                    Activation activation);
 

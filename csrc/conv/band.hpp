@@ -28,4 +28,33 @@ inline void copy_padded_rows(const float* image, int64_t C, int64_t H, int64_t W
     }
 }
 
+// The band split by stride phase, for the strided direct convolution: plane (c, a, b), at
+// band + ((c * sh + a) * sw + b) * rows * width, holds in its row i, column j the padded input
+// pixel (row0 + (i * sh + a), j * sw + b - left), zero outside the image. Padded row
+// (i * sh + a) and column (j * sw + b) thus land where a unit-stride walk over (i, j) finds them:
+// output pixel (p, q) reads tap (r, s) at row p + r / sh, column q + s / sw of plane (r % sh,
+// s % sw), the shifted rows of the stride-1 case. With sh = sw = 1 it is copy_padded_rows.
+inline void copy_phase_rows(const float* image, int64_t C, int64_t H, int64_t W, int64_t row0, int64_t rows,
+                            int64_t sh, int64_t sw, int64_t left, int64_t width, float* band) {
+  if (sh == 1 && sw == 1) return copy_padded_rows(image, C, H, W, row0, rows, left, width, band);
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t a = 0; a < sh; ++a)
+      for (int64_t b = 0; b < sw; ++b)
+        for (int64_t i = 0; i < rows; ++i) {
+          float* dst = band + (((c * sh + a) * sw + b) * rows + i) * width;
+          const int64_t h = row0 + i * sh + a;
+          if (h < 0 || h >= H) {
+            std::fill(dst, dst + width, 0.0f);
+            continue;
+          }
+          // Columns j with 0 <= j * sw + b - left < W: [first, end).
+          const int64_t first = std::min(width, std::max<int64_t>(0, (left - b + sw - 1) / sw));
+          const int64_t end = std::max(first, std::min(width, (W + left - b + sw - 1) / sw));
+          const float* src = image + (c * H + h) * W;
+          std::fill(dst, dst + first, 0.0f);
+          for (int64_t j = first; j < end; ++j) dst[j] = src[j * sw + b - left];
+          std::fill(dst + end, dst + width, 0.0f);
+        }
+}
+
 }  // namespace pyconvx::detail

@@ -98,11 +98,10 @@ std::string conv_algorithm_unsupported_reason(const Conv2dProblem& pr, ConvAlgor
   switch (algorithm) {
     case ConvAlgorithm::automatic:
     case ConvAlgorithm::implicit_gemm:
+    case ConvAlgorithm::direct:
       return "";
     case ConvAlgorithm::pointwise:
       return is_pointwise(pr) ? "" : "pointwise needs a 1x1 kernel, stride 1 and no padding";
-    case ConvAlgorithm::direct:
-      return is_stride1(pr) ? "" : "direct needs stride 1";
     case ConvAlgorithm::winograd:
       if (!((pr.r() == 3 && pr.s() == 3) || (pr.r() == 5 && pr.s() == 5)) || !is_stride1(pr) ||
           pr.params.dilation_h != 1 || pr.params.dilation_w != 1 || pr.params.groups != 1)
@@ -163,8 +162,13 @@ bool is_broadcast_worthwhile(const Conv2dProblem& pr) {
 // filter packs each input pixel into several patches, which broadcasting saves up to 256 channels
 // (ResNet's 3x3/s2 layers, 128 and 256 channels: 11.0 vs 13.2 and 10.9 vs 13.7 ms; a 5x5/s2 on 96:
 // 2.6 vs 4.6), but not with 512 channels on 14x14 (18.0 vs 15.5: its weights no longer sit in L2
-// and rows of 7 pixels pad the tile), nor at 1x1 (ResNet's projection: 14.0 vs 11.7). Other
-// strided layers take the implicit GEMM. Depthwise layers go direct.
+// and rows of 7 pixels pad the tile), nor at 1x1 (ResNet's projection: 14.0 vs 11.7). The other
+// strided layers with a spatial filter go direct, the band split by stride phase, which saves the
+// patch gather there too: clearly with few filters (16 filters 3x3/s2 on 64 channels of 56x56:
+// 1.41 vs 1.84 ms; 24 filters 7x7/s2 on 3 channels of 224x224: 5.5 vs 9.2; 8 -> 24 5x5/s2: 0.44
+// vs 0.74), a tie with many (512 -> 512 3x3/s2 on 14x14: 19.7 vs 19.3). Strided 1x1 layers read
+// one phase of four and take the implicit GEMM (ResNet's projection: 10.9 vs 17.5 ms direct).
+// Depthwise layers go direct.
 ConvAlgorithm choose_conv_algorithm(const Conv2dProblem& pr) {
   if (is_depthwise(pr) && pr.x.c > 1) return ConvAlgorithm::depthwise;
   if (is_pointwise(pr)) return ConvAlgorithm::pointwise;
@@ -174,7 +178,7 @@ ConvAlgorithm choose_conv_algorithm(const Conv2dProblem& pr) {
   if (covers_whole_image(pr) && pr.params.groups == 1) return ConvAlgorithm::implicit_gemm;
   if (is_winograd_worthwhile(pr)) return ConvAlgorithm::winograd;
   if (is_broadcast_worthwhile(pr)) return ConvAlgorithm::broadcast;
-  return is_stride1(pr) ? ConvAlgorithm::direct : ConvAlgorithm::implicit_gemm;
+  return is_stride1(pr) || pr.r() * pr.s() > 1 ? ConvAlgorithm::direct : ConvAlgorithm::implicit_gemm;
 }
 
 namespace {

@@ -1,4 +1,4 @@
-// Direct convolution for stride 1: the GEMM micro-kernel reads the image in place, no packing.
+// Direct convolution: the GEMM micro-kernel reads the image in place, no packing.
 //
 // In the zero-padded image (row width Wp), output pixel (p, q), taken at the "virtual" column
 // v = p * Wp + q, reads padded input v + offset(c, r, s) with offset = (c * Hp + r * dh) * Wp + s * dw:
@@ -8,6 +8,13 @@
 // out), i.e. a fraction (R - 1) * d / Wp of the work. What it saves is the patch gather, which
 // dominates when there are few filters to amortise it over (LeNet's 6 and 16, Inception's 32).
 // Each task pads only the band of rows it reads, so scratch memory does not grow with the batch.
+//
+// A stride (sh, sw) becomes stride 1 once the band is split by phase (copy_phase_rows): the
+// padded rows a with a % sh fixed form one plane, and likewise the columns, so that output pixel
+// (p, q) reads tap (r, s) at row p + r / sh, column q + s / sw of plane (r % sh, s % sw). Rows are
+// then ceil(Wp / sw) wide and the junk columns shrink with the stride. The output comes out
+// filter-major, in place in NCHW, where broadcasting the input pixels makes pixel-major tiles to
+// transpose (ResNet's and AlexNet's first layers: a fifth of their time).
 #include <omp.h>
 
 #include <algorithm>
@@ -29,14 +36,14 @@ namespace {
 // 1 MiB, and chunks are cut finer only as far as needed to give each thread four tasks.
 struct DirectPlan {
   int threads;
-  int64_t Wp, Kp, virtual_cols, chunk, per_image, tasks;
+  int64_t row_w, Kp, virtual_cols, chunk, per_image, tasks;  // row_w: a band plane's row width
 
   DirectPlan(const GemmKernel& kernel, const Conv2dProblem& pr) {
     const Conv2dParams& cp = pr.params;
     const int64_t nr = kernel.nr, images = pr.x.n * cp.groups;
-    Wp = pr.x.w + cp.pad_left + cp.pad_right;
+    row_w = ceil_div(pr.x.w + cp.pad_left + cp.pad_right, cp.stride_w);
     Kp = round_up(pr.k_per_group(), kernel.mr);
-    virtual_cols = (pr.p - 1) * Wp + pr.q;
+    virtual_cols = (pr.p - 1) * row_w + pr.q;
     const int wanted = conv_threads(pr);
     const int64_t cap = std::max(nr, (int64_t{1} << 18) / Kp / nr * nr);
     const int64_t split = std::max<int64_t>(1, ceil_div(4 * wanted, images));
@@ -45,13 +52,21 @@ struct DirectPlan {
     tasks = images * per_image;
     threads = static_cast<int>(std::min<int64_t>(wanted, tasks));
   }
-  // The padded rows a chunk starting at virtual column v0 reads: its own output rows plus
-  // (R - 1) * dilation below. The most any chunk reads: one row more than its width spans.
+  // The rows of each band plane a chunk starting at virtual column v0 reads: its own output rows
+  // plus (R - 1) * dilation / stride below. The most any chunk reads: one row more than its width
+  // spans.
+  static int64_t rows_below(const Conv2dProblem& pr) {
+    return (pr.r() - 1) * pr.params.dilation_h / pr.params.stride_h;
+  }
   int64_t band_rows(const Conv2dProblem& pr, int64_t v0, int64_t v1) const {
-    return (v1 - 1) / Wp - v0 / Wp + 1 + (pr.r() - 1) * pr.params.dilation_h;
+    return (v1 - 1) / row_w - v0 / row_w + 1 + rows_below(pr);
   }
   int64_t most_band_rows(const Conv2dProblem& pr) const {
-    return (chunk - 1) / Wp + 2 + (pr.r() - 1) * pr.params.dilation_h;
+    return std::min(pr.p, (std::min(chunk, virtual_cols) - 1) / row_w + 2) + rows_below(pr);
+  }
+  // The band's planes: one per channel and stride phase.
+  static int64_t planes(const Conv2dProblem& pr) {
+    return pr.c_per_group() * pr.params.stride_h * pr.params.stride_w;
   }
 };
 
@@ -64,7 +79,8 @@ void conv2d_direct(const Conv2dProblem& pr, const float* x, const float* weight,
   const int64_t G = cp.groups, Kg = pr.k_per_group(), Cg = pr.c_per_group(), red = pr.reduction();
   const int64_t R = pr.r(), S = pr.s(), H = pr.x.h, W = pr.x.w, P = pr.p, Q = pr.q;
   const DirectPlan plan(kernel, pr);
-  const int64_t Wp = plan.Wp, Kp = plan.Kp, virtual_cols = plan.virtual_cols, chunk = plan.chunk;
+  const int64_t row_w = plan.row_w, Kp = plan.Kp, virtual_cols = plan.virtual_cols, chunk = plan.chunk;
+  const int64_t sh = cp.stride_h, sw = cp.stride_w;
   const int64_t per_image = plan.per_image, tasks = plan.tasks;
   const int64_t mr = kernel.mr, nr = kernel.nr;
   // Reduction slice: each of the kc rows of a B sliver is an unaligned NR-float load that spans
@@ -89,20 +105,24 @@ void conv2d_direct(const Conv2dProblem& pr, const float* x, const float* weight,
       const int64_t ig = t / per_image, g = ig % G, n = ig / G;
       const int64_t v0 = (t % per_image) * chunk, v1 = std::min(virtual_cols, v0 + chunk);
       const int64_t width = round_up(v1 - v0, nr);
-      // The band of padded rows this chunk reads, zero-padded into scratch, for each channel of
-      // the group. The last sliver may read up to nr - 1 floats past the band.
-      const int64_t row0 = v0 / Wp, rows = plan.band_rows(pr, v0, v1);
-      const int64_t band_size = Cg * rows * Wp + nr;
+      // The band of padded rows this chunk reads, zero-padded into scratch and split by stride
+      // phase, for each channel of the group. The last sliver may read up to nr - 1 floats past it.
+      const int64_t row0 = v0 / row_w, rows = plan.band_rows(pr, v0, v1), plane = rows * row_w;
+      const int64_t band_size = DirectPlan::planes(pr) * plane + nr;
       float* band = thread_scratch(2, band_size);
-      copy_padded_rows(x + (n * pr.x.c + g * Cg) * H * W, Cg, H, W, row0 - cp.pad_top, rows, cp.pad_left, Wp, band);
-      std::fill(band + Cg * rows * Wp, band + band_size, 0.0f);
+      copy_phase_rows(x + (n * pr.x.c + g * Cg) * H * W, Cg, H, W, row0 * sh - cp.pad_top, rows, sh, sw, cp.pad_left,
+                      row_w, band);
+      std::fill(band + band_size - nr, band + band_size, 0.0f);
       int64_t* offsets = reinterpret_cast<int64_t*>(thread_scratch(1, 2 * red));
       for (int64_t c = 0, k = 0; c < Cg; ++c)
         for (int64_t r = 0; r < R; ++r)
-          for (int64_t s = 0; s < S; ++s) offsets[k++] = (c * rows + r * cp.dilation_h) * Wp + s * cp.dilation_w;
+          for (int64_t s = 0; s < S; ++s) {
+            const int64_t dr = r * cp.dilation_h, ds = s * cp.dilation_w;
+            offsets[k++] = ((c * sh + dr % sh) * sw + ds % sw) * plane + dr / sh * row_w + ds / sw;
+          }
 
       float* tile = thread_scratch(0, Kp * width);
-      const float* base = band + (v0 - row0 * Wp);
+      const float* base = band + (v0 - row0 * row_w);
       for (int64_t pc = 0; pc < red; pc += slice) {
         const int64_t kc = std::min(slice, red - pc);
         const bool last = pc + kc == red;
@@ -115,10 +135,10 @@ void conv2d_direct(const Conv2dProblem& pr, const float* x, const float* weight,
                                      last && activation == Activation::relu);
         }
       }
-      // Keep the valid columns: virtual column v is pixel (v / Wp, v % Wp) when v % Wp < Q.
+      // Keep the valid columns: virtual column v is pixel (v / row_w, v % row_w) when v % row_w < Q.
       float* out = y + (n * pr.k() + g * Kg) * P * Q;
       for (int64_t v = v0; v < v1;) {
-        const int64_t p = v / Wp, q = v % Wp, run = std::min(v1, p * Wp + Wp) - v;
+        const int64_t p = v / row_w, q = v % row_w, run = std::min(v1, p * row_w + row_w) - v;
         const int64_t valid = std::max<int64_t>(0, std::min(run, Q - q));
         if (valid > 0)
           for (int64_t k = 0; k < Kg; ++k) copy_floats(out + k * P * Q + p * Q + q, tile + k * width + (v - v0), valid);
@@ -133,7 +153,7 @@ int64_t direct_workspace_bytes(const Conv2dProblem& pr) {
   const GemmKernel& kernel = gemm_kernel_for(pr.k_per_group());
   const DirectPlan plan(kernel, pr);
   const int64_t G = pr.params.groups, red = pr.reduction();
-  const int64_t band = pr.c_per_group() * plan.most_band_rows(pr) * plan.Wp + kernel.nr;
+  const int64_t band = DirectPlan::planes(pr) * plan.most_band_rows(pr) * plan.row_w + kernel.nr;
   return scratch_bytes(packed_a_size(kernel, pr.k_per_group(), red) * G) + scratch_bytes(plan.Kp * G) +
          plan.threads * (scratch_bytes(band) + scratch_bytes(2 * red) +
                          scratch_bytes(plan.Kp * round_up(plan.chunk, kernel.nr)));
