@@ -92,3 +92,17 @@ def test_grad_weight_repeats_bitwise(restore_threads):
     for _ in range(3):
         again = pyconvx.conv2d_backward(g, x, w, needs=(False, True, False), **case.kwargs())[1]
         np.testing.assert_array_equal(again, first)
+
+
+def test_an_output_too_large_for_the_caches_is_streamed_and_still_matches(restore_threads):
+    # 48 x 300 x 300 floats (17.3 MB) is past the size from which the output rows are written with
+    # streaming stores; rows of 300 pixels start 16-byte aligned, so every full quad is streamed.
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((1, 3, 300, 300)).astype(np.float32)
+    w = rng.standard_normal((48, 3, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(48).astype(np.float32)
+    want = ref.conv2d(x, w, b, padding=1, activation="relu")
+    for threads in (1, 2):
+        pyconvx.set_num_threads(threads)
+        y = pyconvx.conv2d(x, w, b, padding=1, activation="relu", algorithm="broadcast")
+        ref.assert_close(y, want, 27, f"{threads} threads")
