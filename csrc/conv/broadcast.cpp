@@ -67,7 +67,7 @@ namespace {
 // MR pixels to read past the right edge.
 struct BroadcastPlan {
   int threads;
-  int64_t slivers, rows_per_task, per_image, tasks, band_w, band_rows;
+  int64_t slivers, rows_per_task, per_image, tasks, band_w, band_rows, block_rows;
 
   BroadcastPlan(const GemmKernel& kernel, const Conv2dProblem& pr) {
     const Conv2dParams& cp = pr.params;
@@ -84,8 +84,9 @@ struct BroadcastPlan {
                       (round_up(Q, mr) - 1) * cp.stride_w + (pr.s() - 1) * cp.dilation_w + 1);
     band_rows = (rows_per_task - 1) * cp.stride_h + (pr.r() - 1) * cp.dilation_h + 1;
     threads = static_cast<int>(std::min<int64_t>(wanted, tasks));
+    block_rows = std::max<int64_t>(1, std::min(rows_per_task, 4096 / (Q * kernel.nr)));
   }
-  // A task's staged tiles: `rows` output rows of Q pixels x NR filters, and the overhang of the
+  // A block's staged tiles: `rows` output rows of Q pixels x NR filters, and the overhang of the
   // last row's last strip.
   static int64_t stage_floats(const GemmKernel& kernel, int64_t Q, int64_t rows) {
     return ((rows - 1) * Q + round_up(Q, kernel.mr)) * kernel.nr;
@@ -126,31 +127,35 @@ void conv2d_broadcast(const Conv2dProblem& pr, const float* x, const float* weig
       float* band = thread_scratch(2, C * band_rows * band_w);
       copy_padded_rows(x + n * C * H * W, C, H, W, ih0, band_rows, cp.pad_left, band_w, band);
 
-      // A sliver's tiles for all the task's output rows, pixel-major (pixel, filter), the rows
-      // back to back (a row's last strip overhangs into the next, which overwrites it), then
+      // A sliver's tiles for a block of the task's output rows, pixel-major (pixel, filter), the
+      // rows back to back (a row's last strip overhangs into the next, which overwrites it), then
       // written out transposed four pixels by four filters at a time. Written tile by tile, value
       // by value, the transposition took a quarter of the time of ResNet's first layer; row by
       // row, the per-row work and the pixels left over past a multiple of four took a third of
-      // LeNet-5's conv3 (rows of 10 pixels). The sliver's weights stay in L1 across the rows.
-      const int64_t rows = oh1 - oh0, pixels = rows * Q;
-      float* stage = thread_scratch(0, BroadcastPlan::stage_floats(kernel, Q, rows_per_task));
-      for (int64_t sl = 0; sl < slivers; ++sl) {
-        const int64_t k0 = sl * nr, filters = std::min(nr, K - k0);
-        const float* weights = packed.data() + sl * nr * red;
-        for (int64_t i = 0; i < rows; ++i) {
-          const float* row = band + i * cp.stride_h * band_w;
-          for (int64_t ow0 = 0; ow0 < Q; ow0 += mr)
-            kernel.ukernel_gathered_a(red, row + ow0 * cp.stride_w, offsets, cp.stride_w, weights,
-                                      stage + (i * Q + ow0) * nr, nr, false);
+      // LeNet-5's conv3 (rows of 10 pixels). A block stages at most 16 KiB, which the transposed
+      // reads find in L1 (ResNet's rows of 112 pixels x 32 filters: one row a block).
+      const int64_t rows = oh1 - oh0, block = plan.block_rows;
+      float* stage = thread_scratch(0, BroadcastPlan::stage_floats(kernel, Q, block));
+      for (int64_t i0 = 0; i0 < rows; i0 += block) {
+        const int64_t i1 = std::min(rows, i0 + block), pixels = (i1 - i0) * Q;
+        for (int64_t sl = 0; sl < slivers; ++sl) {
+          const int64_t k0 = sl * nr, filters = std::min(nr, K - k0);
+          const float* weights = packed.data() + sl * nr * red;
+          for (int64_t i = i0; i < i1; ++i) {
+            const float* row = band + i * cp.stride_h * band_w;
+            for (int64_t ow0 = 0; ow0 < Q; ow0 += mr)
+              kernel.ukernel_gathered_a(red, row + ow0 * cp.stride_w, offsets, cp.stride_w, weights,
+                                        stage + ((i - i0) * Q + ow0) * nr, nr, false);
+          }
+          // The block's output is `filters` runs of `pixels` floats, P * Q apart, too many streams
+          // for the hardware prefetcher: without this their lines arrive only when written, one
+          // miss at a time. Streamed, they are not read at all.
+          float* out = y + ((n * K + k0) * P + oh0 + i0) * Q;
+          if (!stream)
+            for (int64_t j = 0; j < filters; ++j)
+              for (int64_t q = 0; q < pixels; q += 16) __builtin_prefetch(out + j * P * Q + q, 1, 3);
+          write_transposed(stage, nr, pixels, filters, bias ? bias + k0 : nullptr, relu, out, P * Q, stream);
         }
-        // The block's output is `filters` runs of rows * Q floats, P * Q apart, too many streams
-        // for the hardware prefetcher: without this their lines arrive only when written, one
-        // miss at a time. Streamed, they are not read at all.
-        float* out = y + ((n * K + k0) * P + oh0) * Q;
-        if (!stream)
-          for (int64_t j = 0; j < filters; ++j)
-            for (int64_t q = 0; q < pixels; q += 16) __builtin_prefetch(out + j * P * Q + q, 1, 3);
-        write_transposed(stage, nr, pixels, filters, bias ? bias + k0 : nullptr, relu, out, P * Q, stream);
       }
       if (stream) streaming_fence();
     });
@@ -238,7 +243,7 @@ int64_t broadcast_workspace_bytes(const Conv2dProblem& pr) {
   const int64_t red = pr.reduction();
   return scratch_bytes(plan.slivers * kernel.nr * red) + scratch_bytes(2 * red) +
          plan.threads * (scratch_bytes(pr.x.c * plan.band_rows * plan.band_w) +
-                         scratch_bytes(BroadcastPlan::stage_floats(kernel, pr.q, plan.rows_per_task)));
+                         scratch_bytes(BroadcastPlan::stage_floats(kernel, pr.q, plan.block_rows)));
 }
 
 }  // namespace pyconvx::detail
