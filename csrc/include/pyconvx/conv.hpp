@@ -14,7 +14,7 @@ enum class ConvAlgorithm {
   automatic,
   implicit_gemm,  // any shape: GEMM over patches packed straight from the image
   pointwise,      // 1x1, stride 1, no padding: GEMM on the image itself
-  direct,         // stride 1: GEMM whose micro-kernel reads shifted views of the padded image
+  direct,         // any shape: GEMM whose micro-kernel reads shifted views of the padded image
   winograd,       // stride 1, dilation 1, one group: Winograd F(4x4, 3x3) or F(2x2, 5x5) (an x or
                   // weight holding Inf or NaN is computed by implicit_gemm, which propagates them)
   depthwise,      // groups = C: a direct loop over each input plane
