@@ -116,13 +116,35 @@ SMALL_OUTPUT_CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", SMALL_OUTPUT_CASES, ids=lambda c: c.id)
-def test_grad_input_of_small_outputs_matches_reference(case, restore_threads):
+def assert_close_on_each_thread_count(case, needs):
+    """The gradients `needs` selects (grad x, grad w, grad bias) against the reference on 1-3 threads."""
     x, w, _ = case.make(np.random.default_rng(41))
     g = np.random.default_rng(42).standard_normal(case.out_shape()).astype(np.float32)
-    want_gx, _, want_gb = ref.conv2d_backward(g, x, w, **case.kwargs())
+    want = ref.conv2d_backward(g, x, w, **case.kwargs())
+    reductions = (case.grad_x_reduction(), case.grad_w_reduction(), case.grad_w_reduction())
     for threads in (1, 2, 3):
         pyconvx.set_num_threads(threads)
-        gx, _, gb = pyconvx.conv2d_backward(g, x, w, needs=(True, False, True), **case.kwargs())
-        ref.assert_close(gx, want_gx, case.grad_x_reduction(), f"{case.id} grad x, {threads} threads")
-        ref.assert_close(gb, want_gb, case.grad_w_reduction(), f"{case.id} grad bias, {threads} threads")
+        got = pyconvx.conv2d_backward(g, x, w, needs=needs, **case.kwargs())
+        for name, wanted, have, got_one, reduction in zip(("grad x", "grad weight", "grad bias"), needs, want, got,
+                                                           reductions):
+            if wanted:
+                ref.assert_close(got_one, have, reduction, f"{case.id} {name}, {threads} threads")
+
+
+@pytest.mark.parametrize("case", SMALL_OUTPUT_CASES, ids=lambda c: c.id)
+def test_grad_input_of_small_outputs_matches_reference(case, restore_threads):
+    assert_close_on_each_thread_count(case, needs=(True, False, True))
+
+
+# Weight gradients over 1 MiB: the threads share each GEMM (columns of grad W) instead of
+# summing copies of their own; reductions of 210 pixels cross a KC slice and image boundaries.
+LARGE_WEIGHT_CASES = [
+    ref.ConvCase("large_weight", 7, 512, 6, 5, 66, 3, 3, padding=1),
+    ref.ConvCase("large_weight_groups", 7, 512, 6, 5, 130, 3, 3, padding=1, groups=2),
+]
+
+
+@pytest.mark.parametrize("case", LARGE_WEIGHT_CASES, ids=lambda c: c.id)
+def test_large_weight_gradient_matches_reference(case, restore_threads):
+    assert 4 * case.k * case.c // case.groups * case.r * case.s > 1 << 20
+    assert_close_on_each_thread_count(case, needs=(False, True, False))
