@@ -207,7 +207,7 @@ void accumulate_weight(const GemmKernel& kernel, const Conv2dProblem& pr, const 
   // contiguous rows; the strided writes stay inside a sliver.
   float* packed = thread_scratch(2, packed_a_size(kernel, Kg, length));
   const PackedA a{packed, Kg, length, round_up(Kg, mr)};
-  // The threads that share the GEMM share this copy too, a sliver of a KC slice each.
+  // Threads that share the GEMM share this packing too, one sliver of a KC slice at a time.
   const int64_t slices = ceil_div(length, kernel.kc), slivers = a.m_padded / mr;
   detail::RegionFloatMode float_mode;
 #pragma omp parallel for if (threads > 1) firstprivate(float_mode) schedule(static) num_threads(threads)
