@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "quad.hpp"
+
 namespace pyconvx::detail {
 
 // Packing copies runs of 16-64 floats (a sliver row, an output row). A libc memcpy call per
@@ -23,14 +25,27 @@ inline void copy_floats(float* dst, const float* src, int64_t n) {
 
 // out[t * MR + i] = src[i * ld + t] for t < run and i < rows, zero for rows <= i < MR: a block of
 // rows interleaved pixel by pixel (MR adjacent writes, MR streams read). MR as a template
-// argument, for the micro-kernels' 4, 6 and 12 rows and 8, 16 and 32 columns, unrolls the inner
-// loop and keeps the MR row pointers in registers.
+// argument, for the micro-kernels' 4 to 16 rows and 32 columns, unrolls the inner loops. Four rows
+// by four pixels go through a register transpose (four loads, eight shuffles, four stores for 16
+// floats): one value at a time took two memory operations a float, and packing the weight of a
+// 2048 x 2048 product cost as much as a tenth of the product itself.
 template <int MR>
 void interleave_rows_fixed(const float* src, int64_t ld, int64_t run, float* out) {
-  const float* row[MR];
-  for (int i = 0; i < MR; ++i) row[i] = src + i * ld;
-  for (int64_t t = 0; t < run; ++t)
-    for (int i = 0; i < MR; ++i) out[t * MR + i] = row[i][t];
+  constexpr int kBlocked = MR / 4 * 4;
+  int64_t t = 0;
+  for (; t + 4 <= run; t += 4) {
+#pragma GCC unroll 8
+    for (int i = 0; i < kBlocked; i += 4) {
+      Quad v[4] = {load_quad(src + i * ld + t), load_quad(src + (i + 1) * ld + t), load_quad(src + (i + 2) * ld + t),
+                   load_quad(src + (i + 3) * ld + t)};
+      transpose_quads(v);
+      for (int q = 0; q < 4; ++q) store_quad(out + (t + q) * MR + i, v[q]);
+    }
+    for (int i = kBlocked; i < MR; ++i)
+      for (int q = 0; q < 4; ++q) out[(t + q) * MR + i] = src[i * ld + t + q];
+  }
+  for (; t < run; ++t)
+    for (int i = 0; i < MR; ++i) out[t * MR + i] = src[i * ld + t];
 }
 
 inline void interleave_rows(const float* src, int64_t ld, int64_t rows, int64_t mr, int64_t run, float* out) {
@@ -39,7 +54,9 @@ inline void interleave_rows(const float* src, int64_t ld, int64_t rows, int64_t 
       case 4: return interleave_rows_fixed<4>(src, ld, run, out);
       case 6: return interleave_rows_fixed<6>(src, ld, run, out);
       case 8: return interleave_rows_fixed<8>(src, ld, run, out);
+      case 10: return interleave_rows_fixed<10>(src, ld, run, out);
       case 12: return interleave_rows_fixed<12>(src, ld, run, out);
+      case 14: return interleave_rows_fixed<14>(src, ld, run, out);
       case 16: return interleave_rows_fixed<16>(src, ld, run, out);
       case 32: return interleave_rows_fixed<32>(src, ld, run, out);
       default: break;

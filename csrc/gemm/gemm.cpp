@@ -32,9 +32,18 @@ PackedA pack_a(const GemmKernel& kernel, MatrixView a, int64_t m, int64_t k, flo
       const int64_t i0 = sliver * mr;
       float* out = dst + k0 * packed.m_padded + i0 * kc;
       const int64_t rows = std::min<int64_t>(mr, m - i0);
+      const float* first = a.data + i0 * a.rs + k0 * a.cs;
+      if (a.cs == 1) {  // rows of A contiguous (a weight, a row-major matrix): transposed in blocks
+        interleave_rows(first, a.rs, rows, mr, kc, out);
+        continue;
+      }
       for (int64_t p = 0; p < kc; ++p) {
-        const float* col = a.data + i0 * a.rs + (k0 + p) * a.cs;
+        const float* col = first + p * a.cs;
         int64_t i = 0;
+        if (a.rs == 1) {  // columns contiguous: each is a run of the sliver
+          copy_floats(out, col, rows);
+          i = rows;
+        }
         for (; i < rows; ++i) out[i] = col[i * a.rs];
         for (; i < mr; ++i) out[i] = 0.0f;
         out += mr;
