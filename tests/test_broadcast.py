@@ -94,9 +94,9 @@ def test_grad_weight_repeats_bitwise(restore_threads):
         np.testing.assert_array_equal(again, first)
 
 
-def test_an_output_too_large_for_the_caches_is_streamed_and_still_matches(restore_threads):
-    # 48 x 300 x 300 floats (17.3 MB) is past the size from which the output rows are written with
-    # streaming stores; rows of 300 pixels start 16-byte aligned, so every full quad is streamed.
+def test_an_output_larger_than_the_caches_matches(restore_threads):
+    # 48 x 300 x 300 floats (17.3 MB): more than both cores' L2 and a large share of L3, written
+    # while the next blocks are computed.
     rng = np.random.default_rng(5)
     x = rng.standard_normal((1, 3, 300, 300)).astype(np.float32)
     w = rng.standard_normal((48, 3, 3, 3)).astype(np.float32)
