@@ -8,6 +8,8 @@ computes the same numbers, and returns plain JSON-serialisable dicts.
 torch is optional: it is imported only inside the functions that time it (never when pyconvx
 is imported), and everything works without it, leaving the torch figures out.
 """
+import ctypes
+import ctypes.util
 import gc
 import math
 import os
@@ -25,7 +27,7 @@ from .torch_weights import torch_entries
 
 __all__ = [
     "ConvSpec", "PoolSpec", "GemmSpec", "NetworkSpec", "Timing", "CONV_TABLE", "POOL_TABLE", "GEMM_TABLE",
-    "NETWORK_TABLE", "select", "load_torch", "network_fn", "run_network", "peak_memory_mib",
+    "NETWORK_TABLE", "select", "load_torch", "keep_freed_memory", "network_fn", "run_network", "peak_memory_mib",
     "set_threads", "PeakProbe", "measure_peak", "time_calls", "time_call", "numpy_conv2d", "conv_forward_fn",
     "conv_backward_fn", "pool_fn", "gemm_fn", "run_conv", "run_pool", "run_gemm", "run_benchmarks", "summarize", "errors_above",
     "geometric_mean", "denormal_slowdown",
@@ -235,6 +237,33 @@ def load_torch():
     except ImportError:
         return None
     return torch
+
+
+# glibc's mallopt parameters (malloc.h).
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+def keep_freed_memory():
+    """Has glibc's malloc keep freed memory in the process for reuse, for the rest of the
+    process: no block is mapped on its own, no free space is handed back to the system. Returns
+    whether it could (False off glibc).
+
+    By default a block of a few MiB or more (a layer's output) gets pages of its own, which go
+    back to the system when it is freed; the next output of that size then faults in and zeroes
+    every page again, a cost of the allocator, not of the kernel that writes the output. How often
+    that happens depends on what else the process allocates in between: timing torch and pyconvx
+    in turns, ResNet's first layer took torch 21-38 ms a call with it and 13 ms without, pyconvx
+    12-23 ms and 15. The benchmark command calls this once at its start so that both libraries
+    find their outputs' memory already mapped, as in a training loop that runs alone.
+    """
+    if platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c")).mallopt
+    except (OSError, TypeError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return bool(mallopt(_M_TRIM_THRESHOLD, 2**30) and mallopt(_M_MMAP_THRESHOLD, 2**30))
 
 
 def set_threads(n, torch=None):

@@ -146,6 +146,7 @@ def _progress_bar(specs):
 
 
 def _bench(args):
+    benchmarks.keep_freed_memory()
     report = benchmarks.run_benchmarks(threads=args.threads, only=args.only, with_torch=not args.no_torch,
                                        backward=not args.no_backward, numpy_baseline=not args.no_numpy,
                                        min_time=args.min_time, quick=args.quick, progress=_progress_bar)

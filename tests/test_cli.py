@@ -1,5 +1,8 @@
 """The `pyconvx` command and the benchmark helpers behind it (correctness, not speed)."""
 import json
+import platform
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -111,3 +114,31 @@ def test_peak_memory_counts_arrays_and_kernel_scratch_and_leaves_tracemalloc_as_
     finally:
         tracemalloc.stop()
     del kept
+
+
+KEEP_FREED_MEMORY = """
+import resource, sys
+import numpy as np
+from pyconvx import benchmarks
+if sys.argv[1] == "keep":
+    assert benchmarks.keep_freed_memory()
+def faults_of_a_fresh_output():
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    np.ones(16 * 2**20, np.float32)  # 64 MiB written, then freed
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+faults_of_a_fresh_output()
+print(faults_of_a_fresh_output())
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+def test_keep_freed_memory_spares_the_page_faults_of_a_repeated_output():
+    # Each process gets its own allocator: the setting must not leak into the test session.
+    def faults(mode):
+        run = subprocess.run([sys.executable, "-c", KEEP_FREED_MEMORY, mode], capture_output=True, text=True,
+                             check=True)
+        return int(run.stdout)
+
+    default, kept = faults("default"), faults("keep")
+    assert default >= 32  # 64 MiB mapped and zeroed again: 2 MiB pages at the fewest
+    assert kept * 8 < default
