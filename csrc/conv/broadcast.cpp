@@ -7,7 +7,8 @@
 // once per call. Nothing of the image is packed, where the implicit GEMM packs every patch for
 // every call of its GEMM: with short patches and few filters to share each packed value (first
 // layers: 3 channels, 64 or 96 filters, stride 2 or 4) that packing took a third of the time.
-// The tile comes out pixel-major and is written to the NCHW output filter by filter.
+// The tile comes out pixel-major and is transposed in registers as it is stored, filter by
+// filter, into the NCHW output.
 #include <omp.h>
 
 #include <algorithm>
@@ -16,7 +17,6 @@
 #include "../core/copy.hpp"
 #include "../core/float_mode.hpp"
 #include "../core/parallel.hpp"
-#include "../core/quad.hpp"
 #include "../gemm/gemm_driver.hpp"
 #include "algorithms.hpp"
 #include "band.hpp"
@@ -26,42 +26,12 @@ namespace pyconvx::detail {
 
 namespace {
 
-// out[j * ld_out + q] = act(stage[q * ld_stage + j] + bias[j]) for q < pixels, j < filters: a
-// pixel-major block of tiles written filter-major, 4 x 4 blocks transposed in registers.
-void write_transposed(const float* stage, int64_t ld_stage, int64_t pixels, int64_t filters, const float* bias,
-                      bool relu, float* out, int64_t ld_out) {
-  auto act = [relu](float v) { return relu && v < 0.0f ? 0.0f : v; };  // NaN stays NaN, as in torch
-  const int64_t full = pixels / 4 * 4;
-  for (int64_t j0 = 0; j0 < filters; j0 += 4) {
-    const int64_t count = std::min<int64_t>(4, filters - j0);
-    Quad add[4];
-    for (int b = 0; b < 4; ++b) add[b] = (bias && b < count ? bias[j0 + b] : 0.0f) - Quad{};
-    for (int64_t q0 = 0; q0 < full; q0 += 4) {
-      Quad v[4];
-      for (int a = 0; a < 4; ++a) v[a] = load_quad(stage + (q0 + a) * ld_stage + j0);
-      transpose_quads(v);
-      for (int b = 0; b < count; ++b) {
-        Quad o = v[b] + add[b];
-        if (relu) o = o < Quad{} ? Quad{} : o;
-        store_quad(out + (j0 + b) * ld_out + q0, o);
-      }
-    }
-    for (int64_t b = 0; b < count; ++b)
-      for (int64_t q = full; q < pixels; ++q)
-        out[(j0 + b) * ld_out + q] = act(stage[q * ld_stage + j0 + b] + (bias ? bias[j0 + b] : 0.0f));
-  }
-}
-
-}  // namespace
-
-namespace {
-
 // Tasks: (image, block of output rows), at most 8 rows and about four tasks a thread. A task's
 // band holds the input rows its output rows read, zero-padded, wide enough for the last strip of
 // MR pixels to read past the right edge.
 struct BroadcastPlan {
   int threads;
-  int64_t slivers, rows_per_task, per_image, tasks, band_w, band_rows, block_rows;
+  int64_t slivers, rows_per_task, per_image, tasks, band_w, band_rows;
 
   BroadcastPlan(const GemmKernel& kernel, const Conv2dProblem& pr) {
     const Conv2dParams& cp = pr.params;
@@ -78,12 +48,6 @@ struct BroadcastPlan {
                       (round_up(Q, mr) - 1) * cp.stride_w + (pr.s() - 1) * cp.dilation_w + 1);
     band_rows = (rows_per_task - 1) * cp.stride_h + (pr.r() - 1) * cp.dilation_h + 1;
     threads = static_cast<int>(std::min<int64_t>(wanted, tasks));
-    block_rows = std::max<int64_t>(1, std::min(rows_per_task, 4096 / (Q * kernel.nr)));
-  }
-  // A block's staged tiles: `rows` output rows of Q pixels x NR filters, and the overhang of the
-  // last row's last strip.
-  static int64_t stage_floats(const GemmKernel& kernel, int64_t Q, int64_t rows) {
-    return ((rows - 1) * Q + round_up(Q, kernel.mr)) * kernel.nr;
   }
 };
 
@@ -120,35 +84,27 @@ void conv2d_broadcast(const Conv2dProblem& pr, const float* x, const float* weig
       float* band = thread_scratch(2, C * band_rows * band_w);
       copy_padded_rows(x + n * C * H * W, C, H, W, ih0, band_rows, cp.pad_left, band_w, band);
 
-      // A sliver's tiles for a block of the task's output rows, pixel-major (pixel, filter), the
-      // rows back to back (a row's last strip overhangs into the next, which overwrites it), then
-      // written out transposed four pixels by four filters at a time. Written tile by tile, value
-      // by value, the transposition took a quarter of the time of ResNet's first layer; row by
-      // row, the per-row work and the pixels left over past a multiple of four took a third of
-      // LeNet-5's conv3 (rows of 10 pixels). A block stages at most 16 KiB, which the transposed
-      // reads find in L1 (ResNet's rows of 112 pixels x 32 filters: one row a block).
-      const int64_t rows = oh1 - oh0, block = plan.block_rows;
-      float* stage = thread_scratch(0, BroadcastPlan::stage_floats(kernel, Q, block));
-      for (int64_t i0 = 0; i0 < rows; i0 += block) {
-        const int64_t i1 = std::min(rows, i0 + block), pixels = (i1 - i0) * Q;
-        for (int64_t sl = 0; sl < slivers; ++sl) {
-          const int64_t k0 = sl * nr, filters = std::min(nr, K - k0);
-          const float* weights = packed.data() + sl * nr * red;
-          for (int64_t i = i0; i < i1; ++i) {
-            const float* row = band + i * cp.stride_h * band_w;
-            for (int64_t ow0 = 0; ow0 < Q; ow0 += mr)
-              kernel.ukernel_gathered_a(red, row + ow0 * cp.stride_w, offsets, cp.stride_w, weights,
-                                        stage + ((i - i0) * Q + ow0) * nr, nr, false);
+      // A sliver of filters at a time over all the task's rows, its packed weights (ResNet's
+      // first layer: 147 taps x 32 filters, 18 KiB) reused by every strip of the task. Each strip
+      // is stored straight into the NCHW output, transposed in registers (staged and transposed
+      // afterwards, 4 x 4 at a time, ResNet's and AlexNet's first layers took 12-15% longer). The
+      // task writes each filter's pixels [oh0 * Q, oh1 * Q) in increasing order, so a strip may
+      // store a whole vector wherever the lanes past its pixels stay in that range: they land on
+      // pixels stored after it. The others store exactly their pixels.
+      const int64_t task_pixels = (oh1 - oh0) * Q;
+      for (int64_t sl = 0; sl < slivers; ++sl) {
+        const int64_t k0 = sl * nr, filters = std::min(nr, K - k0);
+        const float* weights = packed.data() + sl * nr * red;
+        const float* sliver_bias = bias ? bias + k0 : nullptr;
+        for (int64_t i = 0; i < oh1 - oh0; ++i) {
+          const float* row = band + i * cp.stride_h * band_w;
+          float* out = y + ((n * K + k0) * P + oh0 + i) * Q;
+          for (int64_t ow0 = 0; ow0 < Q; ow0 += mr) {
+            const bool whole = i * Q + ow0 + kernel.vl <= task_pixels;
+            const int64_t width = whole ? kernel.vl : std::min(mr, Q - ow0);
+            kernel.ukernel_gathered_a_transposed(red, row + ow0 * cp.stride_w, offsets, cp.stride_w, weights, out + ow0,
+                                                 P * Q, sliver_bias, relu, filters, width);
           }
-          // The block's output is `filters` runs of `pixels` floats, P * Q apart, too many streams
-          // for the hardware prefetcher: without this their lines arrive only when written, one
-          // miss at a time. Plain stores, not streaming ones, even past the caches: interleaved
-          // with the micro-kernels, streaming ResNet's first layer (24.5 MiB of output at batch 8)
-          // took 17-20 ms on two threads against 12-14 ms cached, and more on one.
-          float* out = y + ((n * K + k0) * P + oh0 + i0) * Q;
-          for (int64_t j = 0; j < filters; ++j)
-            for (int64_t q = 0; q < pixels; q += 16) __builtin_prefetch(out + j * P * Q + q, 1, 3);
-          write_transposed(stage, nr, pixels, filters, bias ? bias + k0 : nullptr, relu, out, P * Q);
         }
       }
     });
@@ -235,8 +191,7 @@ int64_t broadcast_workspace_bytes(const Conv2dProblem& pr) {
   const BroadcastPlan plan(kernel, pr);
   const int64_t red = pr.reduction();
   return scratch_bytes(plan.slivers * kernel.nr * red) + scratch_bytes(2 * red) +
-         plan.threads * (scratch_bytes(pr.x.c * plan.band_rows * plan.band_w) +
-                         scratch_bytes(BroadcastPlan::stage_floats(kernel, pr.q, plan.block_rows)));
+         plan.threads * scratch_bytes(pr.x.c * plan.band_rows * plan.band_w);
 }
 
 }  // namespace pyconvx::detail

@@ -27,6 +27,15 @@ using SgemmUkernelShifted = void (*)(int64_t kc, const float* a, const float* ba
 using SgemmUkernelGatherA = void (*)(int64_t kc, const float* a_base, const int64_t* a_offsets, int64_t a_step,
                                      const float* b, float* c, int64_t ldc, bool accumulate);
 
+// The same tile stored transposed, as NR rows of MR: c[f * ldc + i] = act(C(i, f) + bias[f]) for
+// the first `filters` columns f, `width` floats a row (width = VL, the ISA's vector width, stores
+// a whole vector, VL - MR floats past the tile included; less, just that many). The convolution
+// that broadcasts input pixels writes its NCHW output with it (rows of C: MR pixels of an output
+// row, columns: NR filters). Needs MR <= VL.
+using SgemmUkernelGatherATransposed = void (*)(int64_t kc, const float* a_base, const int64_t* a_offsets,
+                                               int64_t a_step, const float* b, float* c, int64_t ldc,
+                                               const float* bias, bool relu, int64_t filters, int64_t width);
+
 struct GemmKernel {
   const char* isa;
   int mr, nr;              // register tile
@@ -34,6 +43,8 @@ struct GemmKernel {
   SgemmUkernel ukernel;
   SgemmUkernelShifted ukernel_shifted;
   SgemmUkernelGatherA ukernel_gathered_a;
+  SgemmUkernelGatherATransposed ukernel_gathered_a_transposed;
+  int vl;                  // floats a vector: `width` for a whole-vector row of the transposed tile
   // Runs `iters` rounds of independent FMA chains; returns a value that depends on all of them so
   // that the compiler keeps the work. Each round is flops_per_iter floating-point operations.
   float (*fma_probe)(int64_t iters);

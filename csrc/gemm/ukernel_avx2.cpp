@@ -25,11 +25,18 @@ void sgemm_ukernel_avx2_6x16_gathered_a(int64_t kc, const float* a_base, const i
   sgemm_ukernel_gathered_a_tile<8, 6, 2>(kc, a_base, a_offsets, a_step, b, c, ldc, accumulate);
 }
 
+void sgemm_ukernel_avx2_6x16_gathered_a_transposed(int64_t kc, const float* a_base, const int64_t* a_offsets,
+                                               int64_t a_step, const float* b, float* c, int64_t ldc,
+                                               const float* bias, bool relu, int64_t filters, int64_t width) {
+  sgemm_ukernel_gathered_a_transposed_tile<8, 6, 2>(kc, a_base, a_offsets, a_step, b, c, ldc, bias, relu, filters,
+                                                      width);
+}
+
 static float fma_probe_avx2(int64_t iters) { return fma_probe_loop<8, 12>(iters); }
 
 const GemmKernel& gemm_kernel_avx2() {
   static const GemmKernel kernel{"avx2", 6, 16, 256, 120, 2048, sgemm_ukernel_avx2_6x16, sgemm_ukernel_avx2_6x16_shifted,
-                                 sgemm_ukernel_avx2_6x16_gathered_a,
+                                 sgemm_ukernel_avx2_6x16_gathered_a, sgemm_ukernel_avx2_6x16_gathered_a_transposed, 8,
                                  fma_probe_avx2, 12 * 8 * 2};
   return kernel;
 }

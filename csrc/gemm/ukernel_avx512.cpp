@@ -23,7 +23,7 @@
 namespace pyconvx::detail {
 namespace {
 
-// The three entry points of one MR x (NV * 16) tile.
+// The entry points of one MR x (NV * 16) tile.
 template <int MR, int NV>
 struct Tile {
   static void packed(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
@@ -38,6 +38,12 @@ struct Tile {
                          float* c, int64_t ldc, bool accumulate) {
     sgemm_ukernel_gathered_a_tile<16, MR, NV>(kc, a_base, a_offsets, a_step, b, c, ldc, accumulate);
   }
+  static void gathered_a_transposed(int64_t kc, const float* a_base, const int64_t* a_offsets, int64_t a_step,
+                                    const float* b, float* c, int64_t ldc, const float* bias, bool relu,
+                                    int64_t filters, int64_t width) {
+    sgemm_ukernel_gathered_a_transposed_tile<16, MR, NV>(kc, a_base, a_offsets, a_step, b, c, ldc, bias, relu, filters,
+                                                         width);
+  }
 };
 
 float fma_probe_avx512(int64_t iters) { return fma_probe_loop<16, 12>(iters); }
@@ -45,7 +51,8 @@ float fma_probe_avx512(int64_t iters) { return fma_probe_loop<16, 12>(iters); }
 template <int MR, int NV>
 GemmKernel tile_kernel(int64_t mc, const GemmKernel* next) {
   return GemmKernel{"avx512", MR, NV * 16, 192, mc, 2048, Tile<MR, NV>::packed, Tile<MR, NV>::shifted,
-                    Tile<MR, NV>::gathered_a, fma_probe_avx512, 12 * 16 * 2, next};
+                    Tile<MR, NV>::gathered_a, Tile<MR, NV>::gathered_a_transposed, 16, fma_probe_avx512, 12 * 16 * 2,
+                    next};
 }
 
 // The tiles in the order gemm_kernel_for prefers them.

@@ -23,11 +23,18 @@ void sgemm_ukernel_generic_4x8_gathered_a(int64_t kc, const float* a_base, const
   sgemm_ukernel_gathered_a_tile<4, 4, 2>(kc, a_base, a_offsets, a_step, b, c, ldc, accumulate);
 }
 
+void sgemm_ukernel_generic_4x8_gathered_a_transposed(int64_t kc, const float* a_base, const int64_t* a_offsets,
+                                               int64_t a_step, const float* b, float* c, int64_t ldc,
+                                               const float* bias, bool relu, int64_t filters, int64_t width) {
+  sgemm_ukernel_gathered_a_transposed_tile<4, 4, 2>(kc, a_base, a_offsets, a_step, b, c, ldc, bias, relu, filters,
+                                                      width);
+}
+
 static float fma_probe_generic(int64_t iters) { return fma_probe_loop<4, 8>(iters); }
 
 const GemmKernel& gemm_kernel_generic() {
   static const GemmKernel kernel{"generic", 4, 8, 256, 128, 1024, sgemm_ukernel_generic_4x8, sgemm_ukernel_generic_4x8_shifted,
-                                 sgemm_ukernel_generic_4x8_gathered_a,
+                                 sgemm_ukernel_generic_4x8_gathered_a, sgemm_ukernel_generic_4x8_gathered_a_transposed, 4,
                                  fma_probe_generic, 8 * 4 * 2};
   return kernel;
 }

@@ -40,27 +40,28 @@ struct PackedCols {  // a packed sliver: kc columns of MR values
   float get(int64_t p, int i) const { return a[p * MR + i]; }
 };
 
-struct GatheredCols {  // A(i, p) = base[offsets[p] + i * step]: input pixels read in place
+// A(i, p) = base[offsets[p] + i * step]: input pixels read in place. STEP > 0 fixes the step at
+// compile time, so that a k step's MR reads address off one register with constant
+// displacements; with a step known only at run time they hang off a chain of MR dependent adds.
+template <int STEP = 0>
+struct GatheredCols {
   const float* base;
   const int64_t* offsets;
   int64_t step;
-  float get(int64_t p, int i) const { return base[offsets[p] + i * step]; }
+  float get(int64_t p, int i) const { return base[offsets[p] + i * (STEP > 0 ? STEP : step)]; }
 };
 
+template <int VL>
+struct VecOf {  // (a struct, not an alias: see PackedRows)
+  typedef float type __attribute__((vector_size(VL * sizeof(float))));
+  typedef int32_t index __attribute__((vector_size(VL * sizeof(float))));
+};
+
+// acc = A_sliver * B_sliver over kc steps: MR x NV vectors of VL floats, in registers.
 template <int VL, int MR, int NV, class Cols, class Rows>
-inline void sgemm_ukernel_body(int64_t kc, Cols cols, Rows rows, float* __restrict c, int64_t ldc, bool accumulate,
-                               const float* __restrict bias, bool relu) {
-  typedef float vec __attribute__((vector_size(VL * sizeof(float))));
-  // The tile of C is read (when accumulating) and written once after kc steps, and its MR rows
-  // lie ldc floats apart, usually far outside the caches: fetched on demand, its lines stall the
-  // store for as long as the whole k loop of a small kc takes. Requested now, they arrive while
-  // the FMAs run.
-#pragma GCC unroll 32
-  for (int i = 0; i < MR; ++i) {
-    __builtin_prefetch(c + i * ldc, 1, 3);
-    __builtin_prefetch(c + i * ldc + NV * VL - 1, 1, 3);
-  }
-  vec acc[MR][NV];
+__attribute__((always_inline)) inline void accumulate_tile(int64_t kc, Cols cols, Rows rows,
+                                                           typename VecOf<VL>::type (&acc)[MR][NV]) {
+  typedef typename VecOf<VL>::type vec;
 #pragma GCC unroll 32
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 8
@@ -76,6 +77,23 @@ inline void sgemm_ukernel_body(int64_t kc, Cols cols, Rows rows, float* __restri
       for (int j = 0; j < NV; ++j) acc[i][j] += av * bv[j];
     }
   }
+}
+
+template <int VL, int MR, int NV, class Cols, class Rows>
+inline void sgemm_ukernel_body(int64_t kc, Cols cols, Rows rows, float* __restrict c, int64_t ldc, bool accumulate,
+                               const float* __restrict bias, bool relu) {
+  typedef typename VecOf<VL>::type vec;
+  // The tile of C is read (when accumulating) and written once after kc steps, and its MR rows
+  // lie ldc floats apart, usually far outside the caches: fetched on demand, its lines stall the
+  // store for as long as the whole k loop of a small kc takes. Requested now, they arrive while
+  // the FMAs run.
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i) {
+    __builtin_prefetch(c + i * ldc, 1, 3);
+    __builtin_prefetch(c + i * ldc + NV * VL - 1, 1, 3);
+  }
+  vec acc[MR][NV];
+  accumulate_tile<VL, MR, NV>(kc, cols, rows, acc);
 #pragma GCC unroll 32
   for (int i = 0; i < MR; ++i) {
     float* ci = c + i * ldc;
@@ -114,8 +132,91 @@ inline void sgemm_ukernel_shifted_tile(int64_t kc, const float* a, const float* 
 template <int VL, int MR, int NV>
 inline void sgemm_ukernel_gathered_a_tile(int64_t kc, const float* a_base, const int64_t* a_offsets, int64_t a_step,
                                           const float* b, float* c, int64_t ldc, bool accumulate) {
-  sgemm_ukernel_body<VL, MR, NV>(kc, GatheredCols{a_base, a_offsets, a_step}, PackedRows<VL, NV>{b}, c, ldc,
+  sgemm_ukernel_body<VL, MR, NV>(kc, GatheredCols<>{a_base, a_offsets, a_step}, PackedRows<VL, NV>{b}, c, ldc,
                                  accumulate, nullptr, false);
+}
+
+// The VL x VL matrix in r[0..VL) transposed in place, log2(VL) rounds of two-vector shuffles:
+// the round for H swaps, in every pair of rows (i, i + H) with bit H of i clear, the lanes with
+// bit H set in row i against those with it clear in row i + H (the off-diagonal H x H blocks).
+// Each output vector takes one shuffle a round: VL log2(VL) in all (64 for 16 x 16).
+template <int VL, int H>
+__attribute__((always_inline)) inline void transpose_square(typename VecOf<VL>::type* r) {
+  typedef typename VecOf<VL>::index index;
+  index low, high;  // lane sources: 0..VL-1 from the first vector, VL.. from the second
+#pragma GCC unroll 16
+  for (int l = 0; l < VL; ++l) {
+    low[l] = (l & H) == 0 ? l : VL + l - H;
+    high[l] = (l & H) == 0 ? l + H : VL + l;
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < VL; ++i)
+    if ((i & H) == 0) {
+      const typename VecOf<VL>::type x = r[i], y = r[i + H];
+      r[i] = __builtin_shuffle(x, y, low);
+      r[i + H] = __builtin_shuffle(x, y, high);
+    }
+  if constexpr (H > 1) transpose_square<VL, H / 2>(r);
+}
+
+// The gathered-A tile stored transposed: c[f * ldc + i] = act(tile(i, f) + bias[f]) for filter
+// f < filters of the NR = NV * VL and pixel i of the MR. Each vector of VL filters goes through
+// a VL x VL transpose (rows past MR zero), so that filter f's MR pixels leave in one vector:
+// `width` = VL stores all VL lanes (the VL - MR past the tile land on pixels the caller writes
+// later), a smaller width only that many floats: the NCHW output of the convolution that
+// broadcasts input pixels (conv/broadcast.cpp).
+template <int VL, int MR, int NV, int STEP>
+inline void gathered_a_transposed_body(int64_t kc, const float* a_base, const int64_t* a_offsets, int64_t a_step,
+                                       const float* b, float* __restrict c, int64_t ldc, const float* __restrict bias,
+                                       bool relu, int64_t filters, int64_t width) {
+  static_assert(MR <= VL, "a tile's pixels must fit one vector");
+  typedef typename VecOf<VL>::type vec;
+  // Each filter's MR outputs lie on one or two lines ldc floats apart from the next filter's:
+  // requested now, they arrive while the FMAs run (see sgemm_ukernel_body).
+  for (int64_t f = 0; f < filters; ++f) {
+    __builtin_prefetch(c + f * ldc, 1, 3);
+    __builtin_prefetch(c + f * ldc + MR - 1, 1, 3);
+  }
+  vec acc[MR][NV];
+  accumulate_tile<VL, MR, NV>(kc, GatheredCols<STEP>{a_base, a_offsets, a_step}, PackedRows<VL, NV>{b}, acc);
+#pragma GCC unroll 8
+  for (int j = 0; j < NV; ++j) {
+    vec t[VL];
+#pragma GCC unroll 16
+    for (int i = 0; i < VL; ++i) t[i] = i < MR ? acc[i < MR ? i : 0][j] : vec{};
+    transpose_square<VL, VL / 2>(t);
+    const int64_t count = filters - j * VL < VL ? filters - j * VL : VL;
+#pragma GCC unroll 16
+    for (int l = 0; l < VL; ++l) {
+      if (l >= count) break;
+      const int64_t f = j * VL + l;
+      vec out = t[l] + (bias ? bias[f] - vec{} : vec{});
+      if (relu) out = out < vec{} ? vec{} : out;  // NaN stays NaN, as in torch
+      if (width == VL)
+        std::memcpy(c + f * ldc, &out, sizeof(vec));
+      else
+        for (int64_t i = 0; i < width; ++i) c[f * ldc + i] = out[i];
+    }
+  }
+}
+
+// Dispatches on the step: the strides of the first layers and of the strided 3x3 layers get
+// constant ones (see GatheredCols).
+template <int VL, int MR, int NV>
+inline void sgemm_ukernel_gathered_a_transposed_tile(int64_t kc, const float* a_base, const int64_t* a_offsets,
+                                                     int64_t a_step, const float* b, float* c, int64_t ldc,
+                                                     const float* bias, bool relu, int64_t filters, int64_t width) {
+  switch (a_step) {
+    case 1:
+      return gathered_a_transposed_body<VL, MR, NV, 1>(kc, a_base, a_offsets, 1, b, c, ldc, bias, relu, filters, width);
+    case 2:
+      return gathered_a_transposed_body<VL, MR, NV, 2>(kc, a_base, a_offsets, 2, b, c, ldc, bias, relu, filters, width);
+    case 4:
+      return gathered_a_transposed_body<VL, MR, NV, 4>(kc, a_base, a_offsets, 4, b, c, ldc, bias, relu, filters, width);
+    default:
+      return gathered_a_transposed_body<VL, MR, NV, 0>(kc, a_base, a_offsets, a_step, b, c, ldc, bias, relu, filters,
+                                                        width);
+  }
 }
 
 // CHAINS independent accumulators hide the FMA latency (4 cycles, 2 pipes: at least 8 chains).
