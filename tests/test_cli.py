@@ -1,14 +1,13 @@
 """The `pyconvx` command and the benchmark helpers behind it (correctness, not speed)."""
 import json
 import platform
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 import pyconvx
 from pyconvx import benchmarks, cli
+from conftest import run_child
 
 
 def test_info_prints_isa_and_threads(capsys):
@@ -135,8 +134,8 @@ print(faults_of_a_fresh_output())
 def test_keep_freed_memory_spares_the_page_faults_of_a_repeated_output():
     # Each process gets its own allocator: the setting must not leak into the test session.
     def faults(mode):
-        run = subprocess.run([sys.executable, "-c", KEEP_FREED_MEMORY, mode], capture_output=True, text=True,
-                             check=True)
+        run = run_child(KEEP_FREED_MEMORY, mode)
+        assert run.returncode == 0, run.stderr
         return int(run.stdout)
 
     default, kept = faults("default"), faults("keep")
