@@ -95,8 +95,8 @@ def test_grad_weight_repeats_bitwise(restore_threads):
 
 
 def test_an_output_larger_than_the_caches_matches(restore_threads):
-    # 48 x 300 x 300 floats (17.3 MB): more than both cores' L2 and a large share of L3, written
-    # while the next blocks are computed.
+    # 48 x 300 x 300 floats (17.3 MB): more than both cores' L2 and a large share of L3, stored
+    # strip by strip straight from the micro-kernel, whole vectors overlapping the next strip.
     rng = np.random.default_rng(5)
     x = rng.standard_normal((1, 3, 300, 300)).astype(np.float32)
     w = rng.standard_normal((48, 3, 3, 3)).astype(np.float32)
