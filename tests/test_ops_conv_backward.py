@@ -90,14 +90,29 @@ def test_backward_zero_batch(rng):
     assert not gw.any() and not gb.any()
 
 
-@pytest.mark.parametrize("case", [
-    # Output rows of 32 pixels or more at stride 1: the weight gradient packs these in 4 x 4
-    # blocks, the padded edges one by one; rows of 45 cross KC slices and image boundaries.
+# The weight gradient packs its B panels from a zero-padded copy of the images split into
+# stride phases, four output pixels by four taps at a time; these cases reach every corner of
+# that copy.
+WEIGHT_PACKING_CASES = [
+    # Rows of 45 cross KC slices and image boundaries; padded edges on every side.
     ref.ConvCase("long_rows_pad", 3, 5, 9, 45, 7, 3, 5, padding=(1, 2)),
     ref.ConvCase("long_rows_dilated", 2, 3, 11, 40, 18, 3, 3, dilation=(1, 3), padding=(1, 3)),
     ref.ConvCase("long_rows_1x1", 2, 21, 4, 33, 9, 1, 1),
-], ids=lambda c: c.id)
-def test_weight_gradient_on_long_rows_matches_reference(case, rng):
+    # Strides with a dilation (every phase read) and asymmetric padding.
+    ref.ConvCase("strided_dilated", 3, 4, 23, 29, 6, 3, 3, stride=(3, 2), dilation=(2, 1), padding=(2, 1, 0, 3)),
+    # Kernels narrower than the stride: only the phases the taps read are copied.
+    ref.ConvCase("narrow_kernel_1x1_s2", 2, 6, 13, 17, 8, 1, 1, stride=2),
+    ref.ConvCase("narrow_kernel_2x2_s3", 2, 5, 20, 22, 8, 2, 2, stride=3, padding=1),
+    # Output rows of 1-3 pixels: every run is shorter than a 4 x 4 block.
+    ref.ConvCase("short_rows", 9, 7, 6, 4, 10, 3, 3, padding=(1, 0)),
+    ref.ConvCase("one_column", 11, 3, 7, 3, 5, 3, 3, stride=(1, 2)),
+    # AlexNet's first layer in small: 11x11 taps at stride 4 over three channels.
+    ref.ConvCase("alexnet_like", 2, 3, 39, 43, 16, 11, 11, stride=4),
+]
+
+
+@pytest.mark.parametrize("case", WEIGHT_PACKING_CASES, ids=lambda c: c.id)
+def test_weight_gradient_packing_matches_reference(case, rng):
     grad_out, x, w = make_backward_inputs(case, rng)
     _, gw, _ = pyconvx.conv2d_backward(grad_out, x, w, needs=(False, True, False), **case.kwargs())
     _, want_gw, _ = ref.conv2d_backward(grad_out, x, w, **case.kwargs())
@@ -147,4 +162,12 @@ LARGE_WEIGHT_CASES = [
 @pytest.mark.parametrize("case", LARGE_WEIGHT_CASES, ids=lambda c: c.id)
 def test_large_weight_gradient_matches_reference(case, restore_threads):
     assert np.prod(case.w_shape) * np.dtype(np.float32).itemsize > 1 << 20
+    assert_close_on_each_thread_count(case, needs=(False, True, False))
+
+
+# 512 filters: reduction tiles of about 2000 pixels, which start inside an image and inside an
+# output row (images of 23 x 23 output pixels) and span several images, on one thread.
+def test_weight_gradient_over_several_pixel_tiles_matches_reference(restore_threads):
+    case = ref.ConvCase("pixel_tiles", 6, 3, 23, 25, 512, 3, 3, padding=(1, 0))
+    assert case.n * case.out_shape()[2] * case.out_shape()[3] > 2200
     assert_close_on_each_thread_count(case, needs=(False, True, False))

@@ -31,31 +31,6 @@ inline PixelOrigin origin(const Conv2dProblem& pr, int64_t pixel) {
 
 inline bool inside(int64_t v, int64_t limit) { return static_cast<uint64_t>(v) < static_cast<uint64_t>(limit); }
 
-
-}  // namespace
-
-namespace {
-
-// out[t] = src[t * Step] for t < n. A constant step lets GCC vectorise the gather (loads and
-// shuffles); 0 reads `step` at run time.
-template <int Step>
-inline void gather_every(float* out, const float* src, int64_t n, int64_t step) {
-  const int64_t s = Step ? Step : step;
-  for (int64_t t = 0; t < n; ++t) out[t] = src[t * s];
-}
-
-// The strides of the classic networks' strided layers (2, and AlexNet's 4) get their own copies.
-inline void copy_strided(float* out, const float* src, int64_t n, int64_t step) {
-  if (step == 1)
-    copy_floats(out, src, n);
-  else if (step == 2)
-    gather_every<2>(out, src, n, 2);
-  else if (step == 4)
-    gather_every<4>(out, src, n, 4);
-  else
-    gather_every<0>(out, src, n, step);
-}
-
 // Lanes of a sliver that share an output row read input pixels `stride_w` apart along one input
 // row: a run. A sliver of nr lanes holds at most a few runs, so the bounds check is made per run
 // and the copy itself is a straight (or strided) loop.
@@ -147,99 +122,48 @@ inline void transpose_quad(const float* const* src, int64_t t, float* out, int64
 }  // namespace
 
 void PatchTransposePanelSource::pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr, float* dst) const {
-  const int64_t R = pr_.r(), S = pr_.s(), H = pr_.x.h, W = pr_.x.w;
-  const int64_t dh = pr_.params.dilation_h, dw = pr_.params.dilation_w, sw = pr_.params.stride_w;
-  // The kc pixels fall into runs along output rows (at most kc / Q + 2 of them), each inside one
-  // image, whose offset from the first image the run's `image` records.
-  const int64_t pq = pr_.p * pr_.q;
-  std::vector<LaneRun> runs(static_cast<size_t>(kc / std::max<int64_t>(pr_.q, 1) + 2));
-  std::vector<int64_t> run_image(runs.size());
-  int run_count = 0;
+  const int64_t R = pr_.r(), S = pr_.s(), Q = pr_.q, pq = pr_.p * Q;
+  const PhaseSplitImages& im = images_;
+  // The kc pixels fall into runs along output rows (at most kc / Q + 2 of them); a run's pixels
+  // lie at the same offset from every tap's first pixel.
+  struct Run {
+    int64_t lane, len, offset;
+  };
+  std::vector<Run> runs;
+  runs.reserve(static_cast<size_t>(kc / Q + 2));
   for (int64_t i = 0; i < kc;) {
-    const int64_t flat = pixel0_ + k0 + i, pixel = flat % pq, len = std::min(kc - i, pr_.q - pixel % pr_.q);
-    const PixelOrigin o = origin(pr_, pixel);
-    run_image[run_count] = flat / pq * image_stride_;
-    runs[run_count++] = LaneRun{i, len, o.ih, o.iw};
+    const int64_t flat = pixel0_ + k0 + i, pixel = flat % pq, q = pixel % Q, len = std::min(kc - i, Q - q);
+    runs.push_back(Run{i, len, im.pixel_offset(flat / pq, pixel / Q, q)});
     i += len;
   }
-  // Runs too short for a 4 x 4 block (output rows under 4 pixels) or a stride: column by column,
-  // each column's reads running along input rows and its writes nr floats apart within the
-  // L1-sized sliver. (Taken up to 32 pixels a row before, it was the slower way there too:
-  // LeNet conv1's weight gradient 0.85 -> 0.43 ms, Inception's 3x3 branch 6.2 -> 5.3 ms.)
-  if (sw != 1 || nr % 4 != 0 || pr_.q < 4) {
-    for (int64_t j0 = 0; j0 < nc; j0 += nr, dst += kc * nr) {
-      const int64_t cols = std::min<int64_t>(nr, nc - j0);
-      for (int64_t j = 0; j < nr; ++j) {
-        float* out = dst + j;
-        if (j >= cols) {
-          for (int64_t i = 0; i < kc; ++i) out[i * nr] = 0.0f;
-          continue;
-        }
-        const int64_t k = n0 + j0 + j, c = k / (R * S), r = (k / S) % R, s = k % S;
-        for (int i = 0; i < run_count; ++i) {
-          const LaneRun& run = runs[i];
-          const float* plane = image_ + run_image[i] + c * H * W;
-          float* o = out + run.lane * nr;
-          const int64_t ih = run.ih + r * dh, iw = run.iw + s * dw;
-          if (!inside(ih, H)) {
-            for (int64_t t = 0; t < run.len; ++t) o[t * nr] = 0.0f;
-          } else if (iw >= 0 && iw + (run.len - 1) * sw < W) {
-            const float* src = plane + ih * W + iw;
-            for (int64_t t = 0; t < run.len; ++t) o[t * nr] = src[t * sw];
-          } else {
-            const float* src = plane + ih * W;
-            for (int64_t t = 0; t < run.len; ++t) o[t * nr] = inside(iw + t * sw, W) ? src[iw + t * sw] : 0.0f;
-          }
+  constexpr int kMaxNr = 32;  // the widest register tile; nr is a multiple of 4 on every ISA
+  const float* tap[kMaxNr];
+  for (int64_t j0 = 0; j0 < nc; j0 += nr, dst += kc * nr) {
+    const int64_t cols = std::min<int64_t>(nr, nc - j0);
+    // Column j is tap (c, r, s) of k = n0 + j0 + j, stepped along with j rather than divided
+    // out; null past the last column (zeros).
+    int64_t c = (n0 + j0) / (R * S), r = (n0 + j0) / S % R, s = (n0 + j0) % S;
+    for (int64_t j = 0; j < nr; ++j) {
+      tap[j] = j < cols ? im.data + im.tap_offset(pr_, c, r, s) : nullptr;
+      if (++s == S) {
+        s = 0;
+        if (++r == R) {
+          r = 0;
+          ++c;
         }
       }
     }
-    return;
-  }
-  // Long stride-1 runs: within a run, column j of the sliver reads one input row from iw_j on:
-  // src[j] points at its first value (null where the row is padding or j is past the last
-  // column), and lanes [lo[j], hi[j]) lie inside the row. Lanes inside for every column are
-  // transposed four by four; the others, at the padded edges, go one by one.
-  constexpr int kMaxNr = 32;
-  const float* src[kMaxNr];
-  int64_t lo[kMaxNr], hi[kMaxNr];
-  for (int64_t j0 = 0; j0 < nc; j0 += nr, dst += kc * nr) {
-    const int64_t cols = std::min<int64_t>(nr, nc - j0);
-    for (int i = 0; i < run_count; ++i) {
-      const LaneRun& run = runs[i];
-      int64_t all_lo = 0, all_hi = run.len;
-      // Column j is tap (c, r, s) = k / (R * S), k / S % R, k % S of k = n0 + j0 + j, stepped
-      // along with j rather than divided out.
-      int64_t c = (n0 + j0) / (R * S), r = (n0 + j0) / S % R, s = (n0 + j0) % S;
-      for (int64_t j = 0; j < nr; ++j) {
-        src[j] = nullptr;
-        lo[j] = 0;
-        hi[j] = run.len;
-        const int64_t ih = run.ih + r * dh, iw = run.iw + s * dw;
-        if (j < cols && inside(ih, H)) {
-          src[j] = image_ + run_image[i] + (c * H + ih) * W + iw;
-          lo[j] = std::min(run.len, std::max<int64_t>(0, -iw));
-          hi[j] = std::max(lo[j], std::min(run.len, W - iw));
-          all_lo = std::max(all_lo, lo[j]);
-          all_hi = std::min(all_hi, hi[j]);
-        }
-        if (++s == S) {
-          s = 0;
-          if (++r == R) {
-            r = 0;
-            ++c;
-          }
-        }
-      }
+    for (const Run& run : runs) {
       float* out = dst + run.lane * nr;
-      auto one_by_one = [&](int64_t t0, int64_t t1) {
-        for (int64_t j = 0; j < nr; ++j)
-          for (int64_t t = t0; t < t1; ++t) out[t * nr + j] = src[j] && t >= lo[j] && t < hi[j] ? src[j][t] : 0.0f;
-      };
-      const int64_t quads_end = all_lo + std::max<int64_t>(0, all_hi - all_lo) / 4 * 4;
-      one_by_one(0, all_lo);
-      for (int64_t t = all_lo; t < quads_end; t += 4)
-        for (int64_t j = 0; j < nr; j += 4) transpose_quad(src + j, t, out + t * nr + j, nr);
-      one_by_one(quads_end, run.len);
+      // Four lanes at a time, reading up to 3 pixels past the run (still inside the copy); a
+      // run's last quad may write into the lanes of the next runs, which are packed after it,
+      // but not past the sliver's last lane.
+      const int64_t quads_end = std::min(round_up(run.len, 4), (kc - run.lane) / 4 * 4);
+      int64_t t = 0;
+      for (; t < quads_end; t += 4)
+        for (int64_t j = 0; j < nr; j += 4) transpose_quad(tap + j, run.offset + t, out + t * nr + j, nr);
+      for (; t < run.len; ++t)
+        for (int64_t j = 0; j < nr; ++j) out[t * nr + j] = tap[j] ? tap[j][run.offset + t] : 0.0f;
     }
   }
 }

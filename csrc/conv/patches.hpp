@@ -24,22 +24,64 @@ class PatchPanelSource final : public BPanelSource {
   const float* image_;
 };
 
+// A zero-padded copy of the input pixels that a range of output pixels reads, each channel split
+// into its stride_h x stride_w phases: phase (a, b) holds padded pixel (i * stride_h + a,
+// j * stride_w + b) at (i, j). Tap (r, s) of output pixel (p, q) is then element
+// (p + r * dilation_h / stride_h, q + s * dilation_w / stride_w) of phase
+// (r * dilation_h % stride_h, s * dilation_w % stride_w): for every tap an output row's pixels
+// are one contiguous run, inside the copy whatever the padding, stride and dilation.
+//
+// The pixels are [pixel0, pixel0 + count), counted across images from the first one given.
+// Each (channel, phase) plane stacks the images' row windows: the first image's from its first
+// output row, the others' from row 0, each with the rows the taps reach below its last one.
+struct PhaseSplitImages {
+  const float* data = nullptr;
+  int64_t first_image = 0, first_row = 0;  // of pixel0
+  int64_t width = 0, reach = 0;            // plane row length; rows the taps reach below an output row
+  int64_t first_rows = 0, full_rows = 0;   // the first image's window; a later image's
+  int64_t plane = 0;                       // floats of one (channel, phase) plane
+  // Phases some tap reads: all of them, or with unit dilation and a kernel narrower than the
+  // stride (a 1x1 stride-2 projection) the first R x S.
+  int64_t phase_rows = 0, phase_cols = 0;
+
+  // The offset of tap (c, r, s) of output pixel (0, 0).
+  int64_t tap_offset(const Conv2dProblem& pr, int64_t c, int64_t r, int64_t s) const {
+    const int64_t sh = pr.params.stride_h, sw = pr.params.stride_w;
+    const int64_t rr = r * pr.params.dilation_h, ss = s * pr.params.dilation_w;
+    return ((c * phase_rows + rr % sh) * phase_cols + ss % sw) * plane + rr / sh * width + ss / sw;
+  }
+
+  // The offset of output pixel (p, q) of image `image` (counted like pixel0) from tap (0, 0, 0).
+  int64_t pixel_offset(int64_t image, int64_t p, int64_t q) const {
+    const int64_t row = image == first_image ? p - first_row : first_rows + (image - first_image - 1) * full_rows + p;
+    return row * width + q;
+  }
+};
+
+// The layout of that copy (data unset) and the floats it takes, 3 more than its planes: a run
+// read four pixels at a time may run that far past the last one.
+PhaseSplitImages phase_split_layout(const Conv2dProblem& problem, int64_t pixel0, int64_t count);
+int64_t phase_split_floats(const Conv2dProblem& problem, const PhaseSplitImages& layout, int64_t channels);
+
+// Fills the copy into dst for channels [0, channels) of images `image_stride` floats apart from
+// `first_image` (the image pixel 0 belongs to), on `threads` OpenMP threads.
+PhaseSplitImages phase_split(const Conv2dProblem& problem, const float* first_image, int64_t image_stride,
+                             int64_t channels, int64_t pixel0, int64_t count, float* dst, int threads);
+
 // Packs B panels of the transposed patch matrix of consecutive images (one channel group of
-// each): row i is output pixel pixel0 + i counted across the images (image (pixel0 + i) / (P*Q)
-// from `first_image`, images `image_stride` floats apart): the reduction of the weight gradient.
-// Column (c * R + r) * S + s. Reading along output rows keeps the image reads contiguous; the
-// strided writes stay in the L1-sized panel.
+// each) from their phase-split copy: row i is output pixel pixel0 + i of the copy, column
+// (c * R + r) * S + s. Each output row's pixels are read as contiguous runs of every tap and go
+// through 4 x 4 register transposes into the L1-sized panel.
 class PatchTransposePanelSource final : public BPanelSource {
  public:
-  PatchTransposePanelSource(const Conv2dProblem& problem, const float* first_image, int64_t image_stride,
-                            int64_t pixel0)
-      : pr_(problem), image_(first_image), image_stride_(image_stride), pixel0_(pixel0) {}
+  PatchTransposePanelSource(const Conv2dProblem& problem, const PhaseSplitImages& images, int64_t pixel0)
+      : pr_(problem), images_(images), pixel0_(pixel0) {}
   void pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr, float* dst) const override;
 
  private:
   const Conv2dProblem& pr_;
-  const float* image_;
-  int64_t image_stride_, pixel0_;
+  PhaseSplitImages images_;
+  int64_t pixel0_;
 };
 
 // Writes rows for channels [c_begin, c_end) and columns [col_begin, col_end) of the patch matrix

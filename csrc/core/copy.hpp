@@ -1,4 +1,4 @@
-// Copies of short float runs, and rows interleaved into packed slivers (internal).
+// Copies of short float runs, strided gathers, and rows interleaved into packed slivers (internal).
 #pragma once
 
 #include <cstdint>
@@ -21,6 +21,39 @@ inline void copy_floats(float* dst, const float* src, int64_t n) {
   if (i < n) dst[i] = src[i];
   if (i + 1 < n) dst[i + 1] = src[i + 1];
   if (i + 2 < n) dst[i + 2] = src[i + 2];
+}
+
+// dst[0, n) = 0 for the few floats of a padded edge, inline: GCC turns a fill loop into a memset
+// call, which costs more than the row it pads; an index opaque to it keeps the loop a loop.
+inline void zero_floats(float* dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    store_quad(dst + i, Quad{});
+    __asm__("" : "+r"(i));
+  }
+  if (i < n) dst[i] = 0.0f;
+  if (i + 1 < n) dst[i + 1] = 0.0f;
+  if (i + 2 < n) dst[i + 2] = 0.0f;
+}
+
+// out[t] = src[t * Step] for t < n. A constant step lets GCC vectorise the gather (loads and
+// shuffles); 0 reads `step` at run time.
+template <int Step>
+inline void gather_every(float* out, const float* src, int64_t n, int64_t step) {
+  const int64_t s = Step ? Step : step;
+  for (int64_t t = 0; t < n; ++t) out[t] = src[t * s];
+}
+
+// The strides of the classic networks' strided layers (2, and AlexNet's 4) get their own copies.
+inline void copy_strided(float* out, const float* src, int64_t n, int64_t step) {
+  if (step == 1)
+    copy_floats(out, src, n);
+  else if (step == 2)
+    gather_every<2>(out, src, n, 2);
+  else if (step == 4)
+    gather_every<4>(out, src, n, 4);
+  else
+    gather_every<0>(out, src, n, step);
 }
 
 // out[t * MR + i] = src[i * ld + t] for t < run and i < rows, zero for rows <= i < MR: a block of
