@@ -224,9 +224,9 @@ void accumulate_weight(const GemmKernel& kernel, const Conv2dProblem& pr, const 
   }
   // The images' pixels, padded and split into stride phases in the calling thread's slot 3, so
   // that each B panel is packed from in-bounds contiguous runs, four by four.
-  float* const copy = thread_scratch(3, phase_split_floats(pr, phase_split_layout(pr, r0, length), Cg));
-  const PhaseSplitImages images =
-      phase_split(pr, x + (n0 * pr.x.c + g * Cg) * plane, pr.x.c * plane, Cg, r0, length, copy, threads);
+  const PhaseSplitImages layout = phase_split_layout(pr, r0, length);
+  const PhaseSplitImages images = phase_split(pr, layout, x + (n0 * pr.x.c + g * Cg) * plane, pr.x.c * plane, Cg,
+                                              thread_scratch(3, phase_split_floats(layout, Cg)), threads);
   const PatchTransposePanelSource b(pr, images, r0);
   if (threads == 1)
     gemm_blocked(kernel, a, b, 0, Kg, 0, red, gw_group, red, true, Epilogue{});

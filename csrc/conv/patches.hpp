@@ -37,8 +37,10 @@ class PatchPanelSource final : public BPanelSource {
 struct PhaseSplitImages {
   const float* data = nullptr;
   int64_t first_image = 0, first_row = 0;  // of pixel0
+  int64_t last_image = 0;                  // of the last pixel
   int64_t width = 0, reach = 0;            // plane row length; rows the taps reach below an output row
   int64_t first_rows = 0, full_rows = 0;   // the first image's window; a later image's
+  int64_t last_rows = 0;                   // the last image's window, counted from its row 0
   int64_t plane = 0;                       // floats of one (channel, phase) plane
   // Phases some tap reads: all of them, or with unit dilation and a kernel narrower than the
   // stride (a 1x1 stride-2 projection) the first R x S.
@@ -51,6 +53,11 @@ struct PhaseSplitImages {
     return ((c * phase_rows + rr % sh) * phase_cols + ss % sw) * plane + rr / sh * width + ss / sw;
   }
 
+  // The rows of image `image`'s window: from first_row in the first image, from 0 in the others.
+  int64_t window_rows(int64_t image) const {
+    return image == first_image ? first_rows : image == last_image ? last_rows : full_rows;
+  }
+
   // The offset of output pixel (p, q) of image `image` (counted like pixel0) from tap (0, 0, 0).
   int64_t pixel_offset(int64_t image, int64_t p, int64_t q) const {
     const int64_t row = image == first_image ? p - first_row : first_rows + (image - first_image - 1) * full_rows + p;
@@ -61,12 +68,13 @@ struct PhaseSplitImages {
 // The layout of that copy (data unset) and the floats it takes, 3 more than its planes: a run
 // read four pixels at a time may run that far past the last one.
 PhaseSplitImages phase_split_layout(const Conv2dProblem& problem, int64_t pixel0, int64_t count);
-int64_t phase_split_floats(const Conv2dProblem& problem, const PhaseSplitImages& layout, int64_t channels);
+int64_t phase_split_floats(const PhaseSplitImages& layout, int64_t channels);
 
-// Fills the copy into dst for channels [0, channels) of images `image_stride` floats apart from
-// `first_image` (the image pixel 0 belongs to), on `threads` OpenMP threads.
-PhaseSplitImages phase_split(const Conv2dProblem& problem, const float* first_image, int64_t image_stride,
-                             int64_t channels, int64_t pixel0, int64_t count, float* dst, int threads);
+// Fills the copy laid out as `layout` into dst (phase_split_floats of it) for channels
+// [0, channels) of images `image_stride` floats apart from `first` (the image pixel 0 belongs
+// to), on `threads` OpenMP threads; returns the layout with its data.
+PhaseSplitImages phase_split(const Conv2dProblem& problem, const PhaseSplitImages& layout, const float* first,
+                             int64_t image_stride, int64_t channels, float* dst, int threads);
 
 // Packs B panels of the transposed patch matrix of consecutive images (one channel group of
 // each) from their phase-split copy: row i is output pixel pixel0 + i of the copy, column

@@ -17,14 +17,15 @@ PhaseSplitImages phase_split_layout(const Conv2dProblem& pr, int64_t pixel0, int
   l.reach = (pr.r() - 1) * pr.params.dilation_h / pr.params.stride_h;
   l.width = Q + (pr.s() - 1) * pr.params.dilation_w / pr.params.stride_w;
   l.full_rows = P + l.reach;
-  const int64_t last_image = last / pq, last_rows = last % pq / Q + 1 + l.reach;
+  l.last_image = last / pq;
+  l.last_rows = last % pq / Q + 1 + l.reach;
   int64_t rows;
-  if (last_image == l.first_image) {
-    l.first_rows = last_rows - l.first_row;
+  if (l.last_image == l.first_image) {
+    l.first_rows = l.last_rows - l.first_row;
     rows = l.first_rows;
   } else {
     l.first_rows = l.full_rows - l.first_row;
-    rows = l.first_rows + (last_image - l.first_image - 1) * l.full_rows + last_rows;
+    rows = l.first_rows + (l.last_image - l.first_image - 1) * l.full_rows + l.last_rows;
   }
   l.plane = rows * l.width;
   const int64_t sh = pr.params.stride_h, sw = pr.params.stride_w;
@@ -33,34 +34,30 @@ PhaseSplitImages phase_split_layout(const Conv2dProblem& pr, int64_t pixel0, int
   return l;
 }
 
-int64_t phase_split_floats(const Conv2dProblem& pr, const PhaseSplitImages& l, int64_t channels) {
+int64_t phase_split_floats(const PhaseSplitImages& l, int64_t channels) {
   return channels * l.phase_rows * l.phase_cols * l.plane + 3;
 }
 
-PhaseSplitImages phase_split(const Conv2dProblem& pr, const float* first_image, int64_t image_stride,
-                             int64_t channels, int64_t pixel0, int64_t count, float* dst, int threads) {
-  PhaseSplitImages l = phase_split_layout(pr, pixel0, count);
+PhaseSplitImages phase_split(const Conv2dProblem& pr, const PhaseSplitImages& layout, const float* first,
+                             int64_t image_stride, int64_t channels, float* dst, int threads) {
+  PhaseSplitImages l = layout;
   l.data = dst;
   const int64_t H = pr.x.h, W = pr.x.w, sh = pr.params.stride_h, sw = pr.params.stride_w;
-  const int64_t pt = pr.params.pad_top, pl = pr.params.pad_left, pq = pr.p * pr.q;
-  const int64_t last_image = (pixel0 + count - 1) / pq, phases = l.phase_rows * l.phase_cols;
+  const int64_t pt = pr.params.pad_top, pl = pr.params.pad_left, phases = l.phase_rows * l.phase_cols;
   detail::RegionFloatMode float_mode;
 #pragma omp parallel for firstprivate(float_mode) schedule(static) \
-    num_threads(threads_for(phase_split_floats(pr, l, channels), threads))
+    num_threads(threads_for(phase_split_floats(l, channels), threads))
   for (int64_t task = 0; task < channels * phases; ++task) {
     const int64_t c = task / phases, a = task % phases / l.phase_cols, b = task % l.phase_cols;
     float* const plane = dst + task * l.plane;
     // Phase columns j read image column j * sw + b - pl: inside the image for j in [j_lo, j_hi).
     const int64_t j_lo = std::min(l.width, pl > b ? ceil_div(pl - b, sw) : 0);
     const int64_t j_hi = std::max(j_lo, std::min(l.width, W - 1 + pl - b < 0 ? 0 : (W - 1 + pl - b) / sw + 1));
-    for (int64_t image = l.first_image; image <= last_image; ++image) {
-      const float* channel = first_image + image * image_stride + c * H * W;
+    for (int64_t image = l.first_image; image <= l.last_image; ++image) {
+      const float* channel = first + image * image_stride + c * H * W;
       const int64_t i0 = image == l.first_image ? l.first_row : 0;
-      const int64_t rows = image == l.first_image ? l.first_rows
-                           : image == last_image  ? (pixel0 + count - 1) % pq / pr.q + 1 + l.reach
-                                                  : l.full_rows;
       float* out = plane + l.pixel_offset(image, i0, 0);
-      for (int64_t i = i0; i < i0 + rows; ++i, out += l.width) {
+      for (int64_t i = i0; i < i0 + l.window_rows(image); ++i, out += l.width) {
         const int64_t h = i * sh + a - pt;
         if (h < 0 || h >= H) {
           zero_floats(out, l.width);
