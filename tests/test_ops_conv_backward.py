@@ -165,9 +165,17 @@ def test_large_weight_gradient_matches_reference(case, restore_threads):
     assert_close_on_each_thread_count(case, needs=(False, True, False))
 
 
-# 512 filters: reduction tiles of about 2000 pixels, which start inside an image and inside an
-# output row (images of 23 x 23 output pixels) and span several images, on one thread.
-def test_weight_gradient_over_several_pixel_tiles_matches_reference(restore_threads):
-    case = ref.ConvCase("pixel_tiles", 6, 3, 23, 25, 512, 3, 3, padding=(1, 0))
-    assert case.n * case.out_shape()[2] * case.out_shape()[3] > 2200
+# 512 filters and a 27-column patch matrix: reduction tiles of 576 pixels, which start inside an
+# image and inside an output row and span two images (23 x 23 output pixels) or four, two or
+# three of them whole (13 x 13).
+@pytest.mark.parametrize(
+    "case",
+    [
+        ref.ConvCase("pixel_tiles", 6, 3, 23, 25, 512, 3, 3, padding=(1, 0)),
+        ref.ConvCase("pixel_tiles_small_images", 8, 3, 13, 15, 512, 3, 3, padding=(1, 0)),
+    ],
+    ids=lambda c: c.id,
+)
+def test_weight_gradient_over_several_pixel_tiles_matches_reference(case, restore_threads):
+    assert case.n * case.out_shape()[2] * case.out_shape()[3] > 2 * 576
     assert_close_on_each_thread_count(case, needs=(False, True, False))
