@@ -1,6 +1,8 @@
 """pyconvx.conv2d_backward against the float64 NumPy reference."""
 
 import itertools
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -108,6 +110,11 @@ WEIGHT_PACKING_CASES = [
     ref.ConvCase("one_column", 11, 3, 7, 3, 5, 3, 3, stride=(1, 2)),
     # AlexNet's first layer in small: 11x11 taps at stride 4 over three channels.
     ref.ConvCase("alexnet_like", 2, 3, 39, 43, 16, 11, 11, stride=4),
+    # Unpadded stride-1 layers, read in place (more than 32 filters: the GEMM form): one tile
+    # over five images, rows of 15 (runs that end between 4 x 4 blocks), a dilation, groups.
+    ref.ConvCase("in_place_1x1", 5, 20, 13, 15, 40, 1, 1),
+    ref.ConvCase("in_place_dilated", 3, 6, 14, 17, 36, 3, 3, dilation=2),
+    ref.ConvCase("in_place_groups", 4, 8, 9, 11, 68, 3, 3, groups=2),
 ]
 
 
@@ -117,6 +124,45 @@ def test_weight_gradient_packing_matches_reference(case, rng):
     _, gw, _ = pyconvx.conv2d_backward(grad_out, x, w, needs=(False, True, False), **case.kwargs())
     _, want_gw, _ = ref.conv2d_backward(grad_out, x, w, **case.kwargs())
     ref.assert_close(gw, want_gw, case.grad_w_reduction(), case.id)
+
+
+# An unpadded stride-1 layer's weight gradient reads x in place, four pixels at a time, up to 3
+# past an output row: with x's last float the last of its memory page and the next page
+# unreadable, a read past x would crash. (In a child process, so that a crash fails this test
+# only.) Output rows of 7 and 5 pixels, on 1-3 threads (a thread's last image is x's last).
+GUARD_PAGE_SCRIPT = """
+import ctypes, mmap, sys
+import numpy as np
+import pyconvx
+def guarded(shape):
+    nbytes = int(np.prod(shape)) * 4
+    size = -(-nbytes // mmap.PAGESIZE) * mmap.PAGESIZE
+    buf = mmap.mmap(-1, size + mmap.PAGESIZE)
+    address = ctypes.addressof(ctypes.c_char.from_buffer(buf))
+    if libc.mprotect(address + size, mmap.PAGESIZE, 0) != 0:  # PROT_NONE
+        sys.exit("mprotect failed")
+    return np.frombuffer(buf, np.float32, int(np.prod(shape)), size - nbytes).reshape(shape)
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mprotect.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+rng = np.random.default_rng(0)
+for x_shape, w_shape, dilation in (((3, 3, 5, 7), (40, 3, 1, 1), 1), ((3, 2, 9, 9), (36, 2, 3, 3), 2)):
+    x = guarded(x_shape)
+    x[...] = rng.standard_normal(x_shape)
+    w = rng.standard_normal(w_shape).astype(np.float32)
+    y = pyconvx.conv2d(x, w, dilation=dilation)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    for threads in (1, 2, 3):
+        pyconvx.set_num_threads(threads)
+        _, gw, _ = pyconvx.conv2d_backward(g, x, w, dilation=dilation, needs=(False, True, False))
+        _, want, _ = pyconvx.conv2d_backward(g, x.copy(), w, dilation=dilation, needs=(False, True, False))
+        assert np.array_equal(gw, want), (x_shape, threads)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mprotect through libc")
+def test_weight_gradient_reads_no_float_past_x():
+    done = subprocess.run([sys.executable, "-c", GUARD_PAGE_SCRIPT], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"exit code {done.returncode}: {done.stderr[-2000:]}"
 
 
 # Filters as large as the image (or nearly): grad input runs as a GEMM whose columns are the
@@ -173,6 +219,7 @@ def test_large_weight_gradient_matches_reference(case, restore_threads):
     [
         ref.ConvCase("pixel_tiles", 6, 3, 23, 25, 512, 3, 3, padding=(1, 0)),
         ref.ConvCase("pixel_tiles_small_images", 8, 3, 13, 15, 512, 3, 3, padding=(1, 0)),
+        ref.ConvCase("pixel_tiles_in_place", 8, 3, 13, 13, 512, 1, 1),
     ],
     ids=lambda c: c.id,
 )

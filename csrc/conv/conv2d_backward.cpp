@@ -229,10 +229,15 @@ void accumulate_weight(const GemmKernel& kernel, const Conv2dProblem& pr, const 
     }
   }
   // The images' pixels, padded and split into stride phases in the calling thread's slot 3, so
-  // that each B panel is packed from in-bounds contiguous runs, four by four.
+  // that each B panel is packed from in-bounds contiguous runs, four by four; unpadded stride-1
+  // layers read the images as they are (the copy cost ResNet's 1x1 reduction a fifth of its
+  // weight gradient).
   const PhaseSplitImages layout = phase_split_layout(pr, r0, length);
-  const PhaseSplitImages images = phase_split(pr, layout, x + (n0 * pr.x.c + g * Cg) * plane, pr.x.c * plane, Cg,
-                                              thread_scratch(3, phase_split_floats(layout, Cg)), threads);
+  const float* first = x + (n0 * pr.x.c + g * Cg) * plane;
+  const PhaseSplitImages images =
+      phase_split_in_place(pr) ? phase_split_view(pr, layout, first, pr.x.c * plane)
+                               : phase_split(pr, layout, first, pr.x.c * plane, Cg,
+                                             thread_scratch(3, phase_split_floats(layout, Cg)), threads);
   const PatchTransposePanelSource b(pr, images, r0);
   if (threads == 1)
     gemm_blocked(kernel, a, b, 0, Kg, 0, red, gw_group, red, true, Epilogue{});

@@ -34,14 +34,18 @@ class PatchPanelSource final : public BPanelSource {
 // The pixels are [pixel0, pixel0 + count), counted across images from the first one given.
 // Each (channel, phase) plane stacks the images' row windows: the first image's from its first
 // output row, the others' from row 0, each with the rows the taps reach below its last one.
+//
+// An unpadded stride-1 layer needs no copy: its images already are that layout, each channel a
+// plane of one phase and each image's window all of its rows (see phase_split_in_place).
 struct PhaseSplitImages {
-  const float* data = nullptr;
+  const float* data = nullptr;             // row first_row of the first image, channel 0
   int64_t first_image = 0, first_row = 0;  // of pixel0
   int64_t last_image = 0;                  // of the last pixel
   int64_t width = 0, reach = 0;            // plane row length; rows the taps reach below an output row
   int64_t first_rows = 0, full_rows = 0;   // the first image's window; a later image's
   int64_t last_rows = 0;                   // the last image's window, counted from its row 0
   int64_t plane = 0;                       // floats of one (channel, phase) plane
+  int64_t channel_stride = 0, image_stride = 0;  // floats from a channel, or image, to the next
   // Phases some tap reads: all of them, or with unit dilation and a kernel narrower than the
   // stride (a 1x1 stride-2 projection) the first R x S.
   int64_t phase_rows = 0, phase_cols = 0;
@@ -50,7 +54,7 @@ struct PhaseSplitImages {
   int64_t tap_offset(const Conv2dProblem& pr, int64_t c, int64_t r, int64_t s) const {
     const int64_t sh = pr.params.stride_h, sw = pr.params.stride_w;
     const int64_t rr = r * pr.params.dilation_h, ss = s * pr.params.dilation_w;
-    return ((c * phase_rows + rr % sh) * phase_cols + ss % sw) * plane + rr / sh * width + ss / sw;
+    return c * channel_stride + (rr % sh * phase_cols + ss % sw) * plane + rr / sh * width + ss / sw;
   }
 
   // The rows of image `image`'s window: from first_row in the first image, from 0 in the others.
@@ -59,9 +63,10 @@ struct PhaseSplitImages {
   }
 
   // The offset of output pixel (p, q) of image `image` (counted like pixel0) from tap (0, 0, 0).
+  // (In the copy an image's window follows the previous one's, so image_stride = full_rows *
+  // width: the first image's window is short by the first_row rows data starts after.)
   int64_t pixel_offset(int64_t image, int64_t p, int64_t q) const {
-    const int64_t row = image == first_image ? p - first_row : first_rows + (image - first_image - 1) * full_rows + p;
-    return row * width + q;
+    return (image - first_image) * image_stride + (p - first_row) * width + q;
   }
 };
 
@@ -75,6 +80,13 @@ int64_t phase_split_floats(const PhaseSplitImages& layout, int64_t channels);
 // to), on `threads` OpenMP threads; returns the layout with its data.
 PhaseSplitImages phase_split(const Conv2dProblem& problem, const PhaseSplitImages& layout, const float* first,
                              int64_t image_stride, int64_t channels, float* dst, int threads);
+
+// Whether the images themselves can stand for the copy: stride 1 and no padding. Then every
+// phase-split plane is a channel plane as it lies in the images, whatever the dilation.
+bool phase_split_in_place(const Conv2dProblem& problem);
+// The images (laid out as phase_split's arguments) viewed as that copy.
+PhaseSplitImages phase_split_view(const Conv2dProblem& problem, const PhaseSplitImages& layout, const float* first,
+                                  int64_t image_stride);
 
 // Packs B panels of the transposed patch matrix of consecutive images (one channel group of
 // each) from their phase-split copy: row i is output pixel pixel0 + i of the copy, column

@@ -31,6 +31,8 @@ PhaseSplitImages phase_split_layout(const Conv2dProblem& pr, int64_t pixel0, int
   const int64_t sh = pr.params.stride_h, sw = pr.params.stride_w;
   l.phase_rows = pr.params.dilation_h == 1 ? std::min(sh, pr.r()) : sh;
   l.phase_cols = pr.params.dilation_w == 1 ? std::min(sw, pr.s()) : sw;
+  l.channel_stride = l.phase_rows * l.phase_cols * l.plane;
+  l.image_stride = l.full_rows * l.width;
   return l;
 }
 
@@ -41,6 +43,7 @@ int64_t phase_split_floats(const PhaseSplitImages& l, int64_t channels) {
 PhaseSplitImages phase_split(const Conv2dProblem& pr, const PhaseSplitImages& layout, const float* first,
                              int64_t image_stride, int64_t channels, float* dst, int threads) {
   PhaseSplitImages l = layout;
+  // data points at row first_row of the first image's window, which the copy starts with.
   l.data = dst;
   const int64_t H = pr.x.h, W = pr.x.w, sh = pr.params.stride_h, sw = pr.params.stride_w;
   const int64_t pt = pr.params.pad_top, pl = pr.params.pad_left, phases = l.phase_rows * l.phase_cols;
@@ -70,6 +73,25 @@ PhaseSplitImages phase_split(const Conv2dProblem& pr, const PhaseSplitImages& la
     }
   }
   std::fill(dst + channels * phases * l.plane, dst + channels * phases * l.plane + 3, 0.0f);
+  return l;
+}
+
+bool phase_split_in_place(const Conv2dProblem& pr) {
+  const Conv2dParams& k = pr.params;
+  return k.stride_h == 1 && k.stride_w == 1 && k.pad_top == 0 && k.pad_bottom == 0 && k.pad_left == 0 &&
+         k.pad_right == 0;
+}
+
+PhaseSplitImages phase_split_view(const Conv2dProblem& pr, const PhaseSplitImages& layout, const float* first,
+                                  int64_t image_stride) {
+  // Unpadded and stride 1: width = Q + (S - 1) * dilation_w = W and full_rows = H, so an image's
+  // window is its whole channel planes and a row of the copy is a row of the image. The packer's
+  // reads of up to 3 pixels past a run stay inside x too: they stop at the KC slice's last
+  // pixel, and a run followed by another in the slice ends before a later row or image.
+  PhaseSplitImages l = layout;
+  l.channel_stride = pr.x.h * pr.x.w;
+  l.image_stride = image_stride;
+  l.data = first + l.first_image * image_stride + l.first_row * l.width;
   return l;
 }
 
