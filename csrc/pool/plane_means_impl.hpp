@@ -8,8 +8,6 @@
 #pragma once
 
 #include <cstdint>
-#include <cstddef>
-#include <utility>
 
 namespace pyconvx::detail {
 
@@ -21,40 +19,36 @@ template <>
 struct Vectors<4> {
   typedef float type __attribute__((vector_size(16)));
   typedef float unaligned __attribute__((vector_size(16), aligned(4), may_alias));
+  typedef int32_t index __attribute__((vector_size(16)));
 };
 template <>
 struct Vectors<8> {
   typedef float type __attribute__((vector_size(32)));
   typedef float unaligned __attribute__((vector_size(32), aligned(4), may_alias));
+  typedef int32_t index __attribute__((vector_size(32)));
 };
 template <>
 struct Vectors<16> {
   typedef float type __attribute__((vector_size(64)));
   typedef float unaligned __attribute__((vector_size(64), aligned(4), may_alias));
+  typedef int32_t index __attribute__((vector_size(64)));
 };
 
-// The halves of a vector, taken in registers. (Copying them out with memcpy spilled the vector to
-// the stack and read its halves back: a wide store that a narrower load at an offset cannot be
-// forwarded from, which stalled every plane and held a ResNet head's 7x7 planes at two thirds of
-// the L3 bandwidth.)
-template <int VL, std::size_t... I>
-inline typename Vectors<VL / 2>::type low_half(typename Vectors<VL>::type v, std::index_sequence<I...>) {
-  return __builtin_shufflevector(v, v, I...);
-}
-template <int VL, std::size_t... I>
-inline typename Vectors<VL / 2>::type high_half(typename Vectors<VL>::type v, std::index_sequence<I...>) {
-  return __builtin_shufflevector(v, v, (I + VL / 2)...);
-}
-
-// The sum of the lanes: the upper half added to the lower until four lanes remain (one
-// instruction-set-independent order, so every path sums a plane the same way up to its width).
-template <int VL>
+// The sum of the lanes: the upper half of the live lanes added to the lower until four remain
+// (one instruction-set-independent order, so every path sums a plane the same way up to its
+// width). Each fold is one full-width shuffle, in registers: copying the halves out with memcpy
+// spilled the vector to the stack and read the halves back, a wide store that the narrower loads
+// at an offset cannot be forwarded from, which stalled every plane and held a ResNet head's 7x7
+// planes at two thirds of the L3 bandwidth.
+template <int VL, int LIVE = VL>
 inline float lane_sum(typename Vectors<VL>::type v) {
-  if constexpr (VL == 4) {
+  if constexpr (LIVE == 4) {
     return (v[0] + v[2]) + (v[1] + v[3]);
   } else {
-    const auto halves = std::make_index_sequence<VL / 2>{};
-    return lane_sum<VL / 2>(low_half<VL>(v, halves) + high_half<VL>(v, halves));
+    typename Vectors<VL>::index upper;  // lane l + LIVE / 2 into lane l
+#pragma GCC unroll 16
+    for (int l = 0; l < VL; ++l) upper[l] = (l + LIVE / 2) % VL;
+    return lane_sum<VL, LIVE / 2>(v + __builtin_shuffle(v, upper));
   }
 }
 
