@@ -160,8 +160,10 @@ for x_shape, w_shape, dilation in (((3, 3, 5, 7), (40, 3, 1, 1), 1), ((3, 2, 9, 
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mprotect through libc")
-def test_weight_gradient_reads_no_float_past_x():
-    done = subprocess.run([sys.executable, "-c", GUARD_PAGE_SCRIPT], capture_output=True, text=True, timeout=120)
+def test_weight_gradient_reads_no_float_past_x(tmp_path):
+    # Run from an empty folder: from a source checkout, `-c` would import its unbuilt package.
+    done = subprocess.run([sys.executable, "-c", GUARD_PAGE_SCRIPT], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)
     assert done.returncode == 0, f"exit code {done.returncode}: {done.stderr[-2000:]}"
 
 
