@@ -28,6 +28,24 @@ inline void copy_padded_rows(const float* image, int64_t C, int64_t H, int64_t W
     }
 }
 
+// dst[j] for j < width = padded pixel j * sw + b - left of the image row `src` (W floats), zero
+// outside the row, or all zeros for a row of padding (src null): one row of phase b of a
+// stride-sw split, shared by the strided direct convolution's band and the weight gradient's
+// phase-split copy.
+inline void copy_phase_row(float* dst, int64_t width, const float* src, int64_t W, int64_t sw, int64_t b,
+                           int64_t left) {
+  if (src == nullptr) {
+    zero_floats(dst, width);
+    return;
+  }
+  // Columns j with 0 <= j * sw + b - left < W: [first, end).
+  const int64_t first = std::min(width, std::max<int64_t>(0, (left - b + sw - 1) / sw));
+  const int64_t end = std::max(first, std::min(width, (W + left - b + sw - 1) / sw));
+  zero_floats(dst, first);
+  copy_strided(dst + first, src + first * sw + b - left, end - first, sw);
+  zero_floats(dst + end, width - end);
+}
+
 // The band split by stride phase, for the strided direct convolution: plane (c, a, b), at
 // band + ((c * sh + a) * sw + b) * rows * width, holds in its row i, column j the padded input
 // pixel (row0 + (i * sh + a), j * sw + b - left), zero outside the image. Padded row
@@ -41,19 +59,9 @@ inline void copy_phase_rows(const float* image, int64_t C, int64_t H, int64_t W,
     for (int64_t a = 0; a < sh; ++a)
       for (int64_t b = 0; b < sw; ++b)
         for (int64_t i = 0; i < rows; ++i) {
-          float* dst = band + (((c * sh + a) * sw + b) * rows + i) * width;
           const int64_t h = row0 + i * sh + a;
-          if (h < 0 || h >= H) {
-            std::fill(dst, dst + width, 0.0f);
-            continue;
-          }
-          // Columns j with 0 <= j * sw + b - left < W: [first, end).
-          const int64_t first = std::min(width, std::max<int64_t>(0, (left - b + sw - 1) / sw));
-          const int64_t end = std::max(first, std::min(width, (W + left - b + sw - 1) / sw));
-          const float* src = image + (c * H + h) * W;
-          std::fill(dst, dst + first, 0.0f);
-          for (int64_t j = first; j < end; ++j) dst[j] = src[j * sw + b - left];
-          std::fill(dst + end, dst + width, 0.0f);
+          copy_phase_row(band + (((c * sh + a) * sw + b) * rows + i) * width, width,
+                         h < 0 || h >= H ? nullptr : image + (c * H + h) * W, W, sw, b, left);
         }
 }
 

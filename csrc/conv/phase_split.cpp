@@ -1,10 +1,10 @@
 // The zero-padded, phase-split copy of the images a weight gradient's pixel tile reads.
 #include <algorithm>
 
-#include "../core/copy.hpp"
 #include "../core/float_mode.hpp"
 #include "../core/parallel.hpp"
 #include "../core/workspace.hpp"
+#include "band.hpp"
 #include "patches.hpp"
 
 namespace pyconvx::detail {
@@ -53,22 +53,13 @@ PhaseSplitImages phase_split(const Conv2dProblem& pr, const PhaseSplitImages& la
   for (int64_t task = 0; task < channels * phases; ++task) {
     const int64_t c = task / phases, a = task % phases / l.phase_cols, b = task % l.phase_cols;
     float* const plane = dst + task * l.plane;
-    // Phase columns j read image column j * sw + b - pl: inside the image for j in [j_lo, j_hi).
-    const int64_t j_lo = std::min(l.width, pl > b ? ceil_div(pl - b, sw) : 0);
-    const int64_t j_hi = std::max(j_lo, std::min(l.width, W - 1 + pl - b < 0 ? 0 : (W - 1 + pl - b) / sw + 1));
     for (int64_t image = l.first_image; image <= l.last_image; ++image) {
       const float* channel = first + image * image_stride + c * H * W;
       const int64_t i0 = image == l.first_image ? l.first_row : 0;
       float* out = plane + l.pixel_offset(image, i0, 0);
       for (int64_t i = i0; i < i0 + l.window_rows(image); ++i, out += l.width) {
         const int64_t h = i * sh + a - pt;
-        if (h < 0 || h >= H) {
-          zero_floats(out, l.width);
-          continue;
-        }
-        zero_floats(out, j_lo);
-        copy_strided(out + j_lo, channel + h * W + j_lo * sw + b - pl, j_hi - j_lo, sw);
-        zero_floats(out + j_hi, l.width - j_hi);
+        copy_phase_row(out, l.width, h < 0 || h >= H ? nullptr : channel + h * W, W, sw, b, pl);
       }
     }
   }
