@@ -155,9 +155,9 @@ void PatchTransposePanelSource::pack(int64_t k0, int64_t kc, int64_t n0, int64_t
     }
     for (const Run& run : runs) {
       float* out = dst + run.lane * nr;
-      // Four lanes at a time, reading up to 3 pixels past the run (still inside the copy); a
-      // run's last quad may write into the lanes of the next runs, which are packed after it,
-      // but not past the sliver's last lane.
+      // Four lanes at a time, reading up to 3 pixels past the run (inside the copy, or inside
+      // the images themselves: see phase_split_view); a run's last quad may write into the
+      // lanes of the next runs, which are packed after it, but not past the sliver's last lane.
       const int64_t quads_end = std::min(round_up(run.len, 4), (kc - run.lane) / 4 * 4);
       int64_t t = 0;
       for (; t < quads_end; t += 4)

@@ -41,7 +41,7 @@ struct PhaseSplitImages {
   const float* data = nullptr;             // row first_row of the first image, channel 0
   int64_t first_image = 0, first_row = 0;  // of pixel0
   int64_t last_image = 0;                  // of the last pixel
-  int64_t width = 0, reach = 0;            // plane row length; rows the taps reach below an output row
+  int64_t width = 0;                       // plane row length
   int64_t first_rows = 0, full_rows = 0;   // the first image's window; a later image's
   int64_t last_rows = 0;                   // the last image's window, counted from its row 0
   int64_t plane = 0;                       // floats of one (channel, phase) plane

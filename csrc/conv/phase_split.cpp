@@ -14,11 +14,12 @@ PhaseSplitImages phase_split_layout(const Conv2dProblem& pr, int64_t pixel0, int
   PhaseSplitImages l;
   l.first_image = pixel0 / pq;
   l.first_row = pixel0 % pq / Q;
-  l.reach = (pr.r() - 1) * pr.params.dilation_h / pr.params.stride_h;
+  // The rows the taps reach below an output row.
+  const int64_t reach = (pr.r() - 1) * pr.params.dilation_h / pr.params.stride_h;
   l.width = Q + (pr.s() - 1) * pr.params.dilation_w / pr.params.stride_w;
-  l.full_rows = P + l.reach;
+  l.full_rows = P + reach;
   l.last_image = last / pq;
-  l.last_rows = last % pq / Q + 1 + l.reach;
+  l.last_rows = last % pq / Q + 1 + reach;
   int64_t rows;
   if (l.last_image == l.first_image) {
     l.first_rows = l.last_rows - l.first_row;
