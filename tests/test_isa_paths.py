@@ -32,7 +32,7 @@ CONV_WINOGRAD_5X5 = ref.ConvCase("isa_winograd_5x5", 2, 33, 12, 13, 40, 5, 5, pa
 CONV_BROADCAST = ref.ConvCase("isa_broadcast", 2, 3, 19, 17, 40, 5, 5, stride=2, padding=(2, 1))
 # Depthwise with two filters per channel, rows wider than one run of 16 outputs.
 CONV_DEPTHWISE = ref.ConvCase("isa_depthwise", 2, 12, 11, 19, 24, 3, 3, padding=1, groups=12)
-GEMM_MKN = (129, 257, 65)
+GEMM_MKN = (129, 557, 65)  # k crosses the AVX2 and the AVX-512 KC slices
 
 CHILD = textwrap.dedent(
     """
