@@ -71,7 +71,7 @@ CHILD = textwrap.dedent(
                                                   count_include_pad=False),
                gap=pyconvx.global_avg_pool2d(px))
     for h, w in GAP_PLANES:  # global pooling's vector loops at each width, and their remainders
-        gx = rng.standard_normal((3, 4, h, w)).astype(np.float32)
+        gx = rng.standard_normal((3, 7, h, w)).astype(np.float32)  # 21 planes: whole groups and a rest
         res.update({f"gap_x_{h}x{w}": gx, f"gap_{h}x{w}": pyconvx.global_avg_pool2d(gx)})
     np.savez(out_path, **res)
     """
@@ -87,7 +87,7 @@ CASES = {"conv": CONV, "grouped": CONV_GROUPED, "one": CONV_1X1, "one_s2": CONV_
 # Plane sizes (H, W) for global pooling: under 4, 8 and 16 floats (no full vector), 7x7 (a
 # ResNet head: vectors and a remainder), 9x9 (one 4-vector round at width 16 and a remainder) and
 # 13x13 (rounds of four 8- and 16-float vectors, then single ones, then a remainder).
-GAP_PLANES = [(1, 3), (1, 7), (3, 5), (7, 7), (9, 9), (13, 13)]
+GAP_PLANES = [(1, 3), (1, 7), (3, 5), (4, 4), (4, 8), (7, 7), (9, 9), (5, 19), (13, 13)]
 SPEC = {"convs": {name: conv_spec(case) for name, case in CASES.items()}, "gemm": list(GEMM_MKN),
         "gap_planes": GAP_PLANES}
 

@@ -169,7 +169,8 @@ void global_avg_pool2d_forward(const Shape4& s, const float* x, float* y) {
 #pragma omp parallel firstprivate(float_mode) num_threads(threads)
   {
     int64_t begin, end;
-    detail::split_range(planes, 1, omp_get_num_threads(), omp_get_thread_num(), &begin, &end);
+    // Whole groups of 16 planes (the widest vector's group, see plane_means_vl) a thread.
+    detail::split_range(planes, 16, omp_get_num_threads(), omp_get_thread_num(), &begin, &end);
     means(x + begin * plane, end - begin, plane, scale, y + begin);
   }
 }
