@@ -9,6 +9,9 @@
 
 #include <cstdint>
 #include <cstring>
+#if defined(__AVX512F__) || defined(__AVX2__)
+#include <immintrin.h>
+#endif
 
 namespace pyconvx::detail {
 
@@ -159,6 +162,32 @@ __attribute__((always_inline)) inline void transpose_square(typename VecOf<VL>::
   if constexpr (H > 1) transpose_square<VL, H / 2>(r);
 }
 
+// dst[0, n) = v[0, n) for 0 < n < VL. A loop of unknown count over a vector's lanes became a
+// spill to the stack and a libc memcpy call (with a vzeroupper) per filter of a tile; AVX-512 and
+// AVX2 store under a lane mask instead (the last strip of each task, so 0.5-1.5% of the broadcast
+// convolutions' forward passes: LeNet-5's conv3, ResNet's conv1).
+template <int VL>
+__attribute__((always_inline)) inline void store_first(float* dst, typename VecOf<VL>::type v, int64_t n) {
+#if defined(__AVX512F__)
+  if constexpr (VL == 16) {
+    _mm512_mask_storeu_ps(dst, static_cast<__mmask16>((1u << n) - 1), reinterpret_cast<__m512>(v));
+    return;
+  }
+#endif
+#if defined(__AVX2__)
+  if constexpr (VL == 8) {
+    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    _mm256_maskstore_ps(dst, _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), lanes),
+                        reinterpret_cast<__m256>(v));
+    return;
+  }
+#endif
+  for (int64_t i = 0; i < n; ++i) {
+    dst[i] = v[i];
+    __asm__("" : "+r"(i));  // keeps the loop a loop (see zero_floats in core/copy.hpp)
+  }
+}
+
 // The gathered-A tile stored transposed: c[f * ldc + i] = act(tile(i, f) + bias[f]) for filter
 // f < filters of the NR = NV * VL and pixel i of the MR. Each vector of VL filters goes through
 // a VL x VL transpose (rows past MR zero), so that filter f's MR pixels leave in one vector:
@@ -195,7 +224,7 @@ inline void gathered_a_transposed_body(int64_t kc, const float* a_base, const in
       if (width == VL)
         std::memcpy(c + f * ldc, &out, sizeof(vec));
       else
-        for (int64_t i = 0; i < width; ++i) c[f * ldc + i] = out[i];
+        store_first<VL>(c + f * ldc, out, width);
     }
   }
 }
