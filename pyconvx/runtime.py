@@ -16,7 +16,9 @@ def cpu_info():
 
     Returns a dict: "active" ("avx512", "avx2" or "generic"), "supported" (the paths this CPU
     and build can run, best first), "forced" (the PYCONVX_ISA value read at import, or None),
-    "note" (why a forced path was not taken, else "") and "num_threads".
+    "note" (why a forced path was not taken, else ""), "split_512bit_fma" (on the avx512 path,
+    whether the CPU runs each 512-bit FMA as two 256-bit halves, as AMD's Zen 4 does: the
+    convolution heuristic takes it into account) and "num_threads".
 
     >>> cpu_info()["active"] in cpu_info()["supported"]
     True

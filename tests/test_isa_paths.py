@@ -44,7 +44,8 @@ CHILD = textwrap.dedent(
     GAP_PLANES = [tuple(p) for p in spec["gap_planes"]]
     rng = np.random.default_rng(20240611)
     info = pyconvx.cpu_info()
-    res = {"active": np.array(info["active"]), "forced": np.array(str(info["forced"]))}
+    res = {"active": np.array(info["active"]), "forced": np.array(str(info["forced"])),
+           "split_512bit_fma": np.array(info["split_512bit_fma"])}
     for name, c in spec["convs"].items():
         c["kw"] = {key: tuple(v) if isinstance(v, list) else v for key, v in c["kw"].items()}
         x = rng.standard_normal(c["x"]).astype(np.float32)
@@ -111,7 +112,7 @@ def isa_results(tmp_path_factory):
 
 def test_cpu_info_shape():
     info = pyconvx.cpu_info()
-    assert {"active", "supported", "forced", "num_threads"} <= set(info)
+    assert {"active", "supported", "forced", "split_512bit_fma", "num_threads"} <= set(info)
     assert info["active"] in ISAS
     assert info["active"] in info["supported"]
     assert "generic" in info["supported"]
@@ -128,6 +129,8 @@ def test_every_supported_path_runs_as_forced(isa_results):
     for isa, res in isa_results.items():
         assert str(res["forced"]) == isa
         assert str(res["active"]) == isa
+        if isa != "avx512":  # a property of the 512-bit path only
+            assert not bool(res["split_512bit_fma"])
 
 
 FALLBACK_CHILD = textwrap.dedent(

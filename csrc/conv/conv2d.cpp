@@ -133,7 +133,8 @@ bool is_broadcast_worthwhile(const Conv2dProblem& pr) {
   const bool strided = pr.params.stride_h > 1 || pr.params.stride_w > 1;
   const bool few_channels = pr.x.c <= 32 || (strided && pr.r() * pr.s() > 1 && pr.x.c <= 256);
   const int tile_nr = detail::gemm_kernel_for(pr.q, pr.k()).nr;
-  const bool narrow_and_long = tile_nr < detail::active_gemm_kernel().nr && pr.reduction() >= 256;
+  const bool narrow_and_long =
+      tile_nr < detail::active_gemm_kernel().nr && pr.reduction() >= 256 && !cpu_info().split_512bit_fma;
   return pr.params.groups == 1 && few_channels && pr.reduction() >= 64 && pr.k() >= tile_nr &&
          (strided || !narrow_and_long);
 }
@@ -160,12 +161,14 @@ bool is_broadcast_worthwhile(const Conv2dProblem& pr) {
 // 0.79 vs 1.33), provided each micro-kernel call has a reduction of 64 or more to amortise its
 // tile's store (3 channels with a 3x3 filter: 40 vs 30 ms) and the filters fill the tile it
 // takes for them (LeNet conv1's 6 filters: 0.61 vs 0.22; LeNet conv3's 16 on AVX-512's 10 x 16
-// tile, rows of 10 pixels: 0.23-0.31 vs 0.29-0.36 ms on AMD Zen 4). Not, at stride 1, where the
-// filters take a tile narrower than the widest (AVX-512's one vector of 16 filters, at most 8/9 of
-// the FMA rate) and the reduction is long enough for direct's kc slices: 16 -> 16 5x5 on 56x56
-// 2.7 vs 3.7 ms, 24 -> 16 5x5 on 28x28 1.1 vs 1.4, 32 -> 16 (Inception's 5x5 grad input) 1.5 vs
-// 1.8 on Intel; with reductions of 72 and 150 (8 -> 16 3x3, LeNet conv3) broadcasting still wins
-// (0.91 vs 1.17, 0.45 vs 0.53). A strided layer with a spatial
+// tile, rows of 10 pixels: 0.23-0.31 vs 0.29-0.36 ms on AMD Zen 4). Not, at stride 1 on Intel,
+// where the filters take a tile narrower than the widest (AVX-512's one vector of 16 filters: its
+// 1 + MR loads a step for MR FMAs keep it under the rate of two FMAs a cycle) and the reduction is
+// long enough for direct's kc slices: 16 -> 16 5x5 on 56x56 2.7 vs 3.7 ms, 24 -> 16 5x5 on 28x28
+// 1.1 vs 1.4, 32 -> 16 (Inception's 5x5 grad input) 1.5 vs 1.8; with reductions of 72 and 150
+// (8 -> 16 3x3, LeNet conv3) broadcasting still wins (0.91 vs 1.17, 0.45 vs 0.53). On Zen 4,
+// one FMA a cycle (CpuInfo::split_512bit_fma), the loads keep up and broadcasting wins there too:
+// 16 -> 16 5x5 on 56x56 1.72 vs 1.76 ms, 24 -> 16 on 28x28 0.66 vs 0.70, 32 -> 16 0.90 vs 0.96. A strided layer with a spatial
 // filter packs each input pixel into several patches, which broadcasting saves up to 256 channels
 // (ResNet's 3x3/s2 layers, 128 and 256 channels: 11.0 vs 13.2 and 10.9 vs 13.7 ms; a 5x5/s2 on 96:
 // 2.6 vs 4.6), but not with 512 channels on 14x14 (18.0 vs 15.5: its weights no longer sit in L2

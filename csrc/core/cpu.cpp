@@ -2,6 +2,10 @@
 #include <cstdlib>
 #include <string>
 
+#if defined(PYCONVX_HAVE_X86_KERNELS)
+#include <cpuid.h>
+#endif
+
 #include "dispatch.hpp"
 #include "pyconvx/runtime.hpp"
 
@@ -51,6 +55,21 @@ std::vector<std::string> supported_paths() {
   return paths;
 }
 
+// AMD's family 19h (Zen 3 and 4; of the two only Zen 4 has AVX-512) runs 512-bit FMAs on its two
+// 256-bit FMA pipes, one instruction a cycle; Zen 5 (family 1Ah) and Intel issue two.
+bool splits_512bit_fma() {
+#if defined(PYCONVX_HAVE_X86_KERNELS)
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid(0, &eax, &ebx, &ecx, &edx)) return false;
+  const bool amd = ebx == 0x68747541 && edx == 0x69746e65 && ecx == 0x444d4163;  // "AuthenticAMD"
+  if (!amd || !__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return false;
+  const unsigned base = (eax >> 8) & 0xf, family = base == 0xf ? base + ((eax >> 20) & 0xff) : base;
+  return family == 0x19;
+#else
+  return false;
+#endif
+}
+
 Dispatch decide() {
   Dispatch d;
   d.info.supported = supported_paths();
@@ -68,6 +87,7 @@ Dispatch decide() {
                     "); using " + d.info.active;
     }
   }
+  d.info.split_512bit_fma = d.info.active == "avx512" && splits_512bit_fma();
   select_kernels(d.info.active, &d);
   return d;
 }

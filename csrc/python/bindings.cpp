@@ -350,6 +350,7 @@ py::dict cpu_info_py() {
   d["supported"] = info.supported;
   d["forced"] = info.forced.empty() ? py::object(py::none()) : py::object(py::str(info.forced));
   d["note"] = info.note;
+  d["split_512bit_fma"] = info.split_512bit_fma;
   d["num_threads"] = get_num_threads();
   return d;
 }

@@ -42,6 +42,9 @@ struct CpuInfo {
   std::vector<std::string> supported;  // the paths this CPU and build can run, best first
   std::string forced;                  // the PYCONVX_ISA value read at start-up ("" when unset)
   std::string note;                    // why a forced path was not taken, else ""
+  // On the avx512 path: the CPU executes each 512-bit FMA as two 256-bit halves, one a cycle
+  // (AMD Zen 4), rather than two a cycle (Intel's AVX-512 cores). The convolution heuristic reads it.
+  bool split_512bit_fma = false;
 };
 
 // The dispatch decision, made once (thread-safely) on first use from cpuid and PYCONVX_ISA.
