@@ -85,8 +85,9 @@ def conv_spec(case):
 
 CASES = {"conv": CONV, "grouped": CONV_GROUPED, "one": CONV_1X1, "one_s2": CONV_1X1_STRIDED, "winograd": CONV_WINOGRAD,
          "winograd_5x5": CONV_WINOGRAD_5X5, "broadcast": CONV_BROADCAST, "depthwise": CONV_DEPTHWISE}
-# Plane sizes (H, W) for global pooling: under 4, 8 and 16 floats (no full vector), 7x7 (a
-# ResNet head: vectors and a remainder), 9x9 (one 4-vector round at width 16 and a remainder) and
+# Plane sizes (H, W) for global pooling: under 4, 8 and 16 floats (no full vector), 16 and 32
+# (whole vectors, summed in groups of planes), 7x7 (a ResNet head: vectors and a remainder), 9x9,
+# 5x19 (95 floats: on AVX-512 near the longest plane summed in groups, on AVX2 summed alone) and
 # 13x13 (rounds of four 8- and 16-float vectors, then single ones, then a remainder).
 GAP_PLANES = [(1, 3), (1, 7), (3, 5), (4, 4), (4, 8), (7, 7), (9, 9), (5, 19), (13, 13)]
 SPEC = {"convs": {name: conv_spec(case) for name, case in CASES.items()}, "gemm": list(GEMM_MKN),

@@ -168,17 +168,17 @@ bool is_broadcast_worthwhile(const Conv2dProblem& pr) {
 // 1.1 vs 1.4, 32 -> 16 (Inception's 5x5 grad input) 1.5 vs 1.8; with reductions of 72 and 150
 // (8 -> 16 3x3, LeNet conv3) broadcasting still wins (0.91 vs 1.17, 0.45 vs 0.53). On Zen 4,
 // one FMA a cycle (CpuInfo::split_512bit_fma), the loads keep up and broadcasting wins there too:
-// 16 -> 16 5x5 on 56x56 1.72 vs 1.76 ms, 24 -> 16 on 28x28 0.66 vs 0.70, 32 -> 16 0.90 vs 0.96. A strided layer with a spatial
-// filter packs each input pixel into several patches, which broadcasting saves up to 256 channels
-// (ResNet's 3x3/s2 layers, 128 and 256 channels: 11.0 vs 13.2 and 10.9 vs 13.7 ms; a 5x5/s2 on 96:
-// 2.6 vs 4.6), but not with 512 channels on 14x14 (18.0 vs 15.5: its weights no longer sit in L2
-// and rows of 7 pixels pad the tile), nor at 1x1 (ResNet's projection: 14.0 vs 11.7). The other
-// strided layers with a spatial filter go direct, the band split by stride phase, which saves the
-// patch gather there too: clearly with few filters (16 filters 3x3/s2 on 64 channels of 56x56:
-// 1.41 vs 1.84 ms; 24 filters 7x7/s2 on 3 channels of 224x224: 5.5 vs 9.2; 8 -> 24 5x5/s2: 0.44
-// vs 0.74), a tie with many (512 -> 512 3x3/s2 on 14x14: 19.7 vs 19.3). Strided 1x1 layers read
-// one phase of four and take the implicit GEMM (ResNet's projection: 10.9 vs 17.5 ms direct).
-// Depthwise layers go direct.
+// 16 -> 16 5x5 on 56x56 1.72 vs 1.76 ms, 24 -> 16 on 28x28 0.66 vs 0.70, 32 -> 16 0.90 vs 0.96.
+// A strided layer with a spatial filter packs each input pixel into several patches, which
+// broadcasting saves up to 256 channels (ResNet's 3x3/s2 layers, 128 and 256 channels: 11.0 vs 13.2
+// and 10.9 vs 13.7 ms; a 5x5/s2 on 96: 2.6 vs 4.6), but not with 512 channels on 14x14 (18.0 vs
+// 15.5: its weights no longer sit in L2 and rows of 7 pixels pad the tile), nor at 1x1 (ResNet's
+// projection: 14.0 vs 11.7). The other strided layers with a spatial filter go direct, the band
+// split by stride phase, which saves the patch gather there too: clearly with few filters (16
+// filters 3x3/s2 on 64 channels of 56x56: 1.41 vs 1.84 ms; 24 filters 7x7/s2 on 3 channels of
+// 224x224: 5.5 vs 9.2; 8 -> 24 5x5/s2: 0.44 vs 0.74), a tie with many (512 -> 512 3x3/s2 on 14x14:
+// 19.7 vs 19.3). Strided 1x1 layers read one phase of four and take the implicit GEMM (ResNet's
+// projection: 10.9 vs 17.5 ms direct). Depthwise layers go direct.
 ConvAlgorithm choose_conv_algorithm(const Conv2dProblem& pr) {
   if (is_depthwise(pr) && pr.x.c > 1) return ConvAlgorithm::depthwise;
   if (is_pointwise(pr)) return ConvAlgorithm::pointwise;
