@@ -199,6 +199,25 @@ def test_grad_input_of_small_outputs_matches_reference(case, restore_threads):
     assert_close_on_each_thread_count(case, needs=(True, False, True))
 
 
+# Stride-1 grad input on either side of the choice between a convolution of grad_Y and the GEMM
+# form: the image 1.36 and 1.44 times the output (either side of the 1.4 limit), LeNet-5's two
+# layers (1 channel; 6 channels at 1.96), 3 channels without growth, and a grouped layer at 2.25
+# (convolution there up to 3 times).
+GRAD_INPUT_FORM_CASES = [
+    ref.ConvCase("area_1_36", 2, 8, 28, 28, 16, 5, 5),
+    ref.ConvCase("area_1_44", 3, 16, 12, 12, 32, 3, 3),
+    ref.ConvCase("lenet_conv1", 4, 1, 32, 32, 6, 5, 5),
+    ref.ConvCase("lenet_conv3", 4, 6, 14, 14, 16, 5, 5),
+    ref.ConvCase("three_channels_same", 2, 3, 11, 13, 20, 3, 3, padding=1),
+    ref.ConvCase("grouped_area_2_25", 2, 8, 6, 6, 12, 3, 3, groups=4),
+]
+
+
+@pytest.mark.parametrize("case", GRAD_INPUT_FORM_CASES, ids=lambda c: c.id)
+def test_grad_input_on_either_side_of_the_convolution_limit_matches_reference(case, restore_threads):
+    assert_close_on_each_thread_count(case, needs=(True, False, False))
+
+
 # Weight gradients over 1 MiB: the threads share each GEMM (columns of grad W) instead of
 # summing copies of their own; reductions of 567 pixels cross a KC slice (512 on AVX-512, 256 on
 # AVX2) and image boundaries.

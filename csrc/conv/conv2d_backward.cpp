@@ -57,14 +57,24 @@ void grad_bias(const Conv2dProblem& pr, const float* gy, float* gb) {
 // dilation * (kernel - 1) - pad on each side. It then runs on the forward algorithms, tuned and
 // tested already, instead of a GEMM followed by a scalar scatter. Needs pad <= dilation*(kernel-1).
 // It computes every input pixel from K * R * S products where the GEMM form spends them on the
-// output pixels only: with H * W well above P * Q (a 5x5 filter on a 5x5 image: 25 times), most
-// of its products are with the zero padding. Measured, the convolution wins up to about 3 times
-// the work (it runs 2.5-4 times faster per product than the GEMM and its scatter).
+// output pixels only: with H * W above P * Q (a 5x5 filter on a 5x5 image: 25 times), the rest of
+// its products are with the zero padding. Measured on Zen 4 (2 threads, grad input alone), the
+// convolution wins up to about 1.4 times the work (16 -> 32 5x5 on 32x32, 1.31: 1.22 vs 1.41 ms;
+// 64 -> 64 3x3 on 16x16: 0.72 vs 0.97; 8 -> 16 5x5 on 28x28, 1.36: 0.28 vs 0.30) and loses
+// beyond (16 -> 32 3x3 on 12x12, 1.44: 0.36 vs 0.33; LeNet-5's conv3, 1.96: 0.68 vs 0.58;
+// 128 -> 128 3x3 on 8x8, 1.78: 1.33 vs 0.91; 256 -> 256 3x3 on 6x6, 2.25: 2.93 vs 1.60). With 1
+// to 3 input channels the convolution has that few filters to fill its register tiles and loses
+// even without padding (LeNet-5's conv1, 1.31: 1.13 vs 0.51 ms; 3 -> 32 3x3 on 32x32 padded:
+// 0.32 vs 0.21). Grouped layers (depthwise ones run the depthwise kernel as a convolution) keep
+// the earlier limit of 3 times the work.
 bool grad_input_is_convolution(const Conv2dProblem& pr) {
   const Conv2dParams& p = pr.params;
   const int64_t span_h = p.dilation_h * (pr.r() - 1), span_w = p.dilation_w * (pr.s() - 1);
-  return p.stride_h == 1 && p.stride_w == 1 && p.pad_top <= span_h && p.pad_bottom <= span_h &&
-         p.pad_left <= span_w && p.pad_right <= span_w && pr.x.h * pr.x.w <= 3 * pr.p * pr.q;
+  const bool pads_fit = p.pad_top <= span_h && p.pad_bottom <= span_h && p.pad_left <= span_w && p.pad_right <= span_w;
+  if (p.stride_h != 1 || p.stride_w != 1 || !pads_fit) return false;
+  const int64_t area = pr.x.h * pr.x.w, out_area = pr.p * pr.q;
+  if (p.groups > 1) return area <= 3 * out_area;
+  return pr.x.c > 3 && 5 * area <= 7 * out_area;
 }
 
 // B of grad_input's GEMM for `count` consecutive images of one group: column j is output pixel
