@@ -34,6 +34,12 @@ struct Vectors<16> {
   typedef int32_t index __attribute__((vector_size(64)));
 };
 
+// VL floats from p, which need not be aligned.
+template <int VL>
+inline typename Vectors<VL>::type load_floats(const float* p) {
+  return *reinterpret_cast<const typename Vectors<VL>::unaligned*>(p);
+}
+
 // The sum of the lanes: the upper half of the live lanes added to the lower until four remain
 // (one instruction-set-independent order, so every path sums a plane the same way up to its
 // width). Each fold is one full-width shuffle, in registers: copying the halves out with memcpy
@@ -82,8 +88,7 @@ template <int VL, int LEAD>
 int64_t grouped_plane_means(const float* x, int64_t planes, int64_t plane, float scale, float* y) {
   typedef typename Vectors<VL>::type vec;
   typedef typename Vectors<VL>::index index;
-  typedef typename Vectors<VL>::unaligned unaligned;
-  auto load = [](const float* p) -> vec { return *reinterpret_cast<const unaligned*>(p); };
+  constexpr auto load = load_floats<VL>;
   const int64_t rest = plane - LEAD * VL;  // 1 to VL floats past the LEAD vectors
   index tail_lanes;  // the last `rest` lanes of the vector ending at the plane's end
 #pragma GCC unroll 16
@@ -101,7 +106,7 @@ int64_t grouped_plane_means(const float* x, int64_t planes, int64_t plane, float
       v[j] = sum;
     }
     fold_round<VL, VL / 2>(v);
-    *reinterpret_cast<unaligned*>(y + t) = v[0] * scale;
+    *reinterpret_cast<typename Vectors<VL>::unaligned*>(y + t) = v[0] * scale;
   }
   return t;
 }
@@ -120,8 +125,7 @@ int64_t grouped_plane_means(const float* x, int64_t planes, int64_t plane, float
 template <int VL>
 void plane_means_vl(const float* x, int64_t planes, int64_t plane, float scale, float* y) {
   typedef typename Vectors<VL>::type vec;
-  typedef typename Vectors<VL>::unaligned unaligned;
-  auto load = [](const float* p) -> vec { return *reinterpret_cast<const unaligned*>(p); };
+  constexpr auto load = load_floats<VL>;
   int64_t t = 0;
   switch (plane >= VL ? (plane - 1) / VL : -1) {
     case 0: t = grouped_plane_means<VL, 0>(x, planes, plane, scale, y); break;
