@@ -53,20 +53,34 @@ struct BroadcastPlan {
 
 }  // namespace
 
-void conv2d_broadcast(const Conv2dProblem& pr, const float* x, const float* weight, const float* bias, float* y,
-                      Activation activation) {
+void prepare_broadcast(const Conv2dProblem& pr, const float* weight, const float* bias, bool keep,
+                       PreparedConv* prepared) {
+  // The weights as B (red x K, filter k in column k), packed into slivers of NR filters.
   const GemmKernel& kernel = gemm_kernel_for(pr.q, pr.k());
+  const int64_t red = pr.reduction(), nr = kernel.nr;
+  if (keep) prepared->storage.make_model_memory();
+  prepared->storage.resize(ceil_div(pr.k(), nr) * nr * red);
+  MatrixPanelSource(MatrixView{weight, 1, red}).pack(0, red, 0, pr.k(), static_cast<int>(nr), prepared->storage.data());
+  prepared->kernel = &kernel;
+  prepared->weights = prepared->storage.data();
+  prepared->bias = keep_or_borrow(bias, pr.k(), keep, &prepared->bias_storage);
+}
+
+void conv2d_broadcast(const Conv2dProblem& pr, const PreparedConv& prepared, const float* x,
+                      const ConvOutput& out) {
+  const GemmKernel& kernel = *prepared.kernel;
   const Conv2dParams& cp = pr.params;
   const int64_t C = pr.x.c, H = pr.x.h, W = pr.x.w, K = pr.k(), R = pr.r(), S = pr.s();
   const int64_t P = pr.p, Q = pr.q, red = pr.reduction(), mr = kernel.mr, nr = kernel.nr;
   const BroadcastPlan plan(kernel, pr);
   const int64_t slivers = plan.slivers, rows_per_task = plan.rows_per_task, per_image = plan.per_image;
   const int64_t tasks = plan.tasks, band_w = plan.band_w, band_rows = plan.band_rows;
-
-  // The weights as B (red x K, filter k in column k), packed once into slivers of NR filters.
-  AlignedBuffer packed(slivers * nr * red);
-  MatrixPanelSource(MatrixView{weight, 1, red}).pack(0, red, 0, K, static_cast<int>(nr), packed.data());
-  const bool relu = activation == Activation::relu;
+  const float* const bias = prepared.bias;
+  // ReLU (after the residual, when accumulating) in the micro-kernel's registers; the other
+  // activations over each output row of a sliver once its strips are stored.
+  const bool relu = out.activation == Activation::relu;
+  const Activation after = relu ? Activation::none : out.activation;
+  const Pointwise pointwise = active_pointwise();
   // Where tap (c, r, s) lies in every task's band, from the band's first row.
   AlignedBuffer tap_offsets(2 * red);
   int64_t* const offsets = reinterpret_cast<int64_t*>(tap_offsets.data());
@@ -90,21 +104,24 @@ void conv2d_broadcast(const Conv2dProblem& pr, const float* x, const float* weig
       // afterwards, 4 x 4 at a time, ResNet's and AlexNet's first layers took 12-15% longer). The
       // task writes each filter's pixels [oh0 * Q, oh1 * Q) in increasing order, so a strip may
       // store a whole vector wherever the lanes past its pixels stay in that range: they land on
-      // pixels stored after it. The others store exactly their pixels.
+      // pixels stored after it. The others store exactly their pixels, as every strip does when
+      // it adds a residual, which the lanes past it would add twice.
       const int64_t task_pixels = (oh1 - oh0) * Q;
       for (int64_t sl = 0; sl < slivers; ++sl) {
         const int64_t k0 = sl * nr, filters = std::min(nr, K - k0);
-        const float* weights = packed.data() + sl * nr * red;
+        const float* weights = prepared.weights + sl * nr * red;
         const float* sliver_bias = bias ? bias + k0 : nullptr;
         for (int64_t i = 0; i < oh1 - oh0; ++i) {
           const float* row = band + i * cp.stride_h * band_w;
-          float* out = y + ((n * K + k0) * P + oh0 + i) * Q;
+          float* y = out.image(n) + (k0 * P + oh0 + i) * Q;
           for (int64_t ow0 = 0; ow0 < Q; ow0 += mr) {
-            const bool whole = i * Q + ow0 + kernel.vl <= task_pixels;
+            const bool whole = !out.accumulate && i * Q + ow0 + kernel.vl <= task_pixels;
             const int64_t width = whole ? kernel.vl : std::min(mr, Q - ow0);
-            kernel.ukernel_gathered_a_transposed(red, row + ow0 * cp.stride_w, offsets, cp.stride_w, weights, out + ow0,
-                                                 P * Q, sliver_bias, relu, filters, width);
+            kernel.ukernel_gathered_a_transposed(red, row + ow0 * cp.stride_w, offsets, cp.stride_w, weights, y + ow0,
+                                                 P * Q, out.accumulate, sliver_bias, relu, filters, width);
           }
+          if (after != Activation::none)
+            for (int64_t f = 0; f < filters; ++f) pointwise(y + f * P * Q, y + f * P * Q, nullptr, Q, 1.0f, 0.0f, after);
         }
       }
     });

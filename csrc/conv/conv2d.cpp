@@ -32,25 +32,6 @@ constexpr AlgorithmEntry kAlgorithms[] = {
 // The most scratch memory an algorithm may hold beyond the size of the output.
 constexpr int64_t kWorkspaceBound = int64_t{64} << 20;
 
-// Whether x[0, n) holds no Inf or NaN: v * 0 is 0 for every finite v and NaN otherwise, and a sum
-// of zeros cannot overflow. One read of x, in parallel: about 1% of a Winograd layer's time.
-bool all_finite(const float* x, int64_t n) {
-  bool finite = true;
-  detail::RegionFloatMode float_mode;
-#pragma omp parallel for firstprivate(float_mode) schedule(static) reduction(&& : finite) \
-    num_threads(detail::threads_for(n, get_num_threads()))
-  for (int64_t block = 0; block < n; block += 4096) {
-    const int64_t end = std::min(n, block + 4096);
-    detail::Quad zeros{};
-    int64_t i = block;
-    for (; i + 4 <= end; i += 4) zeros += detail::load_quad(x + i) * 0.0f;
-    float rest = (zeros[0] + zeros[1]) + (zeros[2] + zeros[3]);
-    for (; i < end; ++i) rest += x[i] * 0.0f;
-    finite = finite && rest == 0.0f;
-  }
-  return finite;
-}
-
 bool is_stride1(const Conv2dProblem& pr) { return pr.params.stride_h == 1 && pr.params.stride_w == 1; }
 
 }  // namespace
@@ -236,32 +217,85 @@ void conv2d_forward(const Conv2dProblem& pr, const float* x, const float* weight
   if (pr.x.n == 0) return;
   // Winograd's transforms mix every value of a tile into every output of it (and Inf - Inf is
   // NaN), so one Inf would turn a whole tile to NaN: such inputs take the implicit GEMM, which
-  // propagates them as torch does.
-  if (algorithm == ConvAlgorithm::winograd && !(all_finite(weight, pr.weight.numel()) && all_finite(x, pr.x.numel())))
+  // propagates them as torch does (prepare_conv does the same for such weights).
+  if (algorithm == ConvAlgorithm::winograd && !detail::all_finite(x, pr.x.numel()))
     algorithm = ConvAlgorithm::implicit_gemm;
+  detail::PreparedConv prepared;
+  detail::prepare_conv(pr, algorithm, weight, bias, false, &prepared);
+  detail::run_conv(prepared, pr, x, detail::ConvOutput{y, pr.k() * pr.p * pr.q, false, activation});
+}
+
+namespace detail {
+
+bool all_finite(const float* x, int64_t n) {
+  bool finite = true;
+  detail::RegionFloatMode float_mode;
+#pragma omp parallel for firstprivate(float_mode) schedule(static) reduction(&& : finite) \
+    num_threads(detail::threads_for(n, get_num_threads()))
+  for (int64_t block = 0; block < n; block += 4096) {
+    const int64_t end = std::min(n, block + 4096);
+    detail::Quad zeros{};
+    int64_t i = block;
+    for (; i + 4 <= end; i += 4) zeros += detail::load_quad(x + i) * 0.0f;
+    float rest = (zeros[0] + zeros[1]) + (zeros[2] + zeros[3]);
+    for (; i < end; ++i) rest += x[i] * 0.0f;
+    finite = finite && rest == 0.0f;
+  }
+  return finite;
+}
+
+int64_t PreparedConv::model_bytes() const {
+  const auto bytes = [](const AlignedBuffer& b) { return b.is_model_memory() ? scratch_bytes(b.size()) : 0; };
+  return bytes(storage) + bytes(bias_storage);
+}
+
+const float* keep_or_borrow(const float* data, int64_t count, bool keep, AlignedBuffer* buffer) {
+  if (!keep || data == nullptr) return data;
+  buffer->make_model_memory();
+  buffer->resize(count);
+  std::copy(data, data + count, buffer->data());
+  return buffer->data();
+}
+
+void prepare_conv(const Conv2dProblem& pr, ConvAlgorithm algorithm, const float* weight, const float* bias, bool keep,
+                  PreparedConv* prepared) {
+  if (algorithm == ConvAlgorithm::winograd && !all_finite(weight, pr.weight.numel()))
+    algorithm = ConvAlgorithm::implicit_gemm;
+  prepared->algorithm = algorithm;
   switch (algorithm) {
-    case ConvAlgorithm::pointwise:
-      detail::conv2d_pointwise(pr, x, weight, bias, y, activation);
-      return;
     case ConvAlgorithm::direct:
-      detail::conv2d_direct(pr, x, weight, bias, y, activation);
-      return;
+      return prepare_direct(pr, weight, bias, keep, prepared);
     case ConvAlgorithm::winograd:
-      if (pr.r() == 5)
-        detail::conv2d_winograd_f2x5(pr, x, weight, bias, y, activation);
-      else
-        detail::conv2d_winograd_f4x3(pr, x, weight, bias, y, activation);
-      return;
-    case ConvAlgorithm::depthwise:
-      detail::conv2d_depthwise(pr, x, weight, bias, y, activation);
-      return;
+      return prepare_winograd(pr, weight, bias, keep, prepared);
     case ConvAlgorithm::broadcast:
-      detail::conv2d_broadcast(pr, x, weight, bias, y, activation);
+      return prepare_broadcast(pr, weight, bias, keep, prepared);
+    case ConvAlgorithm::depthwise:
+      prepared->weights = keep_or_borrow(weight, pr.weight.numel(), keep, &prepared->storage);
+      prepared->bias = keep_or_borrow(bias, pr.k(), keep, &prepared->bias_storage);
       return;
     default:
-      detail::conv2d_implicit_gemm(pr, x, weight, bias, y, activation);
-      return;
+      return prepare_gemm_convolution(pr, weight, bias, keep, prepared);
   }
 }
+
+void run_conv(const PreparedConv& prepared, const Conv2dProblem& pr, const float* x, const ConvOutput& out) {
+  if (pr.x.n == 0) return;
+  switch (prepared.algorithm) {
+    case ConvAlgorithm::pointwise:
+      return conv2d_gemm(pr, prepared, x, out, true);
+    case ConvAlgorithm::direct:
+      return conv2d_direct(pr, prepared, x, out);
+    case ConvAlgorithm::winograd:
+      return conv2d_winograd(pr, prepared, x, out);
+    case ConvAlgorithm::depthwise:
+      return conv2d_depthwise(pr, prepared, x, out);
+    case ConvAlgorithm::broadcast:
+      return conv2d_broadcast(pr, prepared, x, out);
+    default:
+      return conv2d_gemm(pr, prepared, x, out, false);
+  }
+}
+
+}  // namespace detail
 
 }  // namespace pyconvx

@@ -13,6 +13,7 @@
 #include "../core/parallel.hpp"
 #include "../core/quad.hpp"
 #include "../core/workspace.hpp"
+#include "../nn/pointwise_impl.hpp"
 #include "algorithms.hpp"
 #include "band.hpp"
 #include "pyconvx/runtime.hpp"
@@ -58,14 +59,21 @@ struct Taps {
   int64_t r, s, dh, dw, sw, ld;
 };
 
+// What happens to a run of outputs after the taps: the residual already in `out` added (when
+// accumulating) and the activation.
+struct RunEpilogue {
+  bool accumulate;
+  Activation activation;
+};
+
 // Outputs j < count (<= kRun) of one row: bias + the sum over taps (r, s) of
 // w[r, s] * in[r * dh * ld + s * dw + j * sw], all kRun of them kept in registers. Padded past
 // its right edge, the plane can always be read for a full run.
 // Not inlined: alone, the function keeps its accumulators in registers; inlined into the
 // parallel loop, GCC spilled them to the stack and each tap paid a load and a store per vector.
 template <bool Unit, int KR, int KS>
-__attribute__((noinline)) void output_run(const float* in, const float* w, const Taps taps, float bias, bool relu,
-                                          float* out, int64_t count) {
+__attribute__((noinline)) void output_run(const float* in, const float* w, const Taps taps, float bias,
+                                          RunEpilogue epilogue, float* out, int64_t count) {
   const int64_t R = KR ? KR : taps.r, S = KS ? KS : taps.s, sw = Unit ? 1 : taps.sw;
   // Four named accumulators rather than an array: GCC keeps these in registers.
   Lanes acc0 = Lanes{bias, bias, bias, bias}, acc1 = acc0, acc2 = acc0, acc3 = acc0;
@@ -83,34 +91,38 @@ __attribute__((noinline)) void output_run(const float* in, const float* w, const
       acc2 += wv * a2;
       acc3 += wv * a3;
     }
-  if (relu) {  // NaN stays NaN, as in torch
-    acc0 = acc0 < Lanes{} ? Lanes{} : acc0;
-    acc1 = acc1 < Lanes{} ? Lanes{} : acc1;
-    acc2 = acc2 < Lanes{} ? Lanes{} : acc2;
-    acc3 = acc3 < Lanes{} ? Lanes{} : acc3;
-  }
   float tmp[kRun];
   float* dst = count == kRun ? out : tmp;
-  store_quad(dst, acc0);
-  store_quad(dst + kLanes, acc1);
-  store_quad(dst + 2 * kLanes, acc2);
-  store_quad(dst + 3 * kLanes, acc3);
+  if (epilogue.accumulate) {
+    if (count < kRun)
+      for (int64_t j = 0; j < kRun; ++j) tmp[j] = j < count ? out[j] : 0.0f;
+    acc0 += load_quad(dst);
+    acc1 += load_quad(dst + kLanes);
+    acc2 += load_quad(dst + 2 * kLanes);
+    acc3 += load_quad(dst + 3 * kLanes);
+  }
+  const Activation act = epilogue.activation;
+  store_quad(dst, activate<kLanes>(acc0, act));
+  store_quad(dst + kLanes, activate<kLanes>(acc1, act));
+  store_quad(dst + 2 * kLanes, activate<kLanes>(acc2, act));
+  store_quad(dst + 3 * kLanes, activate<kLanes>(acc3, act));
   if (count < kRun)
     for (int64_t j = 0; j < count; ++j) out[j] = tmp[j];
 }
 
 template <bool Unit, int KR, int KS>
-void output_plane(const Conv2dProblem& pr, const Taps& taps, const float* in, const float* w, float bias, bool relu,
-                  float* out) {
+void output_plane(const Conv2dProblem& pr, const Taps& taps, const float* in, const float* w, float bias,
+                  RunEpilogue epilogue, float* out) {
   const int64_t P = pr.p, Q = pr.q;
   for (int64_t p = 0; p < P; ++p) {
     const float* row = in + p * pr.params.stride_h * taps.ld;
     for (int64_t q = 0; q < Q; q += kRun)
-      output_run<Unit, KR, KS>(row + q * taps.sw, w, taps, bias, relu, out + p * Q + q, std::min(kRun, Q - q));
+      output_run<Unit, KR, KS>(row + q * taps.sw, w, taps, bias, epilogue, out + p * Q + q, std::min(kRun, Q - q));
   }
 }
 
-using OutputPlane = void (*)(const Conv2dProblem&, const Taps&, const float*, const float*, float, bool, float*);
+using OutputPlane = void (*)(const Conv2dProblem&, const Taps&, const float*, const float*, float, RunEpilogue,
+                             float*);
 
 OutputPlane output_plane_for(const Taps& taps) {
   const bool k3x3 = taps.r == 3 && taps.s == 3;
@@ -120,15 +132,17 @@ OutputPlane output_plane_for(const Taps& taps) {
 
 }  // namespace
 
-void conv2d_depthwise(const Conv2dProblem& pr, const float* x, const float* weight, const float* bias, float* y,
-                      Activation activation) {
+void conv2d_depthwise(const Conv2dProblem& pr, const PreparedConv& prepared, const float* x,
+                      const ConvOutput& out) {
   const Conv2dParams& cp = pr.params;
   const int64_t C = pr.x.c, M = pr.k_per_group(), RS = pr.r() * pr.s(), PQ = pr.p * pr.q;
   const int64_t planes = pr.x.n * C;
   const PaddedPlane padded(pr);
   const Taps taps{pr.r(), pr.s(), cp.dilation_h, cp.dilation_w, cp.stride_w, padded.ld};
   const OutputPlane output = output_plane_for(taps);
-  const bool relu = activation == Activation::relu;
+  const RunEpilogue epilogue{out.accumulate, out.activation};
+  const float* const weight = prepared.weights;
+  const float* const bias = prepared.bias;
   const int threads = conv_threads(pr);
 
   ParallelExceptions errors;
@@ -140,7 +154,7 @@ void conv2d_depthwise(const Conv2dProblem& pr, const float* x, const float* weig
       float* in = thread_scratch(0, padded.size());
       padded.fill(pr, x + t * pr.x.h * pr.x.w, in);
       for (int64_t k = c * M; k < (c + 1) * M; ++k)
-        output(pr, taps, in, weight + k * RS, bias ? bias[k] : 0.0f, relu, y + (n * pr.k() + k) * PQ);
+        output(pr, taps, in, weight + k * RS, bias ? bias[k] : 0.0f, epilogue, out.image(n) + k * PQ);
     });
   }
   errors.rethrow();

@@ -70,11 +70,39 @@ struct DirectPlan {
   }
 };
 
+// Reduction slice: each of the kc rows of a B sliver is an unaligned NR-float load that spans
+// two cache lines, so kc = KC / 2 keeps the sliver's lines (128 * 2 * 64 B = 16 KiB with AVX2)
+// in L1 beside the streaming A sliver.
+int64_t direct_slice(const GemmKernel& kernel) { return std::max<int64_t>(kernel.kc / 2, 1); }
+
 }  // namespace
 
-void conv2d_direct(const Conv2dProblem& pr, const float* x, const float* weight, const float* bias, float* y,
-                   Activation activation) {
+void prepare_direct(const Conv2dProblem& pr, const float* weight, const float* bias, bool keep,
+                    PreparedConv* prepared) {
+  // The weights of each group packed in direct_slice slices; the bias padded to whole register
+  // tiles so that the kernel may read MR values.
   const GemmKernel& kernel = gemm_kernel_for(pr.k_per_group());
+  const int64_t G = pr.params.groups, Kg = pr.k_per_group(), red = pr.reduction();
+  const int64_t a_size = packed_a_size(kernel, Kg, red), Kp = round_up(Kg, kernel.mr);
+  if (keep) {
+    prepared->storage.make_model_memory();
+    prepared->bias_storage.make_model_memory();
+  }
+  prepared->storage.resize(a_size * G);
+  prepared->bias_storage.resize(Kp * G);
+  float* padded = prepared->bias_storage.data();
+  for (int64_t g = 0; g < G; ++g) {
+    pack_a(kernel, MatrixView{weight + g * Kg * red, red, 1}, Kg, red, prepared->storage.data() + g * a_size,
+           direct_slice(kernel));
+    for (int64_t k = 0; k < Kp; ++k) padded[g * Kp + k] = (bias && k < Kg) ? bias[g * Kg + k] : 0.0f;
+  }
+  prepared->kernel = &kernel;
+  prepared->weights = prepared->storage.data();
+  prepared->bias = padded;
+}
+
+void conv2d_direct(const Conv2dProblem& pr, const PreparedConv& prepared, const float* x, const ConvOutput& out) {
+  const GemmKernel& kernel = *prepared.kernel;
   const Conv2dParams& cp = pr.params;
   const int64_t G = cp.groups, Kg = pr.k_per_group(), Cg = pr.c_per_group(), red = pr.reduction();
   const int64_t R = pr.r(), S = pr.s(), H = pr.x.h, W = pr.x.w, P = pr.p, Q = pr.q;
@@ -83,19 +111,12 @@ void conv2d_direct(const Conv2dProblem& pr, const float* x, const float* weight,
   const int64_t sh = cp.stride_h, sw = cp.stride_w;
   const int64_t per_image = plan.per_image, tasks = plan.tasks;
   const int64_t mr = kernel.mr, nr = kernel.nr;
-  // Reduction slice: each of the kc rows of a B sliver is an unaligned NR-float load that spans
-  // two cache lines, so kc = KC / 2 keeps the sliver's lines (128 * 2 * 64 B = 16 KiB with AVX2)
-  // in L1 beside the streaming A sliver.
-  const int64_t slice = std::max<int64_t>(kernel.kc / 2, 1);
-
-  // Weights packed once; bias padded to whole register tiles so the kernel may read MR values.
-  const int64_t a_size = packed_a_size(kernel, Kg, red);
-  AlignedBuffer packed(a_size * G), bias_padded(Kp * G);
-  std::vector<PackedA> a(static_cast<size_t>(G));
-  for (int64_t g = 0; g < G; ++g) {
-    a[g] = pack_a(kernel, MatrixView{weight + g * Kg * red, red, 1}, Kg, red, packed.data() + g * a_size, slice);
-    for (int64_t k = 0; k < Kp; ++k) bias_padded.data()[g * Kp + k] = (bias && k < Kg) ? bias[g * Kg + k] : 0.0f;
-  }
+  const int64_t slice = direct_slice(kernel), a_size = packed_a_size(kernel, Kg, red);
+  // ReLU in the micro-kernel's registers unless a residual comes first: that is added as the
+  // valid columns are copied out, with the activation after it.
+  const bool relu_in_kernel = out.activation == Activation::relu && !out.accumulate;
+  const Activation after = relu_in_kernel ? Activation::none : out.activation;
+  const Pointwise pointwise = active_pointwise();
 
   ParallelExceptions errors;
   detail::RegionFloatMode float_mode;
@@ -121,6 +142,8 @@ void conv2d_direct(const Conv2dProblem& pr, const float* x, const float* weight,
             offsets[k++] = ((c * sh + dr % sh) * sw + ds % sw) * plane + dr / sh * row_w + ds / sw;
           }
 
+      const PackedA a{prepared.weights + g * a_size, Kg, red, Kp};
+      const float* bias = prepared.bias + g * Kp;
       float* tile = thread_scratch(0, Kp * width);
       const float* base = band + (v0 - row0 * row_w);
       for (int64_t pc = 0; pc < red; pc += slice) {
@@ -130,18 +153,24 @@ void conv2d_direct(const Conv2dProblem& pr, const float* x, const float* weight,
           const int64_t ic_end = std::min(ic + kernel.mc, Kp);
           for (int64_t jr = 0; jr < width; jr += nr)
             for (int64_t ir = ic; ir < ic_end; ir += mr)
-              kernel.ukernel_shifted(kc, a[g].sliver(pc, kc, ir), base + jr, offsets + pc, tile + ir * width + jr,
-                                     width, pc > 0, last ? bias_padded.data() + g * Kp + ir : nullptr,
-                                     last && activation == Activation::relu);
+              kernel.ukernel_shifted(kc, a.sliver(pc, kc, ir), base + jr, offsets + pc, tile + ir * width + jr,
+                                     width, pc > 0, last ? bias + ir : nullptr, last && relu_in_kernel);
         }
       }
       // Keep the valid columns: virtual column v is pixel (v / row_w, v % row_w) when v % row_w < Q.
-      float* out = y + (n * pr.k() + g * Kg) * P * Q;
+      float* y = out.image(n) + g * Kg * P * Q;
       for (int64_t v = v0; v < v1;) {
         const int64_t p = v / row_w, q = v % row_w, run = std::min(v1, p * row_w + row_w) - v;
         const int64_t valid = std::max<int64_t>(0, std::min(run, Q - q));
         if (valid > 0)
-          for (int64_t k = 0; k < Kg; ++k) copy_floats(out + k * P * Q + p * Q + q, tile + k * width + (v - v0), valid);
+          for (int64_t k = 0; k < Kg; ++k) {
+            float* dst = y + k * P * Q + p * Q + q;
+            const float* src = tile + k * width + (v - v0);
+            if (out.accumulate || after != Activation::none)
+              pointwise(dst, src, out.accumulate ? dst : nullptr, valid, 1.0f, 0.0f, after);
+            else
+              copy_floats(dst, src, valid);
+          }
         v += run;
       }
     });

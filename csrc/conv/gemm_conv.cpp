@@ -1,7 +1,7 @@
 // Convolution forward as GEMM: one GEMM per (image, group), Y_g = W_g * patches(X_g), with the
-// weights packed once per call and the patch panels packed straight from the image (implicit
-// GEMM, no im2col matrix). The pointwise variant (1x1, stride 1, no padding) skips the patch
-// gather: the image itself is the B matrix.
+// weights packed once (per call, or once for an inference plan) and the patch panels packed
+// straight from the image (implicit GEMM, no im2col matrix). The pointwise variant (1x1, stride
+// 1, no padding) skips the patch gather: the image itself is the B matrix.
 #include <omp.h>
 
 #include <algorithm>
@@ -18,24 +18,28 @@
 namespace pyconvx::detail {
 namespace {
 
-// Filters covering the whole image, one group: Y^T (K x N) = W (K x C*R*S) * X^T, where column n
-// of X^T is image n flattened, then transposed into Y (N x K). One GEMM over the batch, where
-// the per-image GEMMs would have one column each.
-void whole_image_convolution(const Conv2dProblem& pr, const float* x, const float* weight, const float* bias,
-                             float* y, Activation activation) {
-  const GemmKernel& kernel = gemm_kernel_for(pr.k_per_group());
-  const int64_t N = pr.x.n, K = pr.k(), red = pr.reduction();
-  const int threads = conv_threads(pr);
-  AlignedBuffer packed(packed_a_size(kernel, K, red)), transposed(K * N);
-  const PackedA a = pack_a(kernel, MatrixView{weight, red, 1}, K, red, packed.data());
-  gemm_parallel(kernel, a, MatrixPanelSource(MatrixView{x, 1, red}), 0, N, transposed.data(), N, false,
-                Epilogue{bias, activation == Activation::relu}, threads);
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t k = 0; k < K; ++k) y[n * K + k] = transposed.data()[k * N + n];
-}
-
 bool is_whole_image(const Conv2dProblem& pr, bool pointwise) {
   return !pointwise && pr.params.groups == 1 && covers_whole_image(pr);
+}
+
+// Filters covering the whole image, one group: Y^T (K x N) = W (K x C*R*S) * X^T, where column n
+// of X^T is image n flattened, then transposed into Y (N x K). One GEMM over the batch, where
+// the per-image GEMMs would have one column each. The GEMM adds the bias; the residual and the
+// activation follow in the transposition.
+void whole_image_convolution(const Conv2dProblem& pr, const PreparedConv& prepared, const float* x,
+                             const ConvOutput& out) {
+  const GemmKernel& kernel = *prepared.kernel;
+  const int64_t N = pr.x.n, K = pr.k(), red = pr.reduction();
+  const PackedA a{prepared.weights, K, red, round_up(K, kernel.mr)};
+  AlignedBuffer transposed(K * N);
+  gemm_parallel(kernel, a, MatrixPanelSource(MatrixView{x, 1, red}), 0, N, transposed.data(), N, false,
+                Epilogue{prepared.bias, out.accumulate ? Activation::none : out.activation}, conv_threads(pr));
+  const Pointwise pointwise = active_pointwise();
+  for (int64_t n = 0; n < N; ++n) {
+    float* row = out.image(n);
+    for (int64_t k = 0; k < K; ++k) row[k] = (out.accumulate ? row[k] : 0.0f) + transposed.data()[k * N + n];
+    if (out.accumulate) pointwise(row, row, nullptr, K, 1.0f, 0.0f, out.activation);
+  }
 }
 
 // Tasks: (image, group, column chunk). Columns are split only as far as needed to give every
@@ -57,21 +61,31 @@ struct GemmConvPlan {
   }
 };
 
-void gemm_convolution(const Conv2dProblem& pr, const float* x, const float* weight, const float* bias, float* y,
-                      Activation activation, bool pointwise) {
-  if (is_whole_image(pr, pointwise)) return whole_image_convolution(pr, x, weight, bias, y, activation);
+}  // namespace
+
+void prepare_gemm_convolution(const Conv2dProblem& pr, const float* weight, const float* bias, bool keep,
+                              PreparedConv* prepared) {
+  // The weights of each group packed once, shared read-only by every task.
   const GemmKernel& kernel = gemm_kernel_for(pr.k_per_group());
+  const int64_t G = pr.params.groups, Kg = pr.k_per_group(), red = pr.reduction();
+  const int64_t a_size = packed_a_size(kernel, Kg, red);
+  if (keep) prepared->storage.make_model_memory();
+  prepared->storage.resize(a_size * G);
+  for (int64_t g = 0; g < G; ++g)
+    pack_a(kernel, MatrixView{weight + g * Kg * red, red, 1}, Kg, red, prepared->storage.data() + g * a_size);
+  prepared->kernel = &kernel;
+  prepared->weights = prepared->storage.data();
+  prepared->bias = keep_or_borrow(bias, pr.k(), keep, &prepared->bias_storage);
+}
+
+void conv2d_gemm(const Conv2dProblem& pr, const PreparedConv& prepared, const float* x, const ConvOutput& out,
+                 bool pointwise) {
+  if (is_whole_image(pr, pointwise)) return whole_image_convolution(pr, prepared, x, out);
+  const GemmKernel& kernel = *prepared.kernel;
   const int64_t G = pr.params.groups, Kg = pr.k_per_group(), Cg = pr.c_per_group(), red = pr.reduction();
   const int64_t plane = pr.x.h * pr.x.w, pq = pr.p * pr.q;
   const GemmConvPlan plan(kernel, pr);
   const int64_t a_size = plan.a_size, chunk_cols = plan.chunk_cols, tasks = plan.tasks;
-
-  // The weights of each group, packed once and shared read-only by every task.
-  AlignedBuffer packed(a_size * G);
-  std::vector<PackedA> a(static_cast<size_t>(G));
-  for (int64_t g = 0; g < G; ++g)
-    a[g] = pack_a(kernel, MatrixView{weight + g * Kg * red, red, 1}, Kg, red, packed.data() + g * a_size);
-  const Epilogue epilogue_base{nullptr, activation == Activation::relu};
 
   ParallelExceptions errors;
   detail::RegionFloatMode float_mode;
@@ -82,30 +96,18 @@ void gemm_convolution(const Conv2dProblem& pr, const float* x, const float* weig
       const int64_t ig = t / per_image, n = ig / G, g = ig % G;
       const int64_t c0 = (t % per_image) * chunk_cols, c1 = std::min(pq, c0 + chunk_cols);
       const float* image = x + (n * pr.x.c + g * Cg) * plane;
-      float* out = y + (n * pr.k() + g * Kg) * pq;
-      Epilogue epilogue = epilogue_base;
-      if (bias) epilogue.bias = bias + g * Kg;
+      float* y = out.image(n) + g * Kg * pq;
+      const PackedA a{prepared.weights + g * a_size, Kg, red, round_up(Kg, kernel.mr)};
+      const Epilogue epilogue{prepared.bias ? prepared.bias + g * Kg : nullptr, out.activation};
       if (pointwise) {
-        gemm_blocked(kernel, a[g], MatrixPanelSource(MatrixView{image, plane, 1}), 0, Kg, c0, c1, out + c0, pq, false,
-                     epilogue);
+        gemm_blocked(kernel, a, MatrixPanelSource(MatrixView{image, plane, 1}), 0, Kg, c0, c1, y + c0, pq,
+                     out.accumulate, epilogue);
       } else {
-        gemm_blocked(kernel, a[g], PatchPanelSource(pr, image), 0, Kg, c0, c1, out + c0, pq, false, epilogue);
+        gemm_blocked(kernel, a, PatchPanelSource(pr, image), 0, Kg, c0, c1, y + c0, pq, out.accumulate, epilogue);
       }
     });
   }
   errors.rethrow();
-}
-
-}  // namespace
-
-void conv2d_implicit_gemm(const Conv2dProblem& pr, const float* x, const float* weight, const float* bias, float* y,
-                          Activation activation) {
-  gemm_convolution(pr, x, weight, bias, y, activation, false);
-}
-
-void conv2d_pointwise(const Conv2dProblem& pr, const float* x, const float* weight, const float* bias, float* y,
-                      Activation activation) {
-  gemm_convolution(pr, x, weight, bias, y, activation, true);
 }
 
 int64_t gemm_convolution_workspace_bytes(const Conv2dProblem& pr, bool pointwise) {

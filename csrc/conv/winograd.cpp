@@ -18,6 +18,7 @@
 #include "../core/parallel.hpp"
 #include "../core/quad.hpp"
 #include "../gemm/gemm_driver.hpp"
+#include "../nn/pointwise_impl.hpp"
 #include "algorithms.hpp"
 #include "pyconvx/runtime.hpp"
 
@@ -72,6 +73,12 @@ inline void store_first_lanes(float* p, const Lanes& v, int64_t n) {
   if (n > 1) p[1] = v[1];
   if (n > 2) p[2] = v[2];
   if (n > 3) p[3] = v[3];
+}
+
+// The first n of p's floats (n <= 4) in the first lanes, zeros after: the residual under a clipped
+// tile row.
+inline Lanes load_first_lanes(const float* p, int64_t n) {
+  return Lanes{n > 0 ? p[0] : 0.0f, n > 1 ? p[1] : 0.0f, n > 2 ? p[2] : 0.0f, n > 3 ? p[3] : 0.0f};
 }
 
 // G (6 x r) times an r-vector taken with stride `step`, written out: the points' symmetry pairs
@@ -272,11 +279,79 @@ int64_t winograd_workspace_bytes(const Conv2dProblem& pr) {
 
 namespace {
 
+// U_xi = G g G^T for the 36 positions of the filters [k_first, k_first + k_count), sliver
+// [k0, k0 + MR) of them, written straight into the GEMM's packed-A layout of a k_count x C
+// matrix: for each sliver, channel by channel, the MR values of one position are adjacent.
+// Four channels at a time, one per lane, for each of the sliver's filters; then for each
+// position, transposes turn the lanes into the filters of each channel, and the sliver's
+// 4 x MR values of the position, contiguous, are stored in order (vector loads built from
+// scattered stores, and stores spread over 36 half-written lines, took 90% of the time).
+// Filters past K are zero. (KC is a multiple of four, so the four channels lie in one KC
+// slice, MR floats apart.)
 template <class V>
-void conv2d_winograd(const Conv2dProblem& pr, const float* x, const float* weight, const float* bias, float* y,
-                     Activation activation) {
-  constexpr int kOut = V::kOut, kTaps = V::kTaps, kFilter = kTaps * kTaps;
-  const GemmKernel& kernel = gemm_kernel_for(pr.k());
+void transform_filters_sliver(const GemmKernel& kernel, const float* weight, int64_t C, int64_t K, int64_t a_stride,
+                              int64_t k_first, int64_t k_count, int64_t k0, float* u_block) {
+  constexpr int kTaps = V::kTaps, kFilter = kTaps * kTaps;
+  const int mr = kernel.mr;
+  constexpr int kMaxMr = 16;  // MR is 12 at most on every path
+  const int64_t padded = round_up(k_count, mr);
+  for (int64_t c0 = 0; c0 < C; c0 += kLanes) {
+    const int64_t lanes = std::min<int64_t>(kLanes, C - c0);
+    Lanes ul[kMaxMr][kXi];
+    for (int f = 0; f < mr; ++f) {
+      const int64_t k = k_first + k0 + f;
+      Lanes gl[kFilter] = {};
+      if (k0 + f < k_count && k < K) {
+        const float* g = weight + (k * C + c0) * kFilter;
+        // A sliver's filters lie C * R * S floats apart: MR streams, more than the hardware
+        // prefetchers follow, whose loads stalled a quarter of this transform. Each requests
+        // its channels four groups ahead (VGG conv5_2 forward 1.11-1.20x -> 1.18-1.30x
+        // torch, ResNet stage 5 1.00-1.07x -> 1.05-1.20x, in six alternated runs each).
+        for (int at = 0; at < kLanes * kFilter; at += 16) __builtin_prefetch(g + 4 * kLanes * kFilter + at);
+        for (int e = 0; e < kFilter; ++e)
+          gl[e] = lanes == kLanes ? Lanes{g[e], g[kFilter + e], g[2 * kFilter + e], g[3 * kFilter + e]}
+                                  : Lanes{g[e], lanes > 1 ? g[kFilter + e] : 0.0f,
+                                          lanes > 2 ? g[2 * kFilter + e] : 0.0f, 0.0f};
+      }
+      transform_filters<V>(gl, ul[f]);
+    }
+    for (int xi = 0; xi < kXi; ++xi) {
+      float* dst = u_block + xi * a_stride + packed_a_index(kernel, padded, C, k0, c0);
+      // The 36 positions are 36 streams of stores, more than the hardware prefetchers
+      // follow: each line of U was fetched only when stored to, and the full store buffer
+      // stalled the transform. Each stream requests its lines four channel groups ahead.
+      for (int64_t at = 0; at < kLanes * mr; at += 16) __builtin_prefetch(dst + 4 * kLanes * mr + at, 1, 3);
+      for (int f0 = 0; f0 < mr; f0 += kLanes) {
+        const int filters = std::min(kLanes, mr - f0);
+        Lanes by_channel[kLanes] = {};
+        for (int f = 0; f < filters; ++f) by_channel[f] = ul[f0 + f][xi];
+        transpose_quads(by_channel);
+        for (int64_t l = 0; l < lanes; ++l) {
+          if (filters == kLanes)
+            store_lanes(dst + l * mr + f0, by_channel[l]);
+          else
+            std::memcpy(dst + l * mr + f0, &by_channel[l], filters * sizeof(float));
+        }
+      }
+    }
+  }
+}
+
+// U for all K filters, the slivers shared out among `threads` threads.
+template <class V>
+void transform_all_filters(const GemmKernel& kernel, const float* weight, int64_t C, int64_t K, int64_t a_stride,
+                           float* u, int threads) {
+  detail::RegionFloatMode float_mode;
+#pragma omp parallel for firstprivate(float_mode) schedule(static) num_threads(threads)
+  for (int64_t k0 = 0; k0 < K; k0 += kernel.mr) transform_filters_sliver<V>(kernel, weight, C, K, a_stride, 0, K, k0, u);
+}
+
+template <class V>
+void winograd(const Conv2dProblem& pr, const PreparedConv& prepared, const float* x, const ConvOutput& out) {
+  constexpr int kOut = V::kOut;
+  const GemmKernel& kernel = *prepared.kernel;
+  const float* const weight = prepared.weights;
+  const float* const bias = prepared.bias;
   const int64_t C = pr.x.c, K = pr.k(), H = pr.x.h, W = pr.x.w, P = pr.p, Q = pr.q;
   const int64_t pad_top = pr.params.pad_top, pad_left = pr.params.pad_left;
   const int threads = conv_threads(pr);
@@ -286,11 +361,17 @@ void conv2d_winograd(const Conv2dProblem& pr, const float* x, const float* weigh
   const int64_t tiles = plan.tiles, block = plan.block;
   const int64_t a_stride = plan.a_stride, v_stride = plan.v_stride, m_stride = plan.m_stride;
 
-  // The calling thread's scratch slot 2 holds U for the whole call, kept from call to call so
-  // that its tens of MiB are not faulted in afresh each time. V and M take slot 1: the calling
-  // thread's for blocks shared by all threads, each thread's own otherwise. The GEMM's B panels
-  // take slot 0.
-  float* const u = thread_scratch(2, plan.u_floats());
+  // U comes prepared, or the calling thread's scratch slot 2 holds it for the whole call, kept
+  // from call to call so that its tens of MiB are not faulted in afresh each time. V and M take
+  // slot 1: the calling thread's for blocks shared by all threads, each thread's own otherwise.
+  // The GEMM's B panels take slot 0.
+  const bool u_ready = prepared.transformed;
+  float* const u = u_ready ? nullptr : thread_scratch(2, plan.u_floats());  // where U is made
+  const float* const u_read = u_ready ? weight : u;
+  // ReLU goes on the tiles' values in registers, unless a residual must be added first; the
+  // other activations, and ReLU after a residual, as each row of a tile is stored.
+  const bool relu_early = out.activation == Activation::relu && !out.accumulate;
+  const Activation late = relu_early ? Activation::none : out.activation;
   float* const shared_v = plan.shared ? thread_scratch(1, plan.vm_floats()) : nullptr;
   float* const shared_m = plan.shared ? shared_v + kXi * v_stride : nullptr;
 
@@ -298,61 +379,8 @@ void conv2d_winograd(const Conv2dProblem& pr, const float* x, const float* weigh
   detail::RegionFloatMode float_mode;
 #pragma omp parallel firstprivate(float_mode) num_threads(threads)
   {
-    // U_xi = G g G^T for the 36 positions of the filters [k_first, k_first + k_count), sliver
-    // [k0, k0 + MR) of them, written straight into the GEMM's packed-A layout of a k_count x C
-    // matrix: for each sliver, channel by channel, the MR values of one position are adjacent.
-    // Four channels at a time, one per lane, for each of the sliver's filters; then for each
-    // position, transposes turn the lanes into the filters of each channel, and the sliver's
-    // 4 x MR values of the position, contiguous, are stored in order (vector loads built from
-    // scattered stores, and stores spread over 36 half-written lines, took 90% of the time).
-    // Filters past K are zero. (KC is a multiple of four, so the four channels lie in one KC
-    // slice, MR floats apart.)
-    auto transform_filters_sliver = [&](int64_t k_first, int64_t k_count, int64_t k0, float* u_block) {
-      constexpr int kMaxMr = 16;  // MR is 12 at most on every path
-      const int64_t padded = round_up(k_count, mr);
-      for (int64_t c0 = 0; c0 < C; c0 += kLanes) {
-        const int64_t lanes = std::min<int64_t>(kLanes, C - c0);
-        Lanes ul[kMaxMr][kXi];
-        for (int f = 0; f < mr; ++f) {
-          const int64_t k = k_first + k0 + f;
-          Lanes gl[kFilter] = {};
-          if (k0 + f < k_count && k < K) {
-            const float* g = weight + (k * C + c0) * kFilter;
-            // A sliver's filters lie C * R * S floats apart: MR streams, more than the hardware
-            // prefetchers follow, whose loads stalled a quarter of this transform. Each requests
-            // its channels four groups ahead (VGG conv5_2 forward 1.11-1.20x -> 1.18-1.30x
-            // torch, ResNet stage 5 1.00-1.07x -> 1.05-1.20x, in six alternated runs each).
-            for (int at = 0; at < kLanes * kFilter; at += 16) __builtin_prefetch(g + 4 * kLanes * kFilter + at);
-            for (int e = 0; e < kFilter; ++e)
-              gl[e] = lanes == kLanes ? Lanes{g[e], g[kFilter + e], g[2 * kFilter + e], g[3 * kFilter + e]}
-                                      : Lanes{g[e], lanes > 1 ? g[kFilter + e] : 0.0f,
-                                              lanes > 2 ? g[2 * kFilter + e] : 0.0f, 0.0f};
-          }
-          transform_filters<V>(gl, ul[f]);
-        }
-        for (int xi = 0; xi < kXi; ++xi) {
-          float* dst = u_block + xi * a_stride + packed_a_index(kernel, padded, C, k0, c0);
-          // The 36 positions are 36 streams of stores, more than the hardware prefetchers
-          // follow: each line of U was fetched only when stored to, and the full store buffer
-          // stalled the transform. Each stream requests its lines four channel groups ahead.
-          for (int64_t at = 0; at < kLanes * mr; at += 16) __builtin_prefetch(dst + 4 * kLanes * mr + at, 1, 3);
-          for (int f0 = 0; f0 < mr; f0 += kLanes) {
-            const int filters = std::min(kLanes, mr - f0);
-            Lanes by_channel[kLanes] = {};
-            for (int f = 0; f < filters; ++f) by_channel[f] = ul[f0 + f][xi];
-            transpose_quads(by_channel);
-            for (int64_t l = 0; l < lanes; ++l) {
-              if (filters == kLanes)
-                store_lanes(dst + l * mr + f0, by_channel[l]);
-              else
-                std::memcpy(dst + l * mr + f0, &by_channel[l], filters * sizeof(float));
-            }
-          }
-        }
-      }
-    };
     auto packed_filters = [&](int64_t k_count, int xi) {
-      return PackedA{u + xi * a_stride, k_count, C, round_up(k_count, mr)};
+      return PackedA{u_read + xi * a_stride, k_count, C, round_up(k_count, mr)};
     };
 
     // Transform the inputs of block [t0, t0 + count) for channels [c_begin, c_end) into V, four
@@ -423,7 +451,7 @@ void conv2d_winograd(const Conv2dProblem& pr, const float* x, const float* weigh
           transform_outputs<V>(ml, yl);
           for (int xi = 0; xi < kOut * kOut; ++xi) {
             yl[xi] += add;
-            if (activation == Activation::relu) yl[xi] = yl[xi] < Lanes{} ? Lanes{} : yl[xi];  // NaN stays
+            if (relu_early) yl[xi] = yl[xi] < Lanes{} ? Lanes{} : yl[xi];  // NaN stays
           }
           // Row i of the tiles: lanes become the four tiles' rows (one transpose), each stored
           // whole where the tile lies inside the output, else clipped value by value.
@@ -432,7 +460,7 @@ void conv2d_winograd(const Conv2dProblem& pr, const float* x, const float* weigh
           const int lanes = static_cast<int>(std::min<int64_t>(kLanes, count - t));
           for (int l = 0; l < lanes; ++l) {
             const TilePlace& at = places[t + l];
-            dst[l] = y + ((at.n * K + k) * P + at.row) * Q + at.col;
+            dst[l] = out.image(at.n) + (k * P + at.row) * Q + at.col;
             rows[l] = std::min<int64_t>(kOut, P - at.row);
             cols[l] = std::min<int64_t>(kOut, Q - at.col);
           }
@@ -442,10 +470,15 @@ void conv2d_winograd(const Conv2dProblem& pr, const float* x, const float* weigh
             transpose_quads(rows_of);
             for (int l = 0; l < lanes; ++l) {
               if (i >= rows[l]) continue;
-              if (kOut == kLanes && cols[l] == kOut)
-                store_lanes(dst[l] + i * Q, rows_of[l]);
+              const bool whole = kOut == kLanes && cols[l] == kOut;
+              float* row = dst[l] + i * Q;
+              Lanes v = rows_of[l];
+              if (out.accumulate) v += whole ? load_quad(row) : load_first_lanes(row, cols[l]);
+              v = activate<kLanes>(v, late);
+              if (whole)
+                store_lanes(row, v);
               else
-                store_first_lanes(dst[l] + i * Q, rows_of[l], cols[l]);
+                store_first_lanes(row, v, cols[l]);
             }
           }
         }
@@ -454,9 +487,9 @@ void conv2d_winograd(const Conv2dProblem& pr, const float* x, const float* weigh
 
     std::vector<TilePlace> places;
     const bool filters_once = plan.k_block >= K;  // U made whole, before any block of tiles
-    if (filters_once) {
+    if (filters_once && !u_ready) {
 #pragma omp for schedule(static)
-      for (int64_t k0 = 0; k0 < K; k0 += mr) transform_filters_sliver(0, K, k0, u);
+      for (int64_t k0 = 0; k0 < K; k0 += mr) transform_filters_sliver<V>(kernel, weight, C, K, a_stride, 0, K, k0, u);
     }
     if (plan.shared) {
       for (int64_t t0 = 0; t0 < tiles; t0 += block) {
@@ -468,7 +501,8 @@ void conv2d_winograd(const Conv2dProblem& pr, const float* x, const float* weigh
           const int64_t k_count = std::min(plan.k_block, K - k_first);
           if (!filters_once) {
 #pragma omp for schedule(static)
-            for (int64_t k0 = 0; k0 < k_count; k0 += mr) transform_filters_sliver(k_first, k_count, k0, u);
+            for (int64_t k0 = 0; k0 < k_count; k0 += mr)
+              transform_filters_sliver<V>(kernel, weight, C, K, a_stride, k_first, k_count, k0, u);
           }
 #pragma omp for schedule(dynamic)
           for (int xi = 0; xi < kXi; ++xi) errors.capture([&] { multiply(count, shared_v, k_count, shared_m, xi); });
@@ -496,14 +530,36 @@ void conv2d_winograd(const Conv2dProblem& pr, const float* x, const float* weigh
 
 }  // namespace
 
-void conv2d_winograd_f4x3(const Conv2dProblem& pr, const float* x, const float* weight, const float* bias, float* y,
-                          Activation activation) {
-  conv2d_winograd<Variant<4>>(pr, x, weight, bias, y, activation);
+void prepare_winograd(const Conv2dProblem& pr, const float* weight, const float* bias, bool keep,
+                      PreparedConv* prepared) {
+  const GemmKernel& kernel = gemm_kernel_for(pr.k());
+  prepared->kernel = &kernel;
+  prepared->bias = keep_or_borrow(bias, pr.k(), keep, &prepared->bias_storage);
+  const int threads = conv_threads(pr);
+  const int out = pr.r() == 5 ? 2 : 4;
+  const WinogradPlan plan(kernel, pr, threads, out);
+  // Kept for a plan, the filters are transformed once where every block of tiles meets all of
+  // them (U within 8 MiB); where they go through in blocks, each block's U is made in cache for
+  // each call, from the filters as given. A single call transforms inside its own region.
+  if (!keep || plan.shared) {
+    prepared->weights = keep_or_borrow(weight, pr.weight.numel(), keep, &prepared->storage);
+    return;
+  }
+  prepared->storage.make_model_memory();
+  prepared->storage.resize(plan.u_floats());
+  if (out == 2)
+    transform_all_filters<Variant<2>>(kernel, weight, pr.x.c, pr.k(), plan.a_stride, prepared->storage.data(), threads);
+  else
+    transform_all_filters<Variant<4>>(kernel, weight, pr.x.c, pr.k(), plan.a_stride, prepared->storage.data(), threads);
+  prepared->weights = prepared->storage.data();
+  prepared->transformed = true;
 }
 
-void conv2d_winograd_f2x5(const Conv2dProblem& pr, const float* x, const float* weight, const float* bias, float* y,
-                          Activation activation) {
-  conv2d_winograd<Variant<2>>(pr, x, weight, bias, y, activation);
+void conv2d_winograd(const Conv2dProblem& pr, const PreparedConv& prepared, const float* x, const ConvOutput& out) {
+  if (pr.r() == 5)
+    winograd<Variant<2>>(pr, prepared, x, out);
+  else
+    winograd<Variant<4>>(pr, prepared, x, out);
 }
 
 }  // namespace pyconvx::detail

@@ -17,6 +17,7 @@ struct Dispatch {
   const detail::GemmKernel* kernel = nullptr;
   detail::PlaneMeans plane_means = nullptr;
   detail::BilinearRows bilinear_rows = nullptr;
+  detail::Pointwise pointwise = nullptr;
 };
 
 // The kernels of a path in supported_paths().
@@ -26,18 +27,21 @@ void select_kernels(const std::string& name, Dispatch* d) {
     d->kernel = &detail::gemm_kernel_avx512();
     d->plane_means = detail::plane_means_avx512;
     d->bilinear_rows = detail::bilinear_rows_avx512;
+    d->pointwise = detail::pointwise_avx512;
     return;
   }
   if (name == "avx2") {
     d->kernel = &detail::gemm_kernel_avx2();
     d->plane_means = detail::plane_means_avx2;
     d->bilinear_rows = detail::bilinear_rows_avx2;
+    d->pointwise = detail::pointwise_avx2;
     return;
   }
 #endif
   d->kernel = &detail::gemm_kernel_generic();
   d->plane_means = detail::plane_means_generic;
   d->bilinear_rows = detail::bilinear_rows_generic;
+  d->pointwise = detail::pointwise_generic;
 }
 
 std::vector<std::string> supported_paths() {
@@ -116,6 +120,7 @@ const GemmKernel& gemm_kernel_for(int64_t rows, int64_t cols) {
 }
 PlaneMeans active_plane_means() { return dispatch().plane_means; }
 BilinearRows active_bilinear_rows() { return dispatch().bilinear_rows; }
+Pointwise active_pointwise() { return dispatch().pointwise; }
 }  // namespace detail
 
 }  // namespace pyconvx

@@ -1,8 +1,10 @@
-// The run-time dispatch table: one GemmKernel, one global-pooling reduction and one bilinear
-// sampler per instruction set, chosen once at start-up.
+// The run-time dispatch table: one GemmKernel, one global-pooling reduction, one bilinear sampler
+// and one element-wise kernel per instruction set, chosen once at start-up.
 #pragma once
 
 #include <cstdint>
+
+#include "pyconvx/shape.hpp"
 
 namespace pyconvx::detail {
 
@@ -27,14 +29,16 @@ using SgemmUkernelShifted = void (*)(int64_t kc, const float* a, const float* ba
 using SgemmUkernelGatherA = void (*)(int64_t kc, const float* a_base, const int64_t* a_offsets, int64_t a_step,
                                      const float* b, float* c, int64_t ldc, bool accumulate);
 
-// The same tile stored transposed, as NR rows of MR: c[f * ldc + i] = act(C(i, f) + bias[f]) for
-// the first `filters` columns f, `width` floats a row (width = VL, the ISA's vector width, stores
-// a whole vector, VL - MR floats past the tile included; less, just that many). The convolution
-// that broadcasts input pixels writes its NCHW output with it (rows of C: MR pixels of an output
-// row, columns: NR filters). Needs MR <= VL.
+// The same tile stored transposed, as NR rows of MR: c[f * ldc + i] = act((accumulate ? c[f * ldc
+// + i] : 0) + C(i, f) + bias[f]) for the first `filters` columns f, `width` floats a row (width =
+// VL, the ISA's vector width, stores a whole vector, VL - MR floats past the tile included;
+// less, just that many; accumulating, width must not exceed MR). The convolution that
+// broadcasts input pixels writes its NCHW output with it (rows of C: MR pixels of an output row,
+// columns: NR filters). Needs MR <= VL.
 using SgemmUkernelGatherATransposed = void (*)(int64_t kc, const float* a_base, const int64_t* a_offsets,
                                                int64_t a_step, const float* b, float* c, int64_t ldc,
-                                               const float* bias, bool relu, int64_t filters, int64_t width);
+                                               bool accumulate, const float* bias, bool relu, int64_t filters,
+                                               int64_t width);
 
 struct GemmKernel {
   const char* isa;
@@ -71,6 +75,14 @@ using PlaneMeans = void (*)(const float* x, int64_t planes, int64_t plane, float
 
 PlaneMeans active_plane_means();
 
+// y[i] = act(scale * x[i] + shift + (z ? z[i] : 0)) for i < n, z may be null and y may alias x
+// or z: activations, residual additions, batch normalisation folded to a per-plane affine map,
+// and the activations the GEMM epilogue applies to a finished tile (nn/pointwise_impl.hpp).
+using Pointwise = void (*)(float* y, const float* x, const float* z, int64_t n, float scale, float shift,
+                           Activation act);
+
+Pointwise active_pointwise();
+
 // One bilinear sampling call (see pyconvx/sample.hpp): y (N, C, out_h, out_w) from x (N, C, h, w)
 // at positions given in xs and ys (N * out_h * out_w each) or, where maps is set, along one
 // affine map per image (6 doubles each).
@@ -90,11 +102,12 @@ using BilinearRows = void (*)(const SampleRows& s, int64_t row_begin, int64_t ro
 // more take bilinear_rows_generic, whose indices are 64-bit.
 BilinearRows active_bilinear_rows();
 
-// Per-ISA kernels, defined in gemm/ukernel_<isa>.cpp, pool/plane_means_<isa>.cpp and
-// sample/bilinear_<isa>.cpp (the x86 ones only on x86-64 builds).
+// Per-ISA kernels, defined in gemm/ukernel_<isa>.cpp, pool/plane_means_<isa>.cpp,
+// sample/bilinear_<isa>.cpp and nn/pointwise_<isa>.cpp (the x86 ones only on x86-64 builds).
 const GemmKernel& gemm_kernel_generic();
 void plane_means_generic(const float* x, int64_t planes, int64_t plane, float scale, float* y);
 void bilinear_rows_generic(const SampleRows& s, int64_t row_begin, int64_t row_end);
+void pointwise_generic(float* y, const float* x, const float* z, int64_t n, float scale, float shift, Activation act);
 #if defined(PYCONVX_HAVE_X86_KERNELS)
 const GemmKernel& gemm_kernel_avx2();
 const GemmKernel& gemm_kernel_avx512();
@@ -102,6 +115,8 @@ void plane_means_avx2(const float* x, int64_t planes, int64_t plane, float scale
 void plane_means_avx512(const float* x, int64_t planes, int64_t plane, float scale, float* y);
 void bilinear_rows_avx2(const SampleRows& s, int64_t row_begin, int64_t row_end);
 void bilinear_rows_avx512(const SampleRows& s, int64_t row_begin, int64_t row_end);
+void pointwise_avx2(float* y, const float* x, const float* z, int64_t n, float scale, float shift, Activation act);
+void pointwise_avx512(float* y, const float* x, const float* z, int64_t n, float scale, float shift, Activation act);
 #endif
 
 }  // namespace pyconvx::detail

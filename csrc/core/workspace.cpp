@@ -49,7 +49,8 @@ void AlignedBuffer::release() {
     allocator_->release(data_, bytes, allocator_->user);
   else
     std::free(data_);
-  account(-bytes);
+  if (scratch_) account(-bytes);
+  allocator_ = nullptr;
   data_ = nullptr;
   size_ = 0;
 }
@@ -57,6 +58,12 @@ void AlignedBuffer::release() {
 void AlignedBuffer::resize(int64_t count) {
   if (count <= size_) return;
   release();
+  if (!scratch_) {
+    data_ = static_cast<float*>(std::aligned_alloc(64, static_cast<size_t>(scratch_bytes(count))));
+    if (data_ == nullptr) throw std::bad_alloc();
+    size_ = count;
+    return;
+  }
   const int64_t bytes = scratch_bytes(count), live = g_live.load(), limit = g_limit.load();
   if (bytes > limit - live)
     throw WorkspaceLimitError("pyconvx: the kernels' scratch memory would pass its limit: " + std::to_string(bytes) +

@@ -8,16 +8,22 @@
 
 namespace pyconvx::detail {
 
-// A 64-byte-aligned float array owned by its creator.
+// A 64-byte-aligned float array owned by its creator. Scratch (the default) comes from the
+// workspace allocator, within the workspace limit, and counts in the workspace statistics;
+// model memory (an inference plan's prepared weights and activations, which live as long as the
+// plan) comes from the heap and is reported by its owner instead.
 class AlignedBuffer {
  public:
   AlignedBuffer() = default;
-  explicit AlignedBuffer(int64_t count) { resize(count); }
+  explicit AlignedBuffer(int64_t count, bool scratch = true) : scratch_(scratch) { resize(count); }
   ~AlignedBuffer();
   AlignedBuffer(const AlignedBuffer&) = delete;
   AlignedBuffer& operator=(const AlignedBuffer&) = delete;
   // Grows (never shrinks) to hold `count` floats; contents are not preserved.
   void resize(int64_t count);
+  // Model memory from now on (see above); call while empty.
+  void make_model_memory() { scratch_ = false; }
+  bool is_model_memory() const { return !scratch_; }
   // Returns the memory.
   void release();
   float* data() const { return data_; }
@@ -27,6 +33,7 @@ class AlignedBuffer {
   float* data_ = nullptr;
   int64_t size_ = 0;
   const WorkspaceAllocator* allocator_ = nullptr;  // the one that made data_; null: the heap
+  bool scratch_ = true;
 };
 
 // Per-thread scratch that lives as long as the thread, so the packing buffers of the OpenMP pool's

@@ -85,16 +85,24 @@ void PackedPanelSource::pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, int
 
 namespace {
 
+// Applies the activations other than ReLU (which the micro-kernel applies) to a stored tile.
+void activate_tile(Activation act, float* c, int64_t ldc, int64_t rows, int64_t cols) {
+  if (act == Activation::none || act == Activation::relu) return;
+  const Pointwise pointwise = active_pointwise();
+  for (int64_t i = 0; i < rows; ++i) pointwise(c + i * ldc, c + i * ldc, nullptr, cols, 1.0f, 0.0f, act);
+}
+
 void apply_epilogue(const Epilogue& e, float* c, int64_t ldc, int64_t row0, int64_t rows, int64_t cols) {
   for (int64_t i = 0; i < rows; ++i) {
     float* ci = c + i * ldc;
     const float add = e.bias ? e.bias[row0 + i] : 0.0f;
-    if (e.relu) {
+    if (e.activation == Activation::relu) {
       for (int64_t j = 0; j < cols; ++j) ci[j] = std::max(ci[j] + add, 0.0f);
     } else {
       for (int64_t j = 0; j < cols; ++j) ci[j] += add;
     }
   }
+  activate_tile(e.activation, c, ldc, rows, cols);
 }
 
 // A B panel is reused by every MC block of A. With a single block (a few filters, as in a 1x1
@@ -142,13 +150,14 @@ void gemm_blocked(const GemmKernel& kernel, const PackedA& a, const BPanelSource
           const int64_t rows = std::min<int64_t>(mr, ic_end - ir);
           const float* a_sliver = a.sliver(pc, kc, ir);
           const float* bias = last && epilogue.bias ? epilogue.bias + ir : nullptr;
-          const bool relu = last && epilogue.relu;
+          const bool relu = last && epilogue.activation == Activation::relu;
           for (int64_t jr = 0; jr < nc; jr += nr) {
             const int64_t cols = std::min<int64_t>(nr, nc - jr);
             const float* b_sliver = panel + jr * kc;
             float* ct = c + ir * ldc + (jc - n_begin) + jr;
             if (rows == mr && cols == nr) {
               kernel.ukernel(kc, a_sliver, b_sliver, ct, ldc, acc, bias, relu);
+              if (last) activate_tile(epilogue.activation, ct, ldc, mr, nr);
             } else {  // an overhanging tile goes through a register-tile buffer
               kernel.ukernel(kc, a_sliver, b_sliver, edge, nr, false, nullptr, false);
               for (int64_t i = 0; i < rows; ++i)

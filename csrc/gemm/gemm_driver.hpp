@@ -92,11 +92,12 @@ class MatrixPanelSource final : public BPanelSource {
   MatrixView b_;
 };
 
-// What happens to each finished tile of C: add a per-row bias, then clamp at zero.
+// What happens to each finished tile of C: add a per-row bias, then the activation: ReLU in the
+// micro-kernel's registers, the others over the tile just stored, while it is in L1.
 struct Epilogue {
   const float* bias = nullptr;  // indexed by the row of C
-  bool relu = false;
-  bool active() const { return bias != nullptr || relu; }
+  Activation activation = Activation::none;
+  bool active() const { return bias != nullptr || activation != Activation::none; }
 };
 
 // Computes rows [m_begin, m_end) x columns [n_begin, n_end) of C = A * B (+ C when accumulate) on

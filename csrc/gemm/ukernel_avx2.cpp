@@ -27,8 +27,9 @@ void sgemm_ukernel_avx2_6x16_gathered_a(int64_t kc, const float* a_base, const i
 
 void sgemm_ukernel_avx2_6x16_gathered_a_transposed(int64_t kc, const float* a_base, const int64_t* a_offsets,
                                                    int64_t a_step, const float* b, float* c, int64_t ldc,
-                                                   const float* bias, bool relu, int64_t filters, int64_t width) {
-  sgemm_ukernel_gathered_a_transposed_tile<8, 6, 2>(kc, a_base, a_offsets, a_step, b, c, ldc, bias, relu, filters,
+                                                   bool accumulate, const float* bias, bool relu, int64_t filters,
+                                                   int64_t width) {
+  sgemm_ukernel_gathered_a_transposed_tile<8, 6, 2>(kc, a_base, a_offsets, a_step, b, c, ldc, accumulate, bias, relu, filters,
                                                     width);
 }
 

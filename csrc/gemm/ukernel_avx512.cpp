@@ -43,9 +43,9 @@ struct Tile {
     sgemm_ukernel_gathered_a_tile<16, MR, NV>(kc, a_base, a_offsets, a_step, b, c, ldc, accumulate);
   }
   static void gathered_a_transposed(int64_t kc, const float* a_base, const int64_t* a_offsets, int64_t a_step,
-                                    const float* b, float* c, int64_t ldc, const float* bias, bool relu,
-                                    int64_t filters, int64_t width) {
-    sgemm_ukernel_gathered_a_transposed_tile<16, MR, NV>(kc, a_base, a_offsets, a_step, b, c, ldc, bias, relu, filters,
+                                    const float* b, float* c, int64_t ldc, bool accumulate,
+                                    const float* bias, bool relu, int64_t filters, int64_t width) {
+    sgemm_ukernel_gathered_a_transposed_tile<16, MR, NV>(kc, a_base, a_offsets, a_step, b, c, ldc, accumulate, bias, relu, filters,
                                                          width);
   }
 };

@@ -188,16 +188,43 @@ __attribute__((always_inline)) inline void store_first(float* dst, typename VecO
   }
 }
 
+// v[0, n) = src[0, n) and zeros after, for 0 < n <= VL, without reading past src + n.
+template <int VL>
+__attribute__((always_inline)) inline typename VecOf<VL>::type load_first(const float* src, int64_t n) {
+  typedef typename VecOf<VL>::type vec;
+  vec v{};
+  if (n == VL) {
+    std::memcpy(&v, src, sizeof(vec));
+    return v;
+  }
+#if defined(__AVX512F__)
+  if constexpr (VL == 16) return reinterpret_cast<vec>(_mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), src));
+#endif
+#if defined(__AVX2__)
+  if constexpr (VL == 8) {
+    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return reinterpret_cast<vec>(
+        _mm256_maskload_ps(src, _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), lanes)));
+  }
+#endif
+  for (int64_t i = 0; i < n; ++i) {
+    v[i] = src[i];
+    __asm__("" : "+r"(i));  // keeps the loop a loop (see store_first)
+  }
+  return v;
+}
+
 // The gathered-A tile stored transposed: c[f * ldc + i] = act(tile(i, f) + bias[f]) for filter
 // f < filters of the NR = NV * VL and pixel i of the MR. Each vector of VL filters goes through
 // a VL x VL transpose (rows past MR zero), so that filter f's MR pixels leave in one vector:
 // `width` = VL stores all VL lanes (the VL - MR past the tile land on pixels the caller writes
 // later), a smaller width only that many floats: the NCHW output of the convolution that
-// broadcasts input pixels (conv/broadcast.cpp).
+// broadcasts input pixels (conv/broadcast.cpp). Accumulating, the `width` floats stored are
+// first read and added (a residual), before the activation.
 template <int VL, int MR, int NV, int STEP>
 inline void gathered_a_transposed_body(int64_t kc, const float* a_base, const int64_t* a_offsets, int64_t a_step,
-                                       const float* b, float* __restrict c, int64_t ldc, const float* __restrict bias,
-                                       bool relu, int64_t filters, int64_t width) {
+                                       const float* b, float* __restrict c, int64_t ldc, bool accumulate,
+                                       const float* __restrict bias, bool relu, int64_t filters, int64_t width) {
   static_assert(MR <= VL, "a tile's pixels must fit one vector");
   typedef typename VecOf<VL>::type vec;
   // Each filter's MR outputs lie on one or two lines ldc floats apart from the next filter's:
@@ -220,6 +247,7 @@ inline void gathered_a_transposed_body(int64_t kc, const float* a_base, const in
       if (l >= count) break;
       const int64_t f = j * VL + l;
       vec out = t[l] + (bias ? bias[f] - vec{} : vec{});
+      if (accumulate) out += load_first<VL>(c + f * ldc, width);
       if (relu) out = out < vec{} ? vec{} : out;  // NaN stays NaN, as in torch
       if (width == VL)
         std::memcpy(c + f * ldc, &out, sizeof(vec));
@@ -234,17 +262,18 @@ inline void gathered_a_transposed_body(int64_t kc, const float* a_base, const in
 template <int VL, int MR, int NV>
 inline void sgemm_ukernel_gathered_a_transposed_tile(int64_t kc, const float* a_base, const int64_t* a_offsets,
                                                      int64_t a_step, const float* b, float* c, int64_t ldc,
-                                                     const float* bias, bool relu, int64_t filters, int64_t width) {
+                                                     bool accumulate, const float* bias, bool relu, int64_t filters,
+                                                     int64_t width) {
   switch (a_step) {
     case 1:
-      return gathered_a_transposed_body<VL, MR, NV, 1>(kc, a_base, a_offsets, 1, b, c, ldc, bias, relu, filters, width);
+      return gathered_a_transposed_body<VL, MR, NV, 1>(kc, a_base, a_offsets, 1, b, c, ldc, accumulate, bias, relu, filters, width);
     case 2:
-      return gathered_a_transposed_body<VL, MR, NV, 2>(kc, a_base, a_offsets, 2, b, c, ldc, bias, relu, filters, width);
+      return gathered_a_transposed_body<VL, MR, NV, 2>(kc, a_base, a_offsets, 2, b, c, ldc, accumulate, bias, relu, filters, width);
     case 4:
-      return gathered_a_transposed_body<VL, MR, NV, 4>(kc, a_base, a_offsets, 4, b, c, ldc, bias, relu, filters, width);
+      return gathered_a_transposed_body<VL, MR, NV, 4>(kc, a_base, a_offsets, 4, b, c, ldc, accumulate, bias, relu, filters, width);
     default:
-      return gathered_a_transposed_body<VL, MR, NV, 0>(kc, a_base, a_offsets, a_step, b, c, ldc, bias, relu, filters,
-                                                        width);
+      return gathered_a_transposed_body<VL, MR, NV, 0>(kc, a_base, a_offsets, a_step, b, c, ldc, accumulate, bias, relu,
+                                                        filters, width);
   }
 }
 

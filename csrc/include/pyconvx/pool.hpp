@@ -25,4 +25,8 @@ void avg_pool2d_backward(const Pool2dProblem& problem, const float* grad_y, floa
 void global_avg_pool2d_forward(const Shape4& x_shape, const float* x, float* y);
 void global_avg_pool2d_backward(const Shape4& x_shape, const float* grad_y, float* grad_x);
 
+// y (N, C, out_h, out_w): output (i, j) of a plane is the mean of its rows floor(i * H / out_h) to
+// ceil((i + 1) * H / out_h) - 1 and likewise its columns, torch's adaptive windows.
+void adaptive_avg_pool2d_forward(const Shape4& x_shape, int64_t out_h, int64_t out_w, const float* x, float* y);
+
 }  // namespace pyconvx

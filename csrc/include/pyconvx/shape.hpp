@@ -38,7 +38,14 @@ struct Conv2dParams {
   int64_t groups = 1;
 };
 
-enum class Activation { none = 0, relu = 1 };
+// The non-linearities a kernel applies as it writes its output, with torch's definitions:
+// relu6 = min(max(x, 0), 6), silu = x * sigmoid(x), hardswish = x * relu6(x + 3) / 6,
+// hardsigmoid = relu6(x + 3) / 6. NaN stays NaN through every one.
+enum class Activation { none = 0, relu = 1, relu6 = 2, sigmoid = 3, tanh = 4, silu = 5, hardswish = 6, hardsigmoid = 7 };
+
+const char* activation_name(Activation activation);
+// Throws std::invalid_argument naming `op`, the value and the valid names for an unknown name.
+Activation activation_from_name(const std::string& name, const char* op);
 
 // Everything a convolution kernel needs to know, after validation.
 struct Conv2dProblem {

@@ -1,0 +1,11 @@
+// The element-wise kernel for the generic path, 4 floats a vector (see pointwise_impl.hpp).
+#include "../core/dispatch.hpp"
+#include "pointwise_impl.hpp"
+
+namespace pyconvx::detail {
+
+void pointwise_generic(float* y, const float* x, const float* z, int64_t n, float scale, float shift, Activation act) {
+  pointwise_body<4>(y, x, z, n, scale, shift, act);
+}
+
+}  // namespace pyconvx::detail
