@@ -130,7 +130,7 @@ ParallelCompile("PYCONVX_BUILD_JOBS", default=os.cpu_count() or 1).install()
 
 extension = Pybind11Extension(
     "pyconvx._core",
-    sources=[os.path.join(CSRC, "python", "bindings.cpp")],
+    sources=[os.path.join(CSRC, "python", name) for name in ("bindings.cpp", "plan_bindings.cpp")],
     include_dirs=[INCLUDE],
     define_macros=MACROS,
     cxx_std=17,

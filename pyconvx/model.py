@@ -17,12 +17,11 @@ import numbers
 import numpy as np
 from tqdm import tqdm
 
-from . import losses, optimizers
+from . import engine, losses, optimizers
 from . import metrics as metrics_module
 from ._summary import format_summary
 from .callbacks import Callback, History
-from .layers.base import Layer, check_weight
-from .layers.fusion import inference_only
+from .layers.base import Layer, check_weight, writable
 from .layers.graph import Graph, Input, SymbolicTensor, assign_unique_names, sample_shape
 from .torch_weights import load_torch_state_dict
 from .weights_file import read_weights, write_weights
@@ -89,10 +88,17 @@ class Model:
         self.stop_training = False
         self.history = None
         self._init_rng = np.random.default_rng(seed)
+        self._plans = None
 
     def _set_graph(self, graph):
         assign_unique_names(graph.layers, self.name)
         self._graph = graph
+        self._plans = None
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_plans"] = None  # a copy builds plans of its own, from its own weights
+        return state
 
     def _record_shapes(self):
         inputs = [tuple(t.shape) for t in self._graph.inputs]
@@ -100,6 +106,7 @@ class Model:
         self.input_shape = inputs[0] if self._single_input else inputs
         self.output_shape = outputs[0] if self._single_output else outputs
         self.built = True
+        self._plans = None
 
     @property
     def input_names(self):
@@ -366,10 +373,8 @@ class Model:
         xs, ys = self._check_data(x, y, "evaluate")
         self._ensure_built(xs)
         totals = _RunningMeans(self._figure_names())
-        for start in _batch_starts(len(xs[0]), batch_size, verbose, "evaluate"):
-            with inference_only():
-                outputs = self._graph.forward([x[start:start + batch_size] for x in xs], False)
-            figures, _ = self._losses_and_grads([y[start:start + batch_size] for y in ys], outputs)
+        for start, outputs in self._inference_batches(xs, batch_size, verbose, "evaluate"):
+            figures, _ = self._losses_and_grads([y[start:start + len(outputs[0])] for y in ys], outputs)
             totals.add(len(outputs[0]), figures)
         result = totals.means()
         if return_dict:
@@ -377,22 +382,100 @@ class Model:
         return result["loss"] if len(result) == 1 else list(result.values())
 
     def predict(self, x, batch_size=32, verbose=0):
-        """The model's outputs for x (N,) + input_shape, in inference mode, batch by batch;
-        verbose=1 shows a progress bar.
+        """The model's outputs for x (N,) + input_shape, in inference mode, batch by batch through
+        the inference plan (pyconvx.engine); verbose=1 shows a progress bar.
 
         Shapes: -> (N,) + output_shape, float32 (a list of such arrays for several outputs).
         """
         xs = self._inputs(x)
         self._ensure_built(xs)
-        with inference_only():
-            batches = [self._graph.forward([each[start:start + batch_size] for each in xs], False)
-                       for start in _batch_starts(len(xs[0]), batch_size, verbose, "predict")]
-        if not batches:
-            self._require_built("predict on an empty batch")
-            outputs = [np.zeros((0,) + tuple(t.shape), np.float32) for t in self._graph.outputs]
+        self._require_built("predict")
+        count = len(xs[0])
+        plan = self._plan_or_none(min(_positive_int(batch_size, "batch_size"), max(count, 1)))
+        if plan is not None:
+            xs = [np.ascontiguousarray(each) for each in xs]
+            self._check_inputs(xs)
+            outputs = [np.empty((count,) + tuple(t.shape), np.float32) for t in self._graph.outputs]
+            for start in _batch_starts(count, batch_size, verbose, "predict"):
+                plan.run(xs, outputs, start, min(count, start + batch_size))
         else:
-            outputs = [np.concatenate(parts) for parts in zip(*batches)]
+            batches = [outputs for _, outputs in self._inference_batches(xs, batch_size, verbose, "predict")]
+            outputs = ([np.concatenate(parts) for parts in zip(*batches)] if batches else
+                       [np.zeros((0,) + tuple(t.shape), np.float32) for t in self._graph.outputs])
         return outputs[0] if self._single_output else outputs
+
+    def inference_plan(self, batch_size=32):
+        """The model compiled for batches of up to `batch_size` samples (a pyconvx.engine
+        .InferencePlan), as predict and evaluate run it: prepared once, then each batch runs in
+        one call into C++. Raises ValueError when a layer has no step in the plan (a custom
+        layer without _to_network); predict then runs layer by layer.
+
+        >>> from pyconvx import layers
+        >>> model = Sequential([layers.Flatten(), layers.Dense(3)], input_shape=(2, 4, 4), seed=0)
+        >>> model.inference_plan(batch_size=4)(np.ones((6, 2, 4, 4))).shape
+        (6, 3)
+        """
+        self._require_built("inference_plan")
+        try:
+            return self._plan_cache().plan(_positive_int(batch_size, "batch_size"))
+        except engine.NotSupported as error:
+            raise ValueError(f"{self.name}: {error}") from None
+
+    def _plan_cache(self):
+        if self._plans is None:
+            def describe(net):
+                inputs = [net.input(tensor.shape) for tensor in self._graph.inputs]
+                for tensor in self._graph.to_network(net, inputs):
+                    net.output(tensor)
+
+            self._plans = engine.PlanCache(describe, self._weight_slots, self._single_input, self._single_output)
+        return self._plans
+
+    def _plan_or_none(self, batch_size):
+        """The inference plan for batches of `batch_size`, or None when a layer has none."""
+        try:
+            return self._plan_cache().plan(batch_size)
+        except engine.NotSupported:
+            return None
+
+    def _check_inputs(self, xs):
+        """ValueError naming the first layer an input feeds (as running it would) when a batch
+        does not have the model's per-sample shape."""
+        for tensor, x in zip(self._graph.inputs, xs):
+            if x.shape[1:] != tuple(tensor.shape):
+                reader = next((node.layer for node in self._graph.nodes if tensor in node.inputs), None)
+                message = f"expected input shape {(None,) + tuple(tensor.shape)}, got {x.shape}"
+                raise reader.shape_error(message) if reader else ValueError(f"{self.name}: {message}")
+
+    def _inference_batches(self, xs, batch_size, verbose, description):
+        """(first index, the outputs) of each batch of xs in inference mode: through the inference
+        plan, or layer by layer where a layer has no step in it."""
+        count = len(xs[0])
+        plan = self._plan_or_none(min(_positive_int(batch_size, "batch_size"), max(count, 1)))
+        if plan is not None:
+            xs = [np.ascontiguousarray(each) for each in xs]
+            self._check_inputs(xs)
+        for start in _batch_starts(count, batch_size, verbose, description):
+            batch = [x[start:start + batch_size] for x in xs]
+            if plan is None:
+                yield start, self._graph.forward(batch, False)
+                continue
+            outputs = [np.empty((len(batch[0]),) + tuple(t.shape), np.float32) for t in self._graph.outputs]
+            plan.run(batch, outputs, 0, len(batch[0]))
+            yield start, outputs
+
+    def _weight_slots(self):
+        """(mapping, key, array) for each weight array of every layer, sub-layers of blocks
+        included: what an inference plan reads."""
+        slots, stack = [], list(self.layers)
+        while stack:
+            layer = stack.pop()
+            if getattr(layer, "sublayers", None):
+                stack.extend(layer.sublayers)
+                continue
+            for mapping in (layer.params, layer.state):
+                slots.extend((mapping, key, array) for key, array in mapping.items())
+        return slots
 
     # ----- freezing -----
 
@@ -468,7 +551,7 @@ class Model:
         for (key, target), value in zip(entries, weights):
             check_weight(value, target, key, self.name)
         for (_, target), value in zip(entries, weights):
-            np.copyto(target, value, casting="same_kind")
+            np.copyto(writable(target), value, casting="same_kind")
 
     def save_weights(self, path):
         """Writes every layer's weights to an .npz file at `path` (used as given), atomically."""
@@ -506,7 +589,7 @@ class Model:
         if extra:
             raise ValueError(f"{path}: the file has weight {extra[0]!r}, which the model does not have")
         for key, target in entries:
-            np.copyto(target, stored[key], casting="same_kind")
+            np.copyto(writable(target), stored[key], casting="same_kind")
 
     def load_torch_state_dict(self, state_dict, strict=True):
         """Copies the weights of a torch module's state_dict() (torch tensors or NumPy arrays)

@@ -14,6 +14,8 @@ import weakref
 
 import numpy as np
 
+from .layers.base import writable
+
 __all__ = ["Optimizer", "SGD", "Adam", "RMSprop", "get"]
 
 
@@ -51,7 +53,7 @@ class Optimizer:
             if slots is None:
                 slots = self._slots[key] = {"step": 0}
             slots["step"] += 1
-            self._update(param, grad, slots)
+            self._update(writable(param), grad, slots)
 
     def step(self, layers):
         """One update of every trainable parameter of `layers` from the gradients they hold."""

@@ -7,6 +7,7 @@ from the layer's type. torch is never imported: tensors are read through .detach
 """
 import numpy as np
 
+from .layers.base import writable
 from .layers.conv import Conv2D
 from .layers.dense import Dense
 from .layers.normalization import BatchNormalization
@@ -98,5 +99,5 @@ def load_torch_state_dict(layers, state_dict, owner, strict=True):
                          f"({len(unexpected)} unexpected key(s))")
     for (_, target, _, _), value in zip(entries, arrays):
         if value is not None:
-            np.copyto(target, value, casting="unsafe")
+            np.copyto(writable(target), value, casting="unsafe")
     return missing, unexpected

@@ -30,6 +30,7 @@ import os
 
 import numpy as np
 
+from .layers.base import writable
 from .layers.dense import Dense
 from .layers.graph import Input
 from .model import Model, Sequential
@@ -312,6 +313,7 @@ def shrink_perturb(model, fresh, shrink=0.5, skip=()):
                                  f"{found} in fresh; they must have the same architecture")
     for layer, other in pairs:
         for key, value in layer.params.items():
+            value = writable(value)
             value *= value.dtype.type(shrink)
             value += value.dtype.type(1 - shrink) * other.params[key]
     return model

@@ -341,6 +341,80 @@ def gemm(a, b, trans_a=False, trans_b=False):
 
 
 # --------------------------------------------------------------------------------------------
+# Element-wise and normalisation layers
+# --------------------------------------------------------------------------------------------
+
+
+def _relu6(z):
+    return np.where(np.isnan(z), z, np.clip(z, 0.0, 6.0))
+
+
+def _sigmoid(z):
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-z))
+
+
+def _times(z, f):
+    with np.errstate(invalid="ignore"):  # -inf * 0 is NaN, as in torch
+        return z * f
+
+
+# torch's definitions, in float64.
+ACTIVATIONS = {
+    "none": lambda z: z,
+    "relu": lambda z: np.where(np.isnan(z), z, np.maximum(z, 0.0)),
+    "relu6": _relu6,
+    "sigmoid": _sigmoid,
+    "tanh": np.tanh,
+    "silu": lambda z: _times(z, _sigmoid(z)),
+    "hardswish": lambda z: _times(z, _relu6(z + 3.0) / 6.0),
+    "hardsigmoid": lambda z: _relu6(z + 3.0) / 6.0,
+}
+
+
+def activation(name, x):
+    return ACTIVATIONS[name](np.asarray(x, np.float64))
+
+
+def batch_norm_inference(x, gamma, beta, mean, variance, epsilon):
+    """Per channel (axis 1): (x - mean) / sqrt(variance + epsilon) * gamma + beta."""
+    x = np.asarray(x, np.float64)
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    scale = np.asarray(gamma, np.float64) / np.sqrt(np.asarray(variance, np.float64) + epsilon)
+    return (x - np.reshape(mean, shape)) * scale.reshape(shape) + np.reshape(beta, shape)
+
+
+def softmax(x, axis=1):
+    x = np.asarray(x, np.float64)
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def lrn(x, size, alpha, beta, k):
+    """AlexNet's local response normalisation across channels, alpha on the plain sum."""
+    x = np.asarray(x, np.float64)
+    channels = x.shape[1]
+    out = np.empty_like(x)
+    for c in range(channels):
+        lo, hi = max(0, c - size // 2), min(channels - 1, c + (size - 1) // 2)
+        out[:, c] = x[:, c] / (k + alpha * (x[:, lo:hi + 1] ** 2).sum(axis=1)) ** beta
+    return out
+
+
+def adaptive_avg_pool2d(x, out_h, out_w):
+    """torch's adaptive windows: output i covers inputs floor(i n / m) to ceil((i + 1) n / m) - 1."""
+    x = np.asarray(x, np.float64)
+    n, c, h, w = x.shape
+    out = np.empty((n, c, out_h, out_w))
+    for i in range(out_h):
+        r0, r1 = i * h // out_h, -(-(i + 1) * h // out_h)
+        for j in range(out_w):
+            c0, c1 = j * w // out_w, -(-(j + 1) * w // out_w)
+            out[:, :, i, j] = x[:, :, r0:r1, c0:c1].mean(axis=(2, 3))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
 # Shared parameter grids
 # --------------------------------------------------------------------------------------------
 

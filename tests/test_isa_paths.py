@@ -74,6 +74,15 @@ CHILD = textwrap.dedent(
     for h, w in GAP_PLANES:  # global pooling's vector loops at each width, and their remainders
         gx = rng.standard_normal((3, 7, h, w)).astype(np.float32)  # 21 planes: whole groups and a rest
         res.update({f"gap_x_{h}x{w}": gx, f"gap_{h}x{w}": pyconvx.global_avg_pool2d(gx)})
+    from pyconvx import _core
+    ax = (rng.standard_normal(1061) * 10).astype(np.float32)  # whole vectors of every width and a tail
+    res["act_x"] = ax
+    for name in _core.activation_names():
+        res["act_" + name] = _core.pointwise(ax, None, name)
+    for name, kwargs in spec["networks"].items():  # whole networks through the inference plan
+        model = getattr(pyconvx.models, kwargs.pop("model"))(seed=0, **kwargs)
+        nx = rng.standard_normal((3,) + tuple(kwargs["input_shape"])).astype(np.float32)
+        res.update({name + "_x": nx, name + "_plan": model.predict(nx, batch_size=2)})
     np.savez(out_path, **res)
     """
 )
@@ -90,8 +99,12 @@ CASES = {"conv": CONV, "grouped": CONV_GROUPED, "one": CONV_1X1, "one_s2": CONV_
 # 5x19 (95 floats: on AVX-512 near the longest plane summed in groups, on AVX2 summed alone) and
 # 13x13 (rounds of four 8- and 16-float vectors, then single ones, then a remainder).
 GAP_PLANES = [(1, 3), (1, 7), (3, 5), (4, 4), (4, 8), (7, 7), (9, 9), (5, 19), (13, 13)]
+# Networks through the inference plan: fused batch normalisation, residuals and concatenated
+# branches on every path.
+NETWORKS = {"resnet18": dict(model="resnet18", num_classes=10, input_shape=(3, 32, 32)),
+            "googlenet": dict(model="googlenet", num_classes=10, input_shape=(3, 48, 48))}
 SPEC = {"convs": {name: conv_spec(case) for name, case in CASES.items()}, "gemm": list(GEMM_MKN),
-        "gap_planes": GAP_PLANES}
+        "gap_planes": GAP_PLANES, "networks": NETWORKS}
 
 
 def supported():
@@ -214,3 +227,23 @@ def test_pool_paths_agree(isa_results):
         for h, w in GAP_PLANES:
             gx = res[f"gap_x_{h}x{w}"]
             ref.assert_close(res[f"gap_{h}x{w}"], ref.global_avg_pool2d(gx), h * w, f"{isa} gap {h}x{w}")
+
+
+def test_activation_paths_agree_with_the_reference(isa_results):
+    from pyconvx import _core
+
+    for isa, res in isa_results.items():
+        x = res["act_x"]
+        for name in _core.activation_names():
+            np.testing.assert_allclose(res["act_" + name], ref.activation(name, x), rtol=2e-6, atol=1e-7,
+                                       err_msg=f"{isa} {name}")
+
+
+@pytest.mark.parametrize("name", list(NETWORKS))
+def test_inference_plan_paths_agree_with_the_layers(name, isa_results):
+    kwargs = dict(NETWORKS[name])
+    model = getattr(pyconvx.models, kwargs.pop("model"))(seed=0, **kwargs)
+    for isa, res in isa_results.items():
+        want = model.forward(res[name + "_x"], training=False)
+        np.testing.assert_allclose(res[name + "_plan"], want, rtol=0, atol=1e-5 * np.abs(want).max(),
+                                   err_msg=f"{isa} {name}")

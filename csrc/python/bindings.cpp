@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "bindings.hpp"
 #include "pyconvx/pyconvx.hpp"
 
 namespace py = pybind11;
@@ -19,8 +20,10 @@ namespace {
 
 using FloatArray = py::array_t<float, py::array::c_style | py::array::forcecast>;
 using IndexArray = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
-using Pair = std::array<int64_t, 2>;
-using Quad = std::array<int64_t, 4>;
+using pyconvx::python::conv_params;
+using pyconvx::python::Pair;
+using pyconvx::python::pool_params;
+using pyconvx::python::Quad;
 
 Shape4 shape_of(const py::array& a, const char* name) {
   std::vector<int64_t> dims(a.shape(), a.shape() + a.ndim());
@@ -34,35 +37,6 @@ Shape4 shape_from(const std::vector<int64_t>& dims, const char* name) {
 FloatArray empty(const Shape4& s) { return FloatArray({s.n, s.c, s.h, s.w}); }
 
 float* data(FloatArray& a) { return a.mutable_data(); }
-
-Conv2dParams conv_params(Pair stride, Quad padding, Pair dilation, int64_t groups) {
-  Conv2dParams p;
-  p.stride_h = stride[0];
-  p.stride_w = stride[1];
-  p.pad_top = padding[0];
-  p.pad_bottom = padding[1];
-  p.pad_left = padding[2];
-  p.pad_right = padding[3];
-  p.dilation_h = dilation[0];
-  p.dilation_w = dilation[1];
-  p.groups = groups;
-  return p;
-}
-
-Pool2dParams pool_params(Pair kernel, Pair stride, Quad padding, bool ceil_mode, bool count_include_pad) {
-  Pool2dParams p;
-  p.kernel_h = kernel[0];
-  p.kernel_w = kernel[1];
-  p.stride_h = stride[0];
-  p.stride_w = stride[1];
-  p.pad_top = padding[0];
-  p.pad_bottom = padding[1];
-  p.pad_left = padding[2];
-  p.pad_right = padding[3];
-  p.ceil_mode = ceil_mode;
-  p.count_include_pad = count_include_pad;
-  return p;
-}
 
 FloatArray conv2d(const FloatArray& x, const FloatArray& w, std::optional<FloatArray> bias, Pair stride, Quad padding,
                   Pair dilation, int64_t groups, bool relu, const std::string& algorithm) {
@@ -422,4 +396,5 @@ PYBIND11_MODULE(_core, m) {
   });
   m.def("reset_workspace_peak", &reset_workspace_peak, py::call_guard<py::gil_scoped_release>());
   m.def("measure_peak_gflops", &measure_peak_gflops, py::arg("seconds"), py::call_guard<py::gil_scoped_release>());
+  pyconvx::python::bind_plan(m);
 }

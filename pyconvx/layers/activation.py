@@ -1,5 +1,5 @@
-"""Element-wise activations (relu, tanh, sigmoid, softmax over the channel axis, linear) and the
-Activation and ReLU layers.
+"""Element-wise activations (relu, relu6, tanh, sigmoid, hardsigmoid, softmax over the channel
+axis, linear) and the Activation and ReLU layers.
 
 Each activation's derivative is written in terms of its output y, so a layer keeps only y for
 the backward pass. Softmax normalises over axis 1: the classes of (N, classes) logits, the
@@ -27,19 +27,24 @@ def _softmax_backward(grad, y):
     return y * (grad - (grad * y).sum(axis=1, keepdims=True))
 
 
+# relu6 = min(max(z, 0), 6) (MobileNet's) and hardsigmoid = relu6(z + 3) / 6, torch's definitions.
 _FORWARD = {
     "linear": lambda z: z,
     "relu": lambda z: np.maximum(z, 0),
+    "relu6": lambda z: np.clip(z, 0, 6),
     "tanh": np.tanh,
     "sigmoid": _sigmoid,
+    "hardsigmoid": lambda z: np.clip(z / 6 + 0.5, 0, 1),
     "softmax": _softmax,
 }
 
 _BACKWARD = {
     "linear": lambda grad, y: grad,
     "relu": lambda grad, y: grad * (y > 0),
+    "relu6": lambda grad, y: grad * ((y > 0) & (y < 6)),
     "tanh": lambda grad, y: grad * (1 - y * y),
     "sigmoid": lambda grad, y: grad * y * (1 - y),
+    "hardsigmoid": lambda grad, y: grad * (((y > 0) & (y < 1)) / grad.dtype.type(6)),
     "softmax": _softmax_backward,
 }
 
@@ -88,6 +93,9 @@ class Activation(Layer):
 
     def _backward(self, grad):
         return activation_backward(self.activation, grad, self._y)
+
+    def _to_network(self, net, inputs):
+        return net.activation(inputs[0], self.activation)
 
 
 class ReLU(Activation):

@@ -9,7 +9,7 @@ import re
 
 import numpy as np
 
-__all__ = ["Layer"]
+__all__ = ["Layer", "writable"]
 
 _name_counters = {}
 
@@ -23,6 +23,15 @@ def _fresh_name(prefix):
     counter = _name_counters.setdefault(prefix, itertools.count())
     index = next(counter)
     return prefix if index == 0 else f"{prefix}_{index}"
+
+
+def writable(array):
+    """`array` (a weight) made writable for an update in place. While an inference plan built
+    from a model is current, its weights are read-only (see pyconvx.engine); a weight made
+    writable tells the plan it may change, and the next predict builds it afresh."""
+    if not array.flags.writeable:
+        array.flags.writeable = True
+    return array
 
 
 def check_weight(value, target, key, owner):
@@ -151,6 +160,14 @@ class Layer:
     def reseed(self, rng):
         """Gives the layer a random generator for its training-time randomness (dropout masks)."""
 
+    def _to_network(self, net, inputs):
+        """Adds the layer at inference to `net` (a pyconvx.engine.NetworkBuilder) over the tensors
+        `inputs` (a list, one per input) and returns its output tensor. A layer without a step in
+        the inference plan raises NotSupported, and its models predict layer by layer."""
+        from ..engine import NotSupported
+
+        raise NotSupported(f"{self._describe()} has no step in the inference plan (define _to_network to add one)")
+
     # ----- weights -----
 
     def weight_names(self):
@@ -176,7 +193,7 @@ class Layer:
         for key, target, value in zip(self.weight_names(), targets, weights):
             check_weight(value, target, key, self._describe())
         for target, value in zip(targets, weights):
-            np.copyto(target, value, casting="same_kind")
+            np.copyto(writable(target), value, casting="same_kind")
 
     def count_params(self):
         """Number of scalars in the layer's parameters and saved state."""

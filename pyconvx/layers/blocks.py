@@ -10,7 +10,7 @@ Model.load_torch_state_dict finds their weights.
 from collections.abc import MutableMapping
 
 from ._padding import positive_int, positive_pair
-from .activation import ReLU
+from .activation import Activation, ReLU
 from .base import Layer
 from .conv import Conv2D
 from .graph import Graph, Input, assign_unique_names
@@ -18,7 +18,7 @@ from .merge import Add, Concatenate
 from .normalization import BatchNormalization
 from .pooling import MaxPooling2D
 
-__all__ = ["Block", "ResidualBlock", "InceptionModule", "conv_bn_relu"]
+__all__ = ["Block", "ResidualBlock", "InceptionModule", "conv_bn_activation"]
 
 
 class _SubLayerArrays(MutableMapping):
@@ -109,6 +109,9 @@ class Block(Layer):
         self._graph.input_grads_needed = self.input_grad_needed
         return self._graph.backward([grad])[0]
 
+    def _to_network(self, net, inputs):
+        return self._graph.to_network(net, inputs)[0]
+
     def reseed(self, rng):
         for layer in self.sublayers:
             layer.reseed(rng)
@@ -119,18 +122,22 @@ class Block(Layer):
                 for key, param, grad in layer.trainable_parameters()]
 
 
-def conv_bn_relu(x, filters, kernel_size, names, strides=1, padding=0, epsilon=1e-5, relu=True):
-    """Conv2D without bias (the batch norm's beta replaces it), BatchNormalization, then ReLU
-    (unless relu=False), on the symbolic tensor x; names is the pair (convolution's name, batch
-    norm's name). Returns the symbolic output.
+def conv_bn_activation(x, filters, kernel_size, names, strides=1, padding=0, groups=1, epsilon=1e-5,
+                       activation="relu"):
+    """Conv2D without bias (the batch norm's beta replaces it), BatchNormalization, then the
+    activation (None for none), on the symbolic tensor x; names is the pair (convolution's name,
+    batch norm's name). Returns the symbolic output.
 
     >>> x = Input((3, 8, 8))
-    >>> conv_bn_relu(x, 4, 3, ("stem.conv", "stem.bn"), padding=1).inputs[0].layer
+    >>> conv_bn_activation(x, 4, 3, ("stem.conv", "stem.bn"), padding=1).inputs[0].layer
     <BatchNormalization name='stem.bn'>
     """
-    x = Conv2D(filters, kernel_size, strides=strides, padding=padding, use_bias=False, name=names[0])(x)
+    x = Conv2D(filters, kernel_size, strides=strides, padding=padding, groups=groups, use_bias=False,
+               name=names[0])(x)
     x = BatchNormalization(epsilon=epsilon, name=names[1])(x)
-    return ReLU()(x) if relu else x
+    if activation is None:
+        return x
+    return (ReLU() if activation == "relu" else Activation(activation))(x)
 
 
 class ResidualBlock(Block):
@@ -167,8 +174,8 @@ class ResidualBlock(Block):
             units = [(self.filters, 3, self.strides, 1), (out_channels, 3, 1, 1)]
         h = x
         for index, (filters, kernel, strides, padding) in enumerate(units, start=1):
-            h = conv_bn_relu(h, filters, kernel, (f"conv{index}", f"bn{index}"), strides=strides, padding=padding,
-                             relu=index < len(units))
+            h = conv_bn_activation(h, filters, kernel, (f"conv{index}", f"bn{index}"), strides=strides,
+                                   padding=padding, activation="relu" if index < len(units) else None)
         shortcut = x
         if self.strides != (1, 1) or input_shape[0] != out_channels:
             shortcut = Conv2D(out_channels, 1, strides=self.strides, use_bias=False, name="downsample.0")(x)
@@ -213,7 +220,7 @@ class InceptionModule(Block):
 
     def _unit(self, x, filters, kernel_size, name):
         if self.batch_norm:
-            return conv_bn_relu(x, filters, kernel_size, (f"{name}.conv", f"{name}.bn"), padding=kernel_size // 2,
+            return conv_bn_activation(x, filters, kernel_size, (f"{name}.conv", f"{name}.bn"), padding=kernel_size // 2,
                                 epsilon=1e-3)
         return Conv2D(filters, kernel_size, padding=kernel_size // 2, activation="relu", name=name)(x)
 

@@ -80,6 +80,10 @@ class Conv2D(AffineLayer):
                 self.grads["bias"] = grad_b
         return grad_x
 
+    def _to_network(self, net, inputs):
+        return net.conv2d(inputs[0], self.params["kernel"], self.params.get("bias"), self.strides, self._ops_padding,
+                          self.dilation_rate, self.groups, self.activation)
+
     def dense_equivalent_params(self):
         """Parameters a dense layer mapping this layer's whole input to its whole output would
         need (weights plus biases): what parameter sharing saves."""

@@ -25,6 +25,9 @@ class Flatten(Layer):
     def _backward(self, grad):
         return grad.reshape(self._x_shape)
 
+    def _to_network(self, net, inputs):
+        return net.flatten(inputs[0])
+
 
 class Dropout(Layer):
     """Zeroes each input with probability `rate` while training and scales the survivors by
@@ -60,3 +63,6 @@ class Dropout(Layer):
 
     def _backward(self, grad):
         return grad if self._mask is None else grad * self._mask
+
+    def _to_network(self, net, inputs):
+        return net.identity(inputs[0])

@@ -40,6 +40,9 @@ class Dense(AffineLayer):
         self._x, self._y = x, y
         return y
 
+    def _to_network(self, net, inputs):
+        return net.dense(inputs[0], self.params["kernel"], self.params.get("bias"), self.activation)
+
     def _backward(self, grad):
         grad = np.ascontiguousarray(activation_backward(self.activation, grad, self._y), dtype=np.float32)
         if self.trainable:

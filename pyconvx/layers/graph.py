@@ -16,7 +16,6 @@ Models (pyconvx.Model, Sequential) and composite blocks are both graphs undernea
 """
 import itertools
 
-from . import fusion
 from .base import snake_case
 
 __all__ = ["SymbolicTensor", "Input", "Graph", "is_symbolic", "assign_unique_names"]
@@ -116,7 +115,6 @@ class Graph:
         self.layers = [node.layer for node in self.nodes]
         self.input_grads_needed = False
         self.built = False
-        self._fusion_plan = None
 
     def _order(self):
         """Depth-first post-order from the outputs: a topological order of the reachable calls."""
@@ -185,23 +183,20 @@ class Graph:
     # ----- passes -----
 
     def forward(self, inputs, training):
-        """The outputs (a list) for a list of input batches, one per graph input. Within
-        fusion.inference_only(), convolution -> batch norm (-> ReLU) chains run as one
-        convolution when not training."""
+        """The outputs (a list) for a list of input batches, one per graph input, layer by layer
+        (Model.predict runs the inference plan instead: pyconvx.engine)."""
         values = {id(tensor): x for tensor, x in zip(self.inputs, inputs)}
-        plan = {}
-        if not training and fusion.in_inference_only():
-            if self._fusion_plan is None:
-                self._fusion_plan = fusion.fusion_plan(self.nodes, self.outputs)
-            plan = self._fusion_plan
         for node in self.nodes:
-            if id(node) in plan:
-                chain = plan[id(node)]
-                if chain is not None:  # the chain's first node runs it; the others are done then
-                    values[id(chain[2] or chain[1])] = fusion.run_fused(chain, values[id(node.inputs[0])])
-                continue
             args = [values[id(parent)] for parent in node.inputs]
             values[id(node)] = node.layer.forward(args if node.layer.takes_list else args[0], training)
+        return [values[id(tensor)] for tensor in self.outputs]
+
+    def to_network(self, net, inputs):
+        """Adds the graph's layers to `net` (a pyconvx.engine.NetworkBuilder) over the tensors
+        `inputs`, one per graph input; returns the output tensors."""
+        values = {id(tensor): x for tensor, x in zip(self.inputs, inputs)}
+        for node in self.nodes:
+            values[id(node)] = node.layer._to_network(net, [values[id(parent)] for parent in node.inputs])
         return [values[id(tensor)] for tensor in self.outputs]
 
     def plan_backward(self):

@@ -70,6 +70,9 @@ class Concatenate(_Merge):
     def _forward(self, xs, training):
         return np.concatenate(xs, axis=self._sample_axis + 1)
 
+    def _to_network(self, net, inputs):
+        return net.concat(inputs, self._sample_axis)
+
     def _backward(self, grad):
         if not self.input_grad_needed:
             return None
@@ -89,6 +92,9 @@ class Add(_Merge):
         if len(set(shapes)) != 1:
             raise self.shape_error(f"inputs must have one shape, got {[(None,) + shape for shape in shapes]}")
         return shapes[0]
+
+    def _to_network(self, net, inputs):
+        return net.add(inputs)
 
     def _forward(self, xs, training):
         self._count = len(xs)

@@ -4,7 +4,7 @@ import numbers
 import numpy as np
 
 from ._padding import positive_int
-from .base import Layer
+from .base import Layer, writable
 
 __all__ = ["BatchNormalization", "LocalResponseNormalization"]
 
@@ -62,15 +62,20 @@ class BatchNormalization(Layer):
                                        f"got input shape {x.shape}")
             mean, var = x.mean(axis=self._axes), x.var(axis=self._axes)
             keep = self.momentum
-            self.state["moving_mean"] *= keep
-            self.state["moving_mean"] += (1 - keep) * mean
-            self.state["moving_variance"] *= keep
-            self.state["moving_variance"] += (1 - keep) * var * (count / max(count - 1, 1))
+            moving_mean, moving_variance = writable(self.state["moving_mean"]), writable(self.state["moving_variance"])
+            moving_mean *= keep
+            moving_mean += (1 - keep) * mean
+            moving_variance *= keep
+            moving_variance += (1 - keep) * var * (count / max(count - 1, 1))
         else:
             mean, var = self.state["moving_mean"], self.state["moving_variance"]
         self._inv_std = (1.0 / np.sqrt(var + self.epsilon)).reshape(self._bshape)
         self._xhat = (x - mean.reshape(self._bshape)) * self._inv_std
         return self.params["gamma"].reshape(self._bshape) * self._xhat + self.params["beta"].reshape(self._bshape)
+
+    def _to_network(self, net, inputs):
+        return net.batch_norm(inputs[0], self.params["gamma"], self.params["beta"], self.state["moving_mean"],
+                              self.state["moving_variance"], self.epsilon)
 
     def _backward(self, grad):
         grad_sum = grad.sum(axis=self._axes)
@@ -133,6 +138,9 @@ class LocalResponseNormalization(Layer):
         self._denom = self.k + self.alpha * _window_sum(x * x, self._before, self._after)
         self._y = x * self._denom ** -self.beta
         return self._y
+
+    def _to_network(self, net, inputs):
+        return net.lrn(inputs[0], self.size, self.alpha, self.beta, self.k)
 
     def _backward(self, grad):
         if not self.input_grad_needed:

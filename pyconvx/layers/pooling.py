@@ -61,6 +61,9 @@ class MaxPooling2D(_Pooling2D):
         self._x_shape = x.shape  # the indices say where each maximum was: the input itself is not kept
         return y
 
+    def _to_network(self, net, inputs):
+        return net.pool2d(inputs[0], "max", self.pool_size, self.strides, self._ops_padding, self.ceil_mode)
+
     def _backward(self, grad):
         if not self.input_grad_needed:
             return None
@@ -86,6 +89,10 @@ class AveragePooling2D(_Pooling2D):
         self._x_shape = x.shape
         return ops.avg_pool2d(x, count_include_pad=self._count_include_pad, **self._pool_kwargs())
 
+    def _to_network(self, net, inputs):
+        return net.pool2d(inputs[0], "avg", self.pool_size, self.strides, self._ops_padding, self.ceil_mode,
+                          self._count_include_pad)
+
     def _backward(self, grad):
         if not self.input_grad_needed:
             return None
@@ -108,6 +115,9 @@ class GlobalAveragePooling2D(Layer):
     def _forward(self, x, training):
         self._x_shape = x.shape
         return ops.global_avg_pool2d(x).reshape(x.shape[:2])
+
+    def _to_network(self, net, inputs):
+        return net.global_avg_pool2d(inputs[0])
 
     def _backward(self, grad):
         if not self.input_grad_needed:
@@ -151,6 +161,9 @@ class AdaptiveAveragePooling2D(Layer):
 
     def _forward(self, x, training):
         return x if self._identity else np.matmul(np.matmul(self._rows, x), self._cols)
+
+    def _to_network(self, net, inputs):
+        return net.identity(inputs[0]) if self._identity else net.adaptive_avg_pool2d(inputs[0], self.output_size)
 
     def _backward(self, grad):
         if not self.input_grad_needed:

@@ -1,6 +1,6 @@
 """GoogLeNet (Szegedy et al. 2015) as torchvision builds it."""
 from .. import layers
-from ..layers.blocks import conv_bn_relu
+from ..layers.blocks import conv_bn_activation
 from ..layers.graph import Input
 from ..model import Model
 from ._common import checked
@@ -19,7 +19,7 @@ _PLAN = (
 
 
 def _bn_unit(x, filters, kernel_size, name, **kwargs):
-    return conv_bn_relu(x, filters, kernel_size, (f"{name}.conv", f"{name}.bn"), epsilon=1e-3, **kwargs)
+    return conv_bn_activation(x, filters, kernel_size, (f"{name}.conv", f"{name}.bn"), epsilon=1e-3, **kwargs)
 
 
 def _auxiliary(x, num_classes, dropout, name):

@@ -3,6 +3,8 @@
 
 #include "pyconvx/conv.hpp"
 #include "pyconvx/gemm.hpp"
+#include "pyconvx/nn.hpp"
+#include "pyconvx/plan.hpp"
 #include "pyconvx/pool.hpp"
 #include "pyconvx/runtime.hpp"
 #include "pyconvx/sample.hpp"
