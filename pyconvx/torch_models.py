@@ -1,5 +1,5 @@
 """torch.nn definitions with the architecture and state-dict keys of torchvision's AlexNet, VGG,
-ResNet and GoogLeNet (torchvision itself is not a dependency), and a LeNet-5: the networks of
+ResNet, GoogLeNet and MobileNetV2 (torchvision itself is not a dependency), and a LeNet-5: the networks of
 pyconvx.models in torch, for the equivalence tests and the end-to-end rows of `pyconvx bench`.
 Importing this module imports torch; nothing else in pyconvx imports it."""
 import torch
@@ -201,3 +201,44 @@ class GoogLeNet(nn.Module):
         x = self.inception5b(self.inception5a(x))
         logits = self.fc(self.dropout(torch.flatten(self.avgpool(x), 1)))
         return [logits] + side if side else logits
+
+
+class ConvBNReLU6(nn.Sequential):
+    """torchvision's Conv2dNormActivation with ReLU6: children 0 (conv), 1 (batch norm), 2."""
+
+    def __init__(self, channels, out, kernel_size, stride=1, groups=1):
+        super().__init__(nn.Conv2d(channels, out, kernel_size, stride, kernel_size // 2, groups=groups, bias=False),
+                         nn.BatchNorm2d(out), nn.ReLU6())
+
+
+class InvertedResidual(nn.Module):
+    def __init__(self, channels, out, stride, expansion):
+        super().__init__()
+        hidden = channels * expansion
+        self.use_residual = stride == 1 and channels == out
+        units = [ConvBNReLU6(channels, hidden, 1)] if expansion != 1 else []
+        units += [ConvBNReLU6(hidden, hidden, 3, stride, groups=hidden), nn.Conv2d(hidden, out, 1, bias=False),
+                  nn.BatchNorm2d(out)]
+        self.conv = nn.Sequential(*units)
+
+    def forward(self, x):
+        return x + self.conv(x) if self.use_residual else self.conv(x)
+
+
+class MobileNetV2(nn.Module):
+    def __init__(self, num_classes=1000):
+        super().__init__()
+        stages = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
+                  (6, 320, 1, 1))
+        units, channels = [ConvBNReLU6(3, 32, 3, 2)], 32
+        for expansion, out, repeats, stride in stages:
+            for repeat in range(repeats):
+                units.append(InvertedResidual(channels, out, stride if repeat == 0 else 1, expansion))
+                channels = out
+        units.append(ConvBNReLU6(channels, 1280, 1))
+        self.features = nn.Sequential(*units)
+        self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(1280, num_classes))
+
+    def forward(self, x):
+        x = nn.functional.adaptive_avg_pool2d(self.features(x), 1)
+        return self.classifier(torch.flatten(x, 1))

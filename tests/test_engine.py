@@ -58,6 +58,7 @@ ZOO = [
     ("resnet50", dict(input_shape=(3, 32, 32))),
     ("googlenet", dict(input_shape=(3, 64, 64))),
     ("googlenet", dict(input_shape=(3, 96, 96), aux_logits=True)),
+    ("mobilenet_v2", dict(input_shape=(3, 64, 64))),
 ]
 
 

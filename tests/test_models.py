@@ -15,12 +15,13 @@ COUNTS = [
     ("resnet50", {}, 25_557_032, 25_557_032 + 2 * 26_560),
     ("googlenet", {}, 6_624_904, 6_624_904 + 2 * 7_280),
     ("googlenet", dict(aux_logits=True), 13_004_888, 13_004_888 + 2 * 7_536),
+    ("mobilenet_v2", {}, 3_504_872, 3_504_872 + 2 * 17_056),
 ]
 
 
 @pytest.mark.parametrize("name, kwargs, params, with_state", COUNTS,
                          ids=["lenet5", "alexnet", "vgg16", "resnet18", "resnet34", "resnet50", "googlenet",
-                              "googlenet_aux"])
+                              "googlenet_aux", "mobilenet_v2"])
 def test_parameter_counts_equal_torchvision(name, kwargs, params, with_state, full_size_model):
     model = full_size_model(name, **kwargs)
     assert model.count_params(include_state=False) == params

@@ -74,7 +74,9 @@ def assert_same_logits(model, make, shape, rng, batch=2):
      lambda: reference.ResNet(reference.Bottleneck, (3, 4, 6, 3), 10), (3, 64, 64)),
     (lambda: models.googlenet(num_classes=10, aux_logits=True, input_shape=(3, 64, 64)),
      lambda: reference.GoogLeNet(10, aux_logits=True), (3, 64, 64)),
-], ids=["lenet5", "alexnet", "vgg_narrow", "resnet18", "resnet50", "googlenet_aux"])
+    (lambda: models.mobilenet_v2(num_classes=10, input_shape=(3, 64, 64)), lambda: reference.MobileNetV2(10),
+     (3, 64, 64)),
+], ids=["lenet5", "alexnet", "vgg_narrow", "resnet18", "resnet50", "googlenet_aux", "mobilenet_v2"])
 def test_logits_match_torch(build, make, shape, rng):
     assert_same_logits(build(), make, shape, rng)
 

@@ -1,4 +1,4 @@
-"""The case-study architectures: LeNet-5, AlexNet, VGG-16, ResNet-18/34/50 and GoogLeNet.
+"""The case-study architectures: LeNet-5, AlexNet, VGG-16, ResNet-18/34/50, GoogLeNet and MobileNetV2.
 
 Each function returns an untrained, built model whose outputs are logits (as torchvision's; the
 cross-entropy losses take logits). num_classes sets the classifier's width and input_shape the
@@ -15,7 +15,8 @@ statistics, as Keras does).
 from .alexnet import alexnet
 from .googlenet import googlenet
 from .lenet import lenet5
+from .mobilenet import mobilenet_v2
 from .resnet import resnet18, resnet34, resnet50
 from .vgg import vgg16
 
-__all__ = ["lenet5", "alexnet", "vgg16", "resnet18", "resnet34", "resnet50", "googlenet"]
+__all__ = ["lenet5", "alexnet", "vgg16", "resnet18", "resnet34", "resnet50", "googlenet", "mobilenet_v2"]
