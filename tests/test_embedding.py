@@ -243,6 +243,57 @@ def test_example_builds_against_the_package_and_matches_python(tmp_path, example
         assert "error 1 " in out  # PYCONVX_INVALID_ARGUMENT
 
 
+def resnet_pattern(count, salt, scale, offset=0.0):
+    """examples/embed_resnet/main.cpp's weights and images, value for value."""
+    i = np.arange(count, dtype=np.int64)
+    return (((i * 7919 + salt * 104729) % 1000 / 1000.0 - 0.5) * scale).astype(np.float32) + np.float32(offset)
+
+
+def embedded_resnet():
+    """The network of examples/embed_resnet in pyconvx layers, with the example's weights (drawn
+    in the order the example draws them: each convolution, then its batch normalisation's gamma,
+    beta, mean and variance; the blocks' main path before the shortcut; the head)."""
+    from pyconvx import layers
+
+    model = pyconvx.Sequential([
+        layers.Conv2D(16, 3, padding=1, use_bias=False, name="stem"), layers.BatchNormalization(name="stem_bn"),
+        layers.ReLU(), layers.ResidualBlock(16, name="block1"), layers.ResidualBlock(32, strides=2, name="block2"),
+        layers.GlobalAveragePooling2D(), layers.Dense(10, name="head")], input_shape=(3, 32, 32))
+    salt = iter(range(1, 1000))
+
+    def conv_bn(conv, bn):
+        k = conv.params["kernel"]
+        conv.set_weights([resnet_pattern(k.size, next(salt), 2.0 / np.sqrt(k[0].size)).reshape(k.shape)])
+        c = k.shape[0]
+        bn.set_weights([resnet_pattern(c, next(salt), 1.0, 1.0), resnet_pattern(c, next(salt), 0.2),
+                        resnet_pattern(c, next(salt), 0.2), resnet_pattern(c, next(salt), 1.0, 1.0)])
+
+    conv_bn(model.get_layer("stem"), model.get_layer("stem_bn"))
+    for block in ("block1", "block2"):
+        sub = {layer.name: layer for layer in model.get_layer(block).sublayers}
+        pairs = [("conv1", "bn1"), ("conv2", "bn2")] + [("downsample.0", "downsample.1")] * ("downsample.0" in sub)
+        for conv, bn in pairs:
+            conv_bn(sub[conv], sub[bn])
+    model.get_layer("head").set_weights([resnet_pattern(320, next(salt), 2.0).reshape(32, 10),
+                                         resnet_pattern(10, next(salt), 0.02)])
+    return model, resnet_pattern(3 * 3 * 32 * 32, 0, 2.0).reshape(3, 3, 32, 32)
+
+
+def test_a_whole_resnet_runs_from_cpp_as_it_does_in_python(tmp_path):
+    require_cmake()
+    out = build_and_run(os.path.join(EXAMPLES, "embed_resnet"), str(tmp_path / "build"),
+                        f"-Dpyconvx_DIR={pyconvx.get_cmake_dir()}")
+    lines = dict(line.split(" ", 1) for line in out.strip().splitlines())
+    model, images = embedded_resnet()
+    want = model.forward(images, training=False)
+    got = np.array([[float(v) for v in lines[f"logits{n}"].split()] for n in range(3)])
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * np.abs(want).max())
+    assert not np.allclose(got[0], got[1], rtol=1e-3)  # the images differ, and so do their logits
+    # One step a convolution (batch norm, ReLU and the residual additions fused in), the pooling
+    # and the head.
+    assert int(lines["steps"]) == 8
+
+
 def test_cmake_build_installs_a_package_the_examples_link_statically_and_dynamically(tmp_path):
     require_cmake()
     build, prefix = str(tmp_path / "build"), str(tmp_path / "prefix")
