@@ -1,5 +1,5 @@
-"""Whole networks over pyconvx.benchmarks.NETWORK_TABLE (a LeNet-5 training epoch, a ResNet-50
-forward pass), pyconvx and torch side by side from the same initial weights."""
+"""Whole networks over pyconvx.benchmarks.NETWORK_TABLE (a LeNet-5 training epoch), pyconvx and torch
+side by side from the same initial weights. (Inference against the engines: test_bench_engines.py.)"""
 import pytest
 
 from pyconvx import models

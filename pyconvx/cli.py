@@ -12,6 +12,7 @@ import re
 import sys
 
 from . import benchmarks, recipes, runtime
+from .benchmarks import engines  # noqa: F401  (benchmarks.engines, for the report)
 from ._version import __version__
 
 
@@ -100,8 +101,25 @@ NETWORK_COLUMNS = [
     ("peak MiB", _get("peak_mib", "total"), lambda v: _num(v, 1)),
 ]
 
+ENGINE_COLUMNS = [
+    ("network", _get("name"), str), ("ms", _get("ms", "pyconvx"), _ms), ("torch ms", _get("ms", "torch"), _ms),
+    ("ORT ms", _get("ms", "onnxruntime"), _ms), ("OpenVINO ms", _get("ms", "openvino"), _ms),
+    ("vs torch", _get("vs", "torch"), _ratio), ("vs ORT", _get("vs", "onnxruntime"), _ratio),
+    ("vs OpenVINO", _get("vs", "openvino"), _ratio), ("vs best engine", _get("vs_best_engine"), _ratio),
+    ("plan MiB", _get("plan_mib"), lambda v: _num(v, 0)),
+]
+
 SUMMARY_LABELS = [("forward_vs_torch", "conv forward vs torch"), ("backward_vs_torch", "conv backward vs torch"),
-                  ("pool_vs_torch", "pooling vs torch"), ("forward_vs_numpy", "conv forward vs numpy")]
+                  ("pool_vs_torch", "pooling vs torch"), ("forward_vs_numpy", "conv forward vs numpy"),
+                  ("networks_vs_best_engine", "networks vs best engine"), ("networks_vs_torch", "networks vs torch")]
+
+
+def _peers_line(report):
+    """Which peers the run compared with, and how to add the missing ones."""
+    found = [f"{peer} {version}" for peer, version in report["peers"].items() if peer in report["peers_run"]]
+    missing = [f"{peer} ({benchmarks.engines.PEERS[peer]})" for peer in report["peers"]
+               if peer not in report["peers_run"]]
+    return (f"peers: {', '.join(found) or 'none'}" + (f"; not run: {', '.join(missing)}" if missing else ""))
 
 
 def format_report(report, markdown=False):
@@ -112,12 +130,13 @@ def format_report(report, markdown=False):
         f"pyconvx {report['version']}  isa={report['isa']}  threads={report['threads']}  "
         f"torch={report['torch'] or 'not installed'}  numpy={report['numpy']}  "
         f"FMA peak={report['peak_gflops']:.0f} GFLOP/s" + ("" if load is None else f"  load={load:.1f}"),
+        _peers_line(report),
         "ratio = other ms / pyconvx ms (>1: pyconvx faster); times are medians; "
         "NumPy's matmul runs on its BLAS's own threads",
         "",
     ]
     tables = ((report["conv"], CONV_COLUMNS), (report["pool"], POOL_COLUMNS), (report.get("gemm", []), GEMM_COLUMNS),
-              (report.get("network", []), NETWORK_COLUMNS))
+              (report.get("network", []), NETWORK_COLUMNS), (report.get("engines", []), ENGINE_COLUMNS))
     for rows, columns in tables:
         if rows:
             out += [format_table(*_columns(rows, columns), markdown=markdown), ""]
@@ -125,10 +144,16 @@ def format_report(report, markdown=False):
                for key, label in SUMMARY_LABELS if (stats := report["summary"].get(key))]
     if summary:
         out += [format_table(["summary", "geomean", "min", "min at", "rows"], summary, markdown), ""]
+    memory = report.get("memory") or {}
+    if memory:
+        out += [format_table(["resident memory growth of the first predict, fresh process", "MiB"],
+                             [[key, _num(value, 0)] for key, value in memory.items()], markdown), ""]
     reference = "torch" if report["torch"] else "numpy"
-    checked = report["conv"] + report["pool"] + report.get("gemm", []) + report.get("network", [])
+    checked = (report["conv"] + report["pool"] + report.get("gemm", []) + report.get("network", [])
+               + report.get("engines", []))
     for name, output, err in benchmarks.errors_above(checked):
-        out.append(f"WARNING: {name}: pyconvx's {output} differs from {reference}'s (relative error {err:.2g})")
+        what, _, other = output.partition(" vs ")  # "logits vs onnxruntime": compared with that peer
+        out.append(f"WARNING: {name}: pyconvx's {what} differs from {other or reference}'s (relative error {err:.2g})")
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -150,7 +175,7 @@ def _bench(args):
     report = benchmarks.run_benchmarks(threads=args.threads, only=args.only, with_torch=not args.no_torch,
                                        backward=not args.no_backward, numpy_baseline=not args.no_numpy,
                                        min_time=args.min_time, quick=args.quick, progress=_progress_bar)
-    if not any(report[table] for table in ("conv", "pool", "gemm", "network")):
+    if not any(report[table] for table in ("conv", "pool", "gemm", "network", "engines")):
         print(f"pyconvx bench: no row matches --only {args.only!r}", file=sys.stderr)
     sys.stdout.write(format_report(report, markdown=args.markdown))
     if args.json:

@@ -52,6 +52,28 @@ def test_bench_reports_the_gemm_against_the_peak(tmp_path, capsys):
     assert row["errors"]["out"] < 1e-3
 
 
+def test_bench_compares_whole_networks_with_the_engines_it_finds(tmp_path, capsys):
+    path = tmp_path / "bench.json"
+    assert cli.main(["bench", "--quick", "--only", "mobilenet_v2_b1", "--threads", "1", "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    data = json.loads(path.read_text())
+    assert "mobilenet_v2_b1" in out and "peers:" in out and "WARNING" not in out
+    assert not data["conv"] and len(data["engines"]) == 1
+    row = data["engines"][0]
+    assert row["ms"]["pyconvx"] > 0 and row["plan_mib"] > 13  # at least the 3.5 M parameters
+    assert set(row["ms"]) == {"pyconvx"} | set(data["peers_run"])
+    for peer in data["peers_run"]:
+        assert row["vs"][peer] > 0 and row["errors"][f"logits vs {peer}"] < 1e-4, peer
+    for peer, version in data["peers"].items():  # each installed peer runs (given torch, which exports)
+        assert (peer in data["peers_run"]) == (version is not None and data["torch"] is not None)
+
+
+def test_bench_without_torch_says_which_peers_did_not_run(capsys):
+    assert cli.main(["bench", "--quick", "--only", "resnet18_b1", "--no-torch"]) == 0
+    out = capsys.readouterr().out
+    assert "peers: none; not run: torch (pip install 'pyconvx[bench]')" in out and "resnet18_b1" in out
+
+
 def test_bench_rejects_bad_thread_count():
     with pytest.raises(SystemExit):
         cli.main(["bench", "--threads", "0"])

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import models, ops, optimizers, runtime
-from ._version import __version__
-from .torch_weights import torch_entries
+from .. import models, ops, optimizers, runtime
+from .._version import __version__
+from ..torch_weights import torch_entries
 
 __all__ = [
     "ConvSpec", "PoolSpec", "GemmSpec", "NetworkSpec", "Timing", "CONV_TABLE", "POOL_TABLE", "GEMM_TABLE",
@@ -208,9 +208,9 @@ class NetworkSpec:
 
 
 NETWORK_TABLE = (
-    # Small layers, where per-operation overhead weighs as much as the arithmetic.
+    # Small layers, where per-operation overhead weighs as much as the arithmetic. (Whole networks
+    # at inference, against the inference engines too: engines.ENGINE_TABLE.)
     NetworkSpec("lenet5_epoch", "lenet5", "train", 1024, (1, 32, 32), 64, 10),
-    NetworkSpec("resnet50_forward", "resnet50", "forward", 8, (3, 224, 224), 8, 1000),
 )
 
 
@@ -481,7 +481,7 @@ def network_fn(impl, spec, x, y, model):
     if impl == "torch":
         import torch
 
-        from . import torch_models
+        from .. import torch_models
 
         module = {"lenet5": lambda: torch_models.lenet5(spec.num_classes),
                   "resnet50": lambda: torch_models.ResNet(torch_models.Bottleneck, (3, 4, 6, 3), spec.num_classes)}
@@ -722,9 +722,10 @@ def geometric_mean(values):
     return math.exp(sum(map(math.log, values)) / len(values)) if values else None
 
 
-def summarize(conv_rows, pool_rows):
-    """For each ratio (forward, backward and pooling vs torch; forward vs NumPy): its geometric
-    mean, its minimum and the row with it, over the rows that have it; None where none do."""
+def summarize(conv_rows, pool_rows, engine_rows=()):
+    """For each ratio (forward, backward and pooling vs torch; forward vs NumPy; whole networks
+    vs the faster inference engine and vs torch): its geometric mean, its minimum and the row with
+    it, over the rows that have it; None where none do."""
     def stats(rows, key):
         pairs = [(row[key], row["name"]) for row in rows if row.get(key) is not None]
         if not pairs:
@@ -736,7 +737,10 @@ def summarize(conv_rows, pool_rows):
     return {"forward_vs_torch": stats(conv_rows, "forward_vs_torch"),
             "backward_vs_torch": stats(conv_rows, "backward_vs_torch"),
             "pool_vs_torch": stats(pool_rows, "vs_torch"),
-            "forward_vs_numpy": stats(conv_rows, "forward_vs_numpy")}
+            "forward_vs_numpy": stats(conv_rows, "forward_vs_numpy"),
+            "networks_vs_best_engine": stats(engine_rows, "vs_best_engine"),
+            "networks_vs_torch": stats([{"name": r["name"], "vs_torch": r["vs"].get("torch")} for r in engine_rows],
+                                       "vs_torch")}
 
 
 def errors_above(rows, tolerance=ERROR_TOLERANCE):
@@ -747,16 +751,22 @@ def errors_above(rows, tolerance=ERROR_TOLERANCE):
 
 def run_benchmarks(threads=None, only=None, with_torch=True, backward=True, numpy_baseline=True, min_time=0.3,
                    quick=False, progress=None):
-    """Measures the FMA peak, then every selected row of CONV_TABLE, POOL_TABLE, GEMM_TABLE and
-    NETWORK_TABLE.
+    """Measures the FMA peak, then every selected row of CONV_TABLE, POOL_TABLE, GEMM_TABLE,
+    NETWORK_TABLE and engines.ENGINE_TABLE.
 
     threads: for pyconvx and torch alike (default: pyconvx's current count); only: name
     substrings (see select); quick: fewer repeats, for a smoke run; progress: a function wrapping
     the list of specs in an iterable (a progress bar). The thread counts are put back afterwards.
-    Returns a JSON-serialisable dict: the settings, "conv", "pool", "gemm" and "network" rows and a
-    "summary".
+    Returns a JSON-serialisable dict: the settings (the peers found among them), "conv", "pool",
+    "gemm", "network" and "engines" rows, the "memory" of a ResNet-50 predict, and a "summary".
     """
+    from . import engines
+
     torch = load_torch() if with_torch else None
+    versions = engines.peer_versions()
+    peers = [peer for peer, version in versions.items() if version and (torch is not None or peer != "torch")]
+    if torch is None:  # the peers run torch's export
+        peers = []
     threads = threads or runtime.get_num_threads()
     before = (runtime.get_num_threads(), torch.get_num_threads() if torch else None)
     # Every timing gets a warm-up call first; quick runs accept one timed call when it is slow.
@@ -770,7 +780,12 @@ def run_benchmarks(threads=None, only=None, with_torch=True, backward=True, nump
         specs = (select(CONV_TABLE, only) + select(POOL_TABLE, only) + select(GEMM_TABLE, only)
                  + select(NETWORK_TABLE, only))
         conv_rows, pool_rows, gemm_rows, network_rows = [], [], [], []
-        for spec in (progress or iter)(specs):
+        runs = engines.EngineRuns(threads, timing, peers, time_calls)
+        engine_rows = []
+        for spec in (progress or iter)(specs + select(engines.ENGINE_TABLE, only)):
+            if isinstance(spec, engines.EngineSpec):
+                engine_rows.append(runs.row(spec))
+                continue
             if isinstance(spec, ConvSpec):
                 conv_rows.append(run_conv(spec, torch is not None, numpy_baseline, backward, None, timing))
             elif isinstance(spec, PoolSpec):
@@ -779,6 +794,7 @@ def run_benchmarks(threads=None, only=None, with_torch=True, backward=True, nump
                 gemm_rows.append(run_gemm(spec, torch is not None, numpy_baseline, probe / 6, timing))
             else:
                 network_rows.append(run_network(spec, torch is not None, timing))
+        runs.close()
         # Probed again at the end: a neighbour that held a core during the first probe would
         # otherwise halve the ceiling and double every percentage.
         peak = max(peak, measure_peak(probe))
@@ -791,6 +807,7 @@ def run_benchmarks(threads=None, only=None, with_torch=True, backward=True, nump
     return {
         "version": __version__, "isa": runtime.cpu_info()["active"], "threads": threads,
         "torch": torch.__version__ if torch else None, "numpy": np.__version__, "machine": platform.machine(),
-        "peak_gflops": peak, "load_average": load, "timing": timing, "conv": conv_rows, "pool": pool_rows,
-        "gemm": gemm_rows, "network": network_rows, "summary": summarize(conv_rows, pool_rows),
+        "peak_gflops": peak, "load_average": load, "timing": timing, "peers": {p: versions[p] for p in engines.PEERS},
+        "peers_run": peers, "conv": conv_rows, "pool": pool_rows, "gemm": gemm_rows, "network": network_rows,
+        "engines": engine_rows, "memory": runs.memory, "summary": summarize(conv_rows, pool_rows, engine_rows),
     }
