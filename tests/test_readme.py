@@ -68,6 +68,17 @@ def test_networks_examples_after_the_quick_start_run(tmp_path, monkeypatch, caps
         assert row in lines[0].splitlines()
 
 
+def test_inference_engine_example_prints_what_the_readme_says(capsys):
+    if not os.path.exists(README):
+        pytest.skip("README.md is not next to the tests (installed package)")
+    section = readme_section("The inference engine")
+    code = re.findall(r"```python\n(.*?)```", section, re.S)[0]
+    exec(compile(code, "README.md (The inference engine)", "exec"), {})
+    printed = capsys.readouterr().out.splitlines()
+    said = [line.split("# ", 1)[1].split(":")[0] for line in code.splitlines() if line.startswith("print(")]
+    assert printed == said
+
+
 def test_strategy_example_trains_diagnoses_and_recommends(capsys):
     if not os.path.exists(README):
         pytest.skip("README.md is not next to the tests (installed package)")
