@@ -24,6 +24,19 @@ inline int conv_threads(const Conv2dProblem& problem) {
   return threads_for(problem.y().numel() * problem.reduction() / 4, get_num_threads());
 }
 
+// The filters a task computes where tasks of (image, pixel chunk) alone would leave threads idle
+// or unevenly loaded: the deep layers of a batch of one, whose 7 x 7 or 14 x 14 map is one chunk
+// and took one thread. There the filters split into blocks of whole register tiles (MR rows),
+// about two blocks a thread, none under four tiles; each block packs or copies its part of the
+// image itself, 1 / (its filters) of the multiply-adds it does.
+inline int64_t filter_block(int64_t filters, int mr, int64_t tasks, int threads) {
+  const int64_t slivers = (filters + mr - 1) / mr;
+  if (tasks >= 2 * threads) return slivers * mr;
+  const int64_t wanted = (2 * threads + tasks - 1) / tasks, most = (slivers + 3) / 4;
+  const int64_t blocks = wanted < most ? wanted : most;
+  return (slivers + (blocks > 1 ? blocks : 1) - 1) / (blocks > 1 ? blocks : 1) * mr;
+}
+
 // Where a convolution's output goes and what happens to it as it is written:
 //   y = act((accumulate ? y : 0) + conv(x, weight) + bias).
 // Accumulating adds a residual that y already holds (a residual connection whose sum the

@@ -19,12 +19,12 @@ inline void copy_padded_rows(const float* image, int64_t C, int64_t H, int64_t W
       float* dst = band + (c * rows + i) * width;
       const int64_t h = row0 + i;
       if (h < 0 || h >= H) {
-        std::fill(dst, dst + width, 0.0f);
+        zero_floats(dst, width);
         continue;
       }
-      std::fill(dst, dst + lead, 0.0f);
+      zero_floats(dst, lead);  // inline: a memset call a row cost more than a short row's copy
       copy_floats(dst + lead, image + (c * H + h) * W, count);
-      std::fill(dst + lead + count, dst + width, 0.0f);
+      zero_floats(dst + lead + count, width - lead - count);
     }
 }
 

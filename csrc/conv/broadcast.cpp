@@ -76,10 +76,10 @@ void conv2d_broadcast(const Conv2dProblem& pr, const PreparedConv& prepared, con
   const int64_t slivers = plan.slivers, rows_per_task = plan.rows_per_task, per_image = plan.per_image;
   const int64_t tasks = plan.tasks, band_w = plan.band_w, band_rows = plan.band_rows;
   const float* const bias = prepared.bias;
-  // ReLU (after the residual, when accumulating) in the micro-kernel's registers; the other
-  // activations over each output row of a sliver once its strips are stored.
-  const bool relu = out.activation == Activation::relu;
-  const Activation after = relu ? Activation::none : out.activation;
+  // ReLU and ReLU6 (after the residual, when accumulating) in the micro-kernel's registers; the
+  // other activations over each output row of a sliver once its strips are stored.
+  const float* clamp = register_clamp(out.activation);
+  const Activation after = clamp ? Activation::none : out.activation;
   const Pointwise pointwise = active_pointwise();
   // Where tap (c, r, s) lies in every task's band, from the band's first row.
   AlignedBuffer tap_offsets(2 * red);
@@ -118,7 +118,7 @@ void conv2d_broadcast(const Conv2dProblem& pr, const PreparedConv& prepared, con
             const bool whole = !out.accumulate && i * Q + ow0 + kernel.vl <= task_pixels;
             const int64_t width = whole ? kernel.vl : std::min(mr, Q - ow0);
             kernel.ukernel_gathered_a_transposed(red, row + ow0 * cp.stride_w, offsets, cp.stride_w, weights, y + ow0,
-                                                 P * Q, out.accumulate, sliver_bias, relu, filters, width);
+                                                 P * Q, out.accumulate, sliver_bias, clamp, filters, width);
           }
           if (after != Activation::none)
             for (int64_t f = 0; f < filters; ++f) pointwise(y + f * P * Q, y + f * P * Q, nullptr, Q, 1.0f, 0.0f, after);

@@ -32,11 +32,13 @@
 namespace pyconvx::detail {
 namespace {
 
-// Tasks: (image, group, chunk of virtual columns). A chunk's output tile (Kp x chunk) is at most
-// 1 MiB, and chunks are cut finer only as far as needed to give each thread four tasks.
+// Tasks: (image, group, chunk of virtual columns, block of filters). A chunk's output tile
+// (Kp x chunk) is at most 1 MiB, and chunks are cut finer only as far as needed to give each
+// thread four tasks; filters only where that leaves threads without work (filter_block).
+// row_w is a band plane's row width.
 struct DirectPlan {
   int threads;
-  int64_t row_w, Kp, virtual_cols, chunk, per_image, tasks;  // row_w: a band plane's row width
+  int64_t row_w, Kp, virtual_cols, chunk, chunks, filter_rows, filter_blocks, per_image, tasks;
 
   DirectPlan(const GemmKernel& kernel, const Conv2dProblem& pr) {
     const Conv2dParams& cp = pr.params;
@@ -48,7 +50,10 @@ struct DirectPlan {
     const int64_t cap = std::max(nr, (int64_t{1} << 18) / Kp / nr * nr);
     const int64_t split = std::max<int64_t>(1, ceil_div(4 * wanted, images));
     chunk = std::min(cap, std::max(4 * nr, round_up(ceil_div(virtual_cols, split), nr)));
-    per_image = ceil_div(virtual_cols, chunk);
+    chunks = ceil_div(virtual_cols, chunk);
+    filter_rows = filter_block(Kp, kernel.mr, images * chunks, wanted);
+    filter_blocks = ceil_div(Kp, filter_rows);
+    per_image = chunks * filter_blocks;
     tasks = images * per_image;
     threads = static_cast<int>(std::min<int64_t>(wanted, tasks));
   }
@@ -112,10 +117,10 @@ void conv2d_direct(const Conv2dProblem& pr, const PreparedConv& prepared, const 
   const int64_t per_image = plan.per_image, tasks = plan.tasks;
   const int64_t mr = kernel.mr, nr = kernel.nr;
   const int64_t slice = direct_slice(kernel), a_size = packed_a_size(kernel, Kg, red);
-  // ReLU in the micro-kernel's registers unless a residual comes first: that is added as the
-  // valid columns are copied out, with the activation after it.
-  const bool relu_in_kernel = out.activation == Activation::relu && !out.accumulate;
-  const Activation after = relu_in_kernel ? Activation::none : out.activation;
+  // ReLU and ReLU6 in the micro-kernel's registers unless a residual comes first: that is added as
+  // the valid columns are copied out, with the activation after it.
+  const float* clamp = out.accumulate ? nullptr : register_clamp(out.activation);
+  const Activation after = clamp ? Activation::none : out.activation;
   const Pointwise pointwise = active_pointwise();
 
   ParallelExceptions errors;
@@ -124,7 +129,8 @@ void conv2d_direct(const Conv2dProblem& pr, const PreparedConv& prepared, const 
   for (int64_t t = 0; t < tasks; ++t) {
     errors.capture([&] {
       const int64_t ig = t / per_image, g = ig % G, n = ig / G;
-      const int64_t v0 = (t % per_image) * chunk, v1 = std::min(virtual_cols, v0 + chunk);
+      const int64_t v0 = (t % per_image / plan.filter_blocks) * chunk, v1 = std::min(virtual_cols, v0 + chunk);
+      const int64_t f0 = t % plan.filter_blocks * plan.filter_rows, f1 = std::min(Kp, f0 + plan.filter_rows);
       const int64_t width = round_up(v1 - v0, nr);
       // The band of padded rows this chunk reads, zero-padded into scratch and split by stride
       // phase, for each channel of the group. The last sliver may read up to nr - 1 floats past it.
@@ -149,12 +155,12 @@ void conv2d_direct(const Conv2dProblem& pr, const PreparedConv& prepared, const 
       for (int64_t pc = 0; pc < red; pc += slice) {
         const int64_t kc = std::min(slice, red - pc);
         const bool last = pc + kc == red;
-        for (int64_t ic = 0; ic < Kp; ic += kernel.mc) {
-          const int64_t ic_end = std::min(ic + kernel.mc, Kp);
+        for (int64_t ic = f0; ic < f1; ic += kernel.mc) {
+          const int64_t ic_end = std::min(ic + kernel.mc, f1);
           for (int64_t jr = 0; jr < width; jr += nr)
             for (int64_t ir = ic; ir < ic_end; ir += mr)
               kernel.ukernel_shifted(kc, a.sliver(pc, kc, ir), base + jr, offsets + pc, tile + ir * width + jr,
-                                     width, pc > 0, last ? bias + ir : nullptr, last && relu_in_kernel);
+                                     width, pc > 0, last ? bias + ir : nullptr, last ? clamp : nullptr);
         }
       }
       // Keep the valid columns: virtual column v is pixel (v / row_w, v % row_w) when v % row_w < Q.
@@ -163,7 +169,7 @@ void conv2d_direct(const Conv2dProblem& pr, const PreparedConv& prepared, const 
         const int64_t p = v / row_w, q = v % row_w, run = std::min(v1, p * row_w + row_w) - v;
         const int64_t valid = std::max<int64_t>(0, std::min(run, Q - q));
         if (valid > 0)
-          for (int64_t k = 0; k < Kg; ++k) {
+          for (int64_t k = f0; k < std::min(f1, Kg); ++k) {
             float* dst = y + k * P * Q + p * Q + q;
             const float* src = tile + k * width + (v - v0);
             if (out.accumulate || after != Activation::none)

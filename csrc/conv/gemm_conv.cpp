@@ -42,12 +42,13 @@ void whole_image_convolution(const Conv2dProblem& pr, const PreparedConv& prepar
   }
 }
 
-// Tasks: (image, group, column chunk). Columns are split only as far as needed to give every
-// thread about four tasks (dynamic scheduling then evens out the tail), and never below 128
-// columns, where packing and loop overheads would start to show.
+// Tasks: (image, group, column chunk, block of filters). Columns are split only as far as needed
+// to give every thread about four tasks (dynamic scheduling then evens out the tail), and never
+// below 128 columns, where packing and loop overheads would start to show; filters only where
+// that leaves threads without work (filter_block).
 struct GemmConvPlan {
   int threads;
-  int64_t a_size, chunk_cols, tasks;
+  int64_t a_size, chunk_cols, col_chunks, row_block, row_blocks, tasks;
 
   GemmConvPlan(const GemmKernel& kernel, const Conv2dProblem& pr) {
     const int64_t pq = pr.p * pr.q, images = pr.x.n * pr.params.groups;
@@ -56,7 +57,10 @@ struct GemmConvPlan {
     const int64_t max_chunks = std::max<int64_t>(1, pq / 128);
     const int64_t chunks = std::min(max_chunks, std::max<int64_t>(1, ceil_div(4 * wanted, images)));
     chunk_cols = round_up(ceil_div(pq, chunks), kernel.nr);
-    tasks = images * ceil_div(pq, chunk_cols);
+    col_chunks = ceil_div(pq, chunk_cols);
+    row_block = filter_block(pr.k_per_group(), kernel.mr, images * col_chunks, wanted);
+    row_blocks = ceil_div(pr.k_per_group(), row_block);
+    tasks = images * col_chunks * row_blocks;
     threads = static_cast<int>(std::min<int64_t>(wanted, tasks));
   }
 };
@@ -92,18 +96,20 @@ void conv2d_gemm(const Conv2dProblem& pr, const PreparedConv& prepared, const fl
 #pragma omp parallel for firstprivate(float_mode) schedule(dynamic) num_threads(plan.threads)
   for (int64_t t = 0; t < tasks; ++t) {
     errors.capture([&] {
-      const int64_t per_image = ceil_div(pq, chunk_cols);
+      const int64_t per_image = plan.col_chunks * plan.row_blocks;
       const int64_t ig = t / per_image, n = ig / G, g = ig % G;
-      const int64_t c0 = (t % per_image) * chunk_cols, c1 = std::min(pq, c0 + chunk_cols);
+      const int64_t chunk = t % per_image / plan.row_blocks, block = t % plan.row_blocks;
+      const int64_t c0 = chunk * chunk_cols, c1 = std::min(pq, c0 + chunk_cols);
+      const int64_t r0 = block * plan.row_block, r1 = std::min(Kg, r0 + plan.row_block);
       const float* image = x + (n * pr.x.c + g * Cg) * plane;
       float* y = out.image(n) + g * Kg * pq;
       const PackedA a{prepared.weights + g * a_size, Kg, red, round_up(Kg, kernel.mr)};
       const Epilogue epilogue{prepared.bias ? prepared.bias + g * Kg : nullptr, out.activation};
       if (pointwise) {
-        gemm_blocked(kernel, a, MatrixPanelSource(MatrixView{image, plane, 1}), 0, Kg, c0, c1, y + c0, pq,
+        gemm_blocked(kernel, a, MatrixPanelSource(MatrixView{image, plane, 1}), r0, r1, c0, c1, y + c0, pq,
                      out.accumulate, epilogue);
       } else {
-        gemm_blocked(kernel, a, PatchPanelSource(pr, image), 0, Kg, c0, c1, y + c0, pq, out.accumulate, epilogue);
+        gemm_blocked(kernel, a, PatchPanelSource(pr, image), r0, r1, c0, c1, y + c0, pq, out.accumulate, epilogue);
       }
     });
   }

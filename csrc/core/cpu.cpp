@@ -1,4 +1,5 @@
 // Instruction-set dispatch: decided once, from cpuid and the PYCONVX_ISA environment variable.
+#include <cmath>
 #include <cstdlib>
 #include <string>
 
@@ -18,6 +19,7 @@ struct Dispatch {
   detail::PlaneMeans plane_means = nullptr;
   detail::BilinearRows bilinear_rows = nullptr;
   detail::Pointwise pointwise = nullptr;
+  detail::DepthwiseSelect depthwise = nullptr;
 };
 
 // The kernels of a path in supported_paths().
@@ -28,6 +30,7 @@ void select_kernels(const std::string& name, Dispatch* d) {
     d->plane_means = detail::plane_means_avx512;
     d->bilinear_rows = detail::bilinear_rows_avx512;
     d->pointwise = detail::pointwise_avx512;
+    d->depthwise = detail::depthwise_plane_avx512;
     return;
   }
   if (name == "avx2") {
@@ -35,6 +38,7 @@ void select_kernels(const std::string& name, Dispatch* d) {
     d->plane_means = detail::plane_means_avx2;
     d->bilinear_rows = detail::bilinear_rows_avx2;
     d->pointwise = detail::pointwise_avx2;
+    d->depthwise = detail::depthwise_plane_avx2;
     return;
   }
 #endif
@@ -42,6 +46,7 @@ void select_kernels(const std::string& name, Dispatch* d) {
   d->plane_means = detail::plane_means_generic;
   d->bilinear_rows = detail::bilinear_rows_generic;
   d->pointwise = detail::pointwise_generic;
+  d->depthwise = detail::depthwise_plane_generic;
 }
 
 std::vector<std::string> supported_paths() {
@@ -121,6 +126,12 @@ const GemmKernel& gemm_kernel_for(int64_t rows, int64_t cols) {
 PlaneMeans active_plane_means() { return dispatch().plane_means; }
 BilinearRows active_bilinear_rows() { return dispatch().bilinear_rows; }
 Pointwise active_pointwise() { return dispatch().pointwise; }
+
+const float* register_clamp(Activation activation) {
+  static const float relu[2] = {0.0f, INFINITY}, relu6[2] = {0.0f, 6.0f};
+  return activation == Activation::relu ? relu : activation == Activation::relu6 ? relu6 : nullptr;
+}
+DepthwiseSelect active_depthwise() { return dispatch().depthwise; }
 }  // namespace detail
 
 }  // namespace pyconvx

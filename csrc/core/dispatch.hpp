@@ -1,5 +1,6 @@
-// The run-time dispatch table: one GemmKernel, one global-pooling reduction, one bilinear sampler
-// and one element-wise kernel per instruction set, chosen once at start-up.
+// The run-time dispatch table: one GemmKernel, one global-pooling reduction, one bilinear sampler,
+// one element-wise kernel and one depthwise plane kernel per instruction set, chosen once at
+// start-up.
 #pragma once
 
 #include <cstdint>
@@ -10,16 +11,16 @@ namespace pyconvx::detail {
 
 // C[MR x NR] = act((accumulate ? C : 0) + A_sliver * B_sliver + bias), where the A sliver holds kc
 // columns of MR values and the B sliver kc rows of NR values (both packed, 64-byte aligned), bias
-// (MR values, one per row) may be null and act is ReLU when relu is set. The bias and ReLU are
-// applied to the tile while it is still in registers: as a separate pass over C they cost up to
-// 40% of a 1x1 convolution.
+// (MR values, one per row) may be null and act clamps to [clamp[0], clamp[1]] when clamp is set
+// (ReLU, ReLU6: register_clamp). The bias and the clamp are applied to the tile while it is still
+// in registers: as a separate pass over C they cost up to 40% of a 1x1 convolution.
 using SgemmUkernel = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
-                              const float* bias, bool relu);
+                              const float* bias, const float* clamp);
 
 // The same tile with B read in place: row p of the B sliver is the NR floats at base + offsets[p]
 // (unaligned). Used by the direct convolution, where every row is a shifted view of the image.
 using SgemmUkernelShifted = void (*)(int64_t kc, const float* a, const float* base, const int64_t* offsets, float* c,
-                                     int64_t ldc, bool accumulate, const float* bias, bool relu);
+                                     int64_t ldc, bool accumulate, const float* bias, const float* clamp);
 
 // C[MR x NR] = (accumulate ? C : 0) + A * B_sliver with A read in place: element (i, p) at
 // a_base + a_offsets[p] + i * a_step. Used by the convolution that broadcasts input pixels against
@@ -37,8 +38,12 @@ using SgemmUkernelGatherA = void (*)(int64_t kc, const float* a_base, const int6
 // columns: NR filters). Needs MR <= VL.
 using SgemmUkernelGatherATransposed = void (*)(int64_t kc, const float* a_base, const int64_t* a_offsets,
                                                int64_t a_step, const float* b, float* c, int64_t ldc,
-                                               bool accumulate, const float* bias, bool relu, int64_t filters,
+                                               bool accumulate, const float* bias, const float* clamp, int64_t filters,
                                                int64_t width);
+
+// The activations the micro-kernels apply in registers, as the clamp they take: [0, inf] for
+// ReLU, [0, 6] for ReLU6; null for the others, applied over the stored output instead.
+const float* register_clamp(Activation activation);
 
 struct GemmKernel {
   const char* isa;
@@ -83,6 +88,22 @@ using Pointwise = void (*)(float* y, const float* x, const float* z, int64_t n, 
 
 Pointwise active_pointwise();
 
+// A depthwise filter's taps over a zero-padded input plane with rows of `ld` floats: R x S at
+// dilation (dh, dw) and stride (sh, sw), for an output plane of P x Q. The kernel computes each
+// output row in runs of `run` outputs (its choice, at most 64), and the last run of a row reads
+// up to round_up(Q, run) * sw + (S - 1) * dw floats of it: a row of the plane holds that many.
+struct DepthwiseTaps {
+  int64_t r, s, dh, dw, sh, sw, ld, p, q;
+};
+// out (P x Q) = act(bias + the taps of filter w (R x S) over `in` (+ what out holds, when
+// accumulating)): one output plane of a depthwise convolution (conv/depthwise_impl.hpp).
+using DepthwisePlane = void (*)(const float* in, const float* w, const DepthwiseTaps& taps, float bias,
+                                bool accumulate, Activation act, float* out);
+// The active path's plane kernel for these taps (ld aside), chosen once per layer, and its run.
+using DepthwiseSelect = DepthwisePlane (*)(const DepthwiseTaps& taps, int64_t* run);
+
+DepthwiseSelect active_depthwise();
+
 // One bilinear sampling call (see pyconvx/sample.hpp): y (N, C, out_h, out_w) from x (N, C, h, w)
 // at positions given in xs and ys (N * out_h * out_w each) or, where maps is set, along one
 // affine map per image (6 doubles each).
@@ -103,11 +124,13 @@ using BilinearRows = void (*)(const SampleRows& s, int64_t row_begin, int64_t ro
 BilinearRows active_bilinear_rows();
 
 // Per-ISA kernels, defined in gemm/ukernel_<isa>.cpp, pool/plane_means_<isa>.cpp,
-// sample/bilinear_<isa>.cpp and nn/pointwise_<isa>.cpp (the x86 ones only on x86-64 builds).
+// sample/bilinear_<isa>.cpp, nn/pointwise_<isa>.cpp and conv/depthwise_<isa>.cpp (the x86 ones
+// only on x86-64 builds).
 const GemmKernel& gemm_kernel_generic();
 void plane_means_generic(const float* x, int64_t planes, int64_t plane, float scale, float* y);
 void bilinear_rows_generic(const SampleRows& s, int64_t row_begin, int64_t row_end);
 void pointwise_generic(float* y, const float* x, const float* z, int64_t n, float scale, float shift, Activation act);
+DepthwisePlane depthwise_plane_generic(const DepthwiseTaps& taps, int64_t* run);
 #if defined(PYCONVX_HAVE_X86_KERNELS)
 const GemmKernel& gemm_kernel_avx2();
 const GemmKernel& gemm_kernel_avx512();
@@ -117,6 +140,8 @@ void bilinear_rows_avx2(const SampleRows& s, int64_t row_begin, int64_t row_end)
 void bilinear_rows_avx512(const SampleRows& s, int64_t row_begin, int64_t row_end);
 void pointwise_avx2(float* y, const float* x, const float* z, int64_t n, float scale, float shift, Activation act);
 void pointwise_avx512(float* y, const float* x, const float* z, int64_t n, float scale, float shift, Activation act);
+DepthwisePlane depthwise_plane_avx2(const DepthwiseTaps& taps, int64_t* run);
+DepthwisePlane depthwise_plane_avx512(const DepthwiseTaps& taps, int64_t* run);
 #endif
 
 }  // namespace pyconvx::detail

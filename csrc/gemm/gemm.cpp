@@ -85,24 +85,25 @@ void PackedPanelSource::pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, int
 
 namespace {
 
-// Applies the activations other than ReLU (which the micro-kernel applies) to a stored tile.
-void activate_tile(Activation act, float* c, int64_t ldc, int64_t rows, int64_t cols) {
-  if (act == Activation::none || act == Activation::relu) return;
+// Applies the activations the micro-kernel does not (all but ReLU and ReLU6, register_clamp) to
+// a stored block of C, a row of the block per call.
+void activate_block(Activation act, float* c, int64_t ldc, int64_t rows, int64_t cols) {
+  if (act == Activation::none || register_clamp(act)) return;
   const Pointwise pointwise = active_pointwise();
   for (int64_t i = 0; i < rows; ++i) pointwise(c + i * ldc, c + i * ldc, nullptr, cols, 1.0f, 0.0f, act);
 }
 
+// The bias and the register clamp of a tile that overhangs C, stored through the edge buffer.
 void apply_epilogue(const Epilogue& e, float* c, int64_t ldc, int64_t row0, int64_t rows, int64_t cols) {
+  const float* clamp = register_clamp(e.activation);
   for (int64_t i = 0; i < rows; ++i) {
     float* ci = c + i * ldc;
     const float add = e.bias ? e.bias[row0 + i] : 0.0f;
-    if (e.activation == Activation::relu) {
-      for (int64_t j = 0; j < cols; ++j) ci[j] = std::max(ci[j] + add, 0.0f);
-    } else {
-      for (int64_t j = 0; j < cols; ++j) ci[j] += add;
+    for (int64_t j = 0; j < cols; ++j) {
+      const float v = ci[j] + add;
+      ci[j] = clamp ? (v < clamp[0] ? clamp[0] : v > clamp[1] ? clamp[1] : v) : v;  // NaN stays NaN
     }
   }
-  activate_tile(e.activation, c, ldc, rows, cols);
 }
 
 // A B panel is reused by every MC block of A. With a single block (a few filters, as in a 1x1
@@ -150,22 +151,24 @@ void gemm_blocked(const GemmKernel& kernel, const PackedA& a, const BPanelSource
           const int64_t rows = std::min<int64_t>(mr, ic_end - ir);
           const float* a_sliver = a.sliver(pc, kc, ir);
           const float* bias = last && epilogue.bias ? epilogue.bias + ir : nullptr;
-          const bool relu = last && epilogue.activation == Activation::relu;
+          const float* clamp = last ? register_clamp(epilogue.activation) : nullptr;
           for (int64_t jr = 0; jr < nc; jr += nr) {
             const int64_t cols = std::min<int64_t>(nr, nc - jr);
             const float* b_sliver = panel + jr * kc;
             float* ct = c + ir * ldc + (jc - n_begin) + jr;
             if (rows == mr && cols == nr) {
-              kernel.ukernel(kc, a_sliver, b_sliver, ct, ldc, acc, bias, relu);
-              if (last) activate_tile(epilogue.activation, ct, ldc, mr, nr);
+              kernel.ukernel(kc, a_sliver, b_sliver, ct, ldc, acc, bias, clamp);
             } else {  // an overhanging tile goes through a register-tile buffer
-              kernel.ukernel(kc, a_sliver, b_sliver, edge, nr, false, nullptr, false);
+              kernel.ukernel(kc, a_sliver, b_sliver, edge, nr, false, nullptr, nullptr);
               for (int64_t i = 0; i < rows; ++i)
                 for (int64_t j = 0; j < cols; ++j) ct[i * ldc + j] = (acc ? ct[i * ldc + j] : 0.0f) + edge[i * nr + j];
               if (last && epilogue.active()) apply_epilogue(epilogue, ct, ldc, ir, rows, cols);
             }
           }
         }
+        // The other activations over the block just finished, a row of it at a time, while it is
+        // in cache: one call a row of the panel rather than one a row of each tile.
+        if (last) activate_block(epilogue.activation, c + ic * ldc + (jc - n_begin), ldc, ic_end - ic, nc);
       }
     }
   }

@@ -11,13 +11,13 @@
 namespace pyconvx::detail {
 
 void sgemm_ukernel_avx2_6x16(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
-                             const float* bias, bool relu) {
-  sgemm_ukernel_tile<8, 6, 2>(kc, a, b, c, ldc, accumulate, bias, relu);
+                             const float* bias, const float* clamp) {
+  sgemm_ukernel_tile<8, 6, 2>(kc, a, b, c, ldc, accumulate, bias, clamp);
 }
 
 void sgemm_ukernel_avx2_6x16_shifted(int64_t kc, const float* a, const float* base, const int64_t* offsets, float* c,
-                                     int64_t ldc, bool accumulate, const float* bias, bool relu) {
-  sgemm_ukernel_shifted_tile<8, 6, 2>(kc, a, base, offsets, c, ldc, accumulate, bias, relu);
+                                     int64_t ldc, bool accumulate, const float* bias, const float* clamp) {
+  sgemm_ukernel_shifted_tile<8, 6, 2>(kc, a, base, offsets, c, ldc, accumulate, bias, clamp);
 }
 
 void sgemm_ukernel_avx2_6x16_gathered_a(int64_t kc, const float* a_base, const int64_t* a_offsets, int64_t a_step,
@@ -27,9 +27,9 @@ void sgemm_ukernel_avx2_6x16_gathered_a(int64_t kc, const float* a_base, const i
 
 void sgemm_ukernel_avx2_6x16_gathered_a_transposed(int64_t kc, const float* a_base, const int64_t* a_offsets,
                                                    int64_t a_step, const float* b, float* c, int64_t ldc,
-                                                   bool accumulate, const float* bias, bool relu, int64_t filters,
+                                                   bool accumulate, const float* bias, const float* clamp, int64_t filters,
                                                    int64_t width) {
-  sgemm_ukernel_gathered_a_transposed_tile<8, 6, 2>(kc, a_base, a_offsets, a_step, b, c, ldc, accumulate, bias, relu, filters,
+  sgemm_ukernel_gathered_a_transposed_tile<8, 6, 2>(kc, a_base, a_offsets, a_step, b, c, ldc, accumulate, bias, clamp, filters,
                                                     width);
 }
 

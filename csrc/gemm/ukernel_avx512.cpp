@@ -31,12 +31,12 @@ namespace {
 template <int MR, int NV>
 struct Tile {
   static void packed(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
-                     const float* bias, bool relu) {
-    sgemm_ukernel_tile<16, MR, NV>(kc, a, b, c, ldc, accumulate, bias, relu);
+                     const float* bias, const float* clamp) {
+    sgemm_ukernel_tile<16, MR, NV>(kc, a, b, c, ldc, accumulate, bias, clamp);
   }
   static void shifted(int64_t kc, const float* a, const float* base, const int64_t* offsets, float* c, int64_t ldc,
-                      bool accumulate, const float* bias, bool relu) {
-    sgemm_ukernel_shifted_tile<16, MR, NV>(kc, a, base, offsets, c, ldc, accumulate, bias, relu);
+                      bool accumulate, const float* bias, const float* clamp) {
+    sgemm_ukernel_shifted_tile<16, MR, NV>(kc, a, base, offsets, c, ldc, accumulate, bias, clamp);
   }
   static void gathered_a(int64_t kc, const float* a_base, const int64_t* a_offsets, int64_t a_step, const float* b,
                          float* c, int64_t ldc, bool accumulate) {
@@ -44,8 +44,8 @@ struct Tile {
   }
   static void gathered_a_transposed(int64_t kc, const float* a_base, const int64_t* a_offsets, int64_t a_step,
                                     const float* b, float* c, int64_t ldc, bool accumulate,
-                                    const float* bias, bool relu, int64_t filters, int64_t width) {
-    sgemm_ukernel_gathered_a_transposed_tile<16, MR, NV>(kc, a_base, a_offsets, a_step, b, c, ldc, accumulate, bias, relu, filters,
+                                    const float* bias, const float* clamp, int64_t filters, int64_t width) {
+    sgemm_ukernel_gathered_a_transposed_tile<16, MR, NV>(kc, a_base, a_offsets, a_step, b, c, ldc, accumulate, bias, clamp, filters,
                                                          width);
   }
 };

@@ -9,9 +9,8 @@
 
 #include <cstdint>
 #include <cstring>
-#if defined(__AVX512F__) || defined(__AVX2__)
-#include <immintrin.h>
-#endif
+
+#include "../core/vec.hpp"
 
 namespace pyconvx::detail {
 
@@ -54,11 +53,17 @@ struct GatheredCols {
   float get(int64_t p, int i) const { return base[offsets[p] + i * (STEP > 0 ? STEP : step)]; }
 };
 
+
+// v clamped to [clamp[0], clamp[1]]: ReLU ([0, inf]) and ReLU6 ([0, 6]) in registers. NaN stays
+// NaN, as in torch (both comparisons are false for it).
 template <int VL>
-struct VecOf {  // (a struct, not an alias: see PackedRows)
-  typedef float type __attribute__((vector_size(VL * sizeof(float))));
-  typedef int32_t index __attribute__((vector_size(VL * sizeof(float))));
-};
+__attribute__((always_inline)) inline typename VecOf<VL>::type clamped(typename VecOf<VL>::type v,
+                                                                        const float* clamp) {
+  typedef typename VecOf<VL>::type vec;
+  const vec lo = clamp[0] - vec{}, hi = clamp[1] - vec{};
+  v = v < lo ? lo : v;
+  return v > hi ? hi : v;
+}
 
 // acc = A_sliver * B_sliver over kc steps: MR x NV vectors of VL floats, in registers.
 template <int VL, int MR, int NV, class Cols, class Rows>
@@ -84,7 +89,7 @@ __attribute__((always_inline)) inline void accumulate_tile(int64_t kc, Cols cols
 
 template <int VL, int MR, int NV, class Cols, class Rows>
 inline void sgemm_ukernel_body(int64_t kc, Cols cols, Rows rows, float* __restrict c, int64_t ldc, bool accumulate,
-                               const float* __restrict bias, bool relu) {
+                               const float* __restrict bias, const float* clamp) {
   typedef typename VecOf<VL>::type vec;
   // The tile of C is read (when accumulating) and written once after kc steps, and its MR rows
   // lie ldc floats apart, usually far outside the caches: fetched on demand, its lines stall the
@@ -110,7 +115,7 @@ inline void sgemm_ukernel_body(int64_t kc, Cols cols, Rows rows, float* __restri
         out += old;
       }
       out += row_bias;
-      if (relu) out = out < vec{} ? vec{} : out;  // NaN stays NaN, as in torch
+      if (clamp) out = clamped<VL>(out, clamp);
       std::memcpy(ci + j * VL, &out, sizeof(vec));
     }
   }
@@ -119,15 +124,15 @@ inline void sgemm_ukernel_body(int64_t kc, Cols cols, Rows rows, float* __restri
 // B from a packed sliver.
 template <int VL, int MR, int NV>
 inline void sgemm_ukernel_tile(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
-                               const float* bias, bool relu) {
-  sgemm_ukernel_body<VL, MR, NV>(kc, PackedCols<MR>{a}, PackedRows<VL, NV>{b}, c, ldc, accumulate, bias, relu);
+                               const float* bias, const float* clamp) {
+  sgemm_ukernel_body<VL, MR, NV>(kc, PackedCols<MR>{a}, PackedRows<VL, NV>{b}, c, ldc, accumulate, bias, clamp);
 }
 
 // B read in place: row p is the NV*VL floats at base + offsets[p] (the direct convolution).
 template <int VL, int MR, int NV>
 inline void sgemm_ukernel_shifted_tile(int64_t kc, const float* a, const float* base, const int64_t* offsets, float* c,
-                                       int64_t ldc, bool accumulate, const float* bias, bool relu) {
-  sgemm_ukernel_body<VL, MR, NV>(kc, PackedCols<MR>{a}, ShiftedRows<VL>{base, offsets}, c, ldc, accumulate, bias, relu);
+                                       int64_t ldc, bool accumulate, const float* bias, const float* clamp) {
+  sgemm_ukernel_body<VL, MR, NV>(kc, PackedCols<MR>{a}, ShiftedRows<VL>{base, offsets}, c, ldc, accumulate, bias, clamp);
 }
 
 // A read in place (row i of column p at a_base + a_offsets[p] + i * a_step: the convolution that
@@ -136,7 +141,7 @@ template <int VL, int MR, int NV>
 inline void sgemm_ukernel_gathered_a_tile(int64_t kc, const float* a_base, const int64_t* a_offsets, int64_t a_step,
                                           const float* b, float* c, int64_t ldc, bool accumulate) {
   sgemm_ukernel_body<VL, MR, NV>(kc, GatheredCols<>{a_base, a_offsets, a_step}, PackedRows<VL, NV>{b}, c, ldc,
-                                 accumulate, nullptr, false);
+                                 accumulate, nullptr, nullptr);
 }
 
 // The VL x VL matrix in r[0..VL) transposed in place, log2(VL) rounds of two-vector shuffles:
@@ -162,58 +167,6 @@ __attribute__((always_inline)) inline void transpose_square(typename VecOf<VL>::
   if constexpr (H > 1) transpose_square<VL, H / 2>(r);
 }
 
-// dst[0, n) = v[0, n) for 0 < n < VL. A loop of unknown count over a vector's lanes became a
-// spill to the stack and a libc memcpy call (with a vzeroupper) per filter of a tile; AVX-512 and
-// AVX2 store under a lane mask instead (the last strip of each task, so 0.5-1.5% of the broadcast
-// convolutions' forward passes: LeNet-5's conv3, ResNet's conv1).
-template <int VL>
-__attribute__((always_inline)) inline void store_first(float* dst, typename VecOf<VL>::type v, int64_t n) {
-#if defined(__AVX512F__)
-  if constexpr (VL == 16) {
-    _mm512_mask_storeu_ps(dst, static_cast<__mmask16>((1u << n) - 1), reinterpret_cast<__m512>(v));
-    return;
-  }
-#endif
-#if defined(__AVX2__)
-  if constexpr (VL == 8) {
-    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    _mm256_maskstore_ps(dst, _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), lanes),
-                        reinterpret_cast<__m256>(v));
-    return;
-  }
-#endif
-  for (int64_t i = 0; i < n; ++i) {
-    dst[i] = v[i];
-    __asm__("" : "+r"(i));  // keeps the loop a loop (see zero_floats in core/copy.hpp)
-  }
-}
-
-// v[0, n) = src[0, n) and zeros after, for 0 < n <= VL, without reading past src + n.
-template <int VL>
-__attribute__((always_inline)) inline typename VecOf<VL>::type load_first(const float* src, int64_t n) {
-  typedef typename VecOf<VL>::type vec;
-  vec v{};
-  if (n == VL) {
-    std::memcpy(&v, src, sizeof(vec));
-    return v;
-  }
-#if defined(__AVX512F__)
-  if constexpr (VL == 16) return reinterpret_cast<vec>(_mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), src));
-#endif
-#if defined(__AVX2__)
-  if constexpr (VL == 8) {
-    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    return reinterpret_cast<vec>(
-        _mm256_maskload_ps(src, _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), lanes)));
-  }
-#endif
-  for (int64_t i = 0; i < n; ++i) {
-    v[i] = src[i];
-    __asm__("" : "+r"(i));  // keeps the loop a loop (see store_first)
-  }
-  return v;
-}
-
 // The gathered-A tile stored transposed: c[f * ldc + i] = act(tile(i, f) + bias[f]) for filter
 // f < filters of the NR = NV * VL and pixel i of the MR. Each vector of VL filters goes through
 // a VL x VL transpose (rows past MR zero), so that filter f's MR pixels leave in one vector:
@@ -224,7 +177,7 @@ __attribute__((always_inline)) inline typename VecOf<VL>::type load_first(const 
 template <int VL, int MR, int NV, int STEP>
 inline void gathered_a_transposed_body(int64_t kc, const float* a_base, const int64_t* a_offsets, int64_t a_step,
                                        const float* b, float* __restrict c, int64_t ldc, bool accumulate,
-                                       const float* __restrict bias, bool relu, int64_t filters, int64_t width) {
+                                       const float* __restrict bias, const float* clamp, int64_t filters, int64_t width) {
   static_assert(MR <= VL, "a tile's pixels must fit one vector");
   typedef typename VecOf<VL>::type vec;
   // Each filter's MR outputs lie on one or two lines ldc floats apart from the next filter's:
@@ -248,7 +201,7 @@ inline void gathered_a_transposed_body(int64_t kc, const float* a_base, const in
       const int64_t f = j * VL + l;
       vec out = t[l] + (bias ? bias[f] - vec{} : vec{});
       if (accumulate) out += load_first<VL>(c + f * ldc, width);
-      if (relu) out = out < vec{} ? vec{} : out;  // NaN stays NaN, as in torch
+      if (clamp) out = clamped<VL>(out, clamp);
       if (width == VL)
         std::memcpy(c + f * ldc, &out, sizeof(vec));
       else
@@ -262,17 +215,17 @@ inline void gathered_a_transposed_body(int64_t kc, const float* a_base, const in
 template <int VL, int MR, int NV>
 inline void sgemm_ukernel_gathered_a_transposed_tile(int64_t kc, const float* a_base, const int64_t* a_offsets,
                                                      int64_t a_step, const float* b, float* c, int64_t ldc,
-                                                     bool accumulate, const float* bias, bool relu, int64_t filters,
+                                                     bool accumulate, const float* bias, const float* clamp, int64_t filters,
                                                      int64_t width) {
   switch (a_step) {
     case 1:
-      return gathered_a_transposed_body<VL, MR, NV, 1>(kc, a_base, a_offsets, 1, b, c, ldc, accumulate, bias, relu, filters, width);
+      return gathered_a_transposed_body<VL, MR, NV, 1>(kc, a_base, a_offsets, 1, b, c, ldc, accumulate, bias, clamp, filters, width);
     case 2:
-      return gathered_a_transposed_body<VL, MR, NV, 2>(kc, a_base, a_offsets, 2, b, c, ldc, accumulate, bias, relu, filters, width);
+      return gathered_a_transposed_body<VL, MR, NV, 2>(kc, a_base, a_offsets, 2, b, c, ldc, accumulate, bias, clamp, filters, width);
     case 4:
-      return gathered_a_transposed_body<VL, MR, NV, 4>(kc, a_base, a_offsets, 4, b, c, ldc, accumulate, bias, relu, filters, width);
+      return gathered_a_transposed_body<VL, MR, NV, 4>(kc, a_base, a_offsets, 4, b, c, ldc, accumulate, bias, clamp, filters, width);
     default:
-      return gathered_a_transposed_body<VL, MR, NV, 0>(kc, a_base, a_offsets, a_step, b, c, ldc, accumulate, bias, relu,
+      return gathered_a_transposed_body<VL, MR, NV, 0>(kc, a_base, a_offsets, a_step, b, c, ldc, accumulate, bias, clamp,
                                                         filters, width);
   }
 }

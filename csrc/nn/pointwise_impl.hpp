@@ -13,22 +13,16 @@
 #include <cstdint>
 #include <cstring>
 
+#include "../core/vec.hpp"
 #include "pyconvx/shape.hpp"
 
 namespace pyconvx::detail {
 
 template <int VL>
-struct PointwiseVec {
-  typedef float f __attribute__((vector_size(VL * sizeof(float))));
-  typedef uint32_t u __attribute__((vector_size(VL * sizeof(float))));
-  typedef int32_t i __attribute__((vector_size(VL * sizeof(float))));
-};
-
-template <int VL>
-__attribute__((always_inline)) inline typename PointwiseVec<VL>::f vexp(typename PointwiseVec<VL>::f x) {
-  typedef typename PointwiseVec<VL>::f vec;
-  typedef typename PointwiseVec<VL>::i ivec;
-  typedef typename PointwiseVec<VL>::u uvec;
+__attribute__((always_inline)) inline typename VecOf<VL>::type vexp(typename VecOf<VL>::type x) {
+  typedef typename VecOf<VL>::type vec;
+  typedef typename VecOf<VL>::index ivec;
+  typedef typename VecOf<VL>::bits uvec;
   // e^88.37 is near float's largest value, e^-87.33 its smallest normal; comparisons are false
   // for NaN, which so passes through (the integer part of a NaN is garbage, the result NaN).
   x = x > 88.3762626647949f ? vec{} + 88.3762626647949f : x;
@@ -52,13 +46,13 @@ __attribute__((always_inline)) inline typename PointwiseVec<VL>::f vexp(typename
 }
 
 template <int VL>
-__attribute__((always_inline)) inline typename PointwiseVec<VL>::f vsigmoid(typename PointwiseVec<VL>::f x) {
+__attribute__((always_inline)) inline typename VecOf<VL>::type vsigmoid(typename VecOf<VL>::type x) {
   return 1.0f / (1.0f + vexp<VL>(-x));
 }
 
 template <int VL>
-__attribute__((always_inline)) inline typename PointwiseVec<VL>::f vtanh(typename PointwiseVec<VL>::f x) {
-  typedef typename PointwiseVec<VL>::f vec;
+__attribute__((always_inline)) inline typename VecOf<VL>::type vtanh(typename VecOf<VL>::type x) {
+  typedef typename VecOf<VL>::type vec;
   const vec a = x < 0.0f ? -x : x;
   const vec big = 1.0f - 2.0f / (vexp<VL>(a + a) + 1.0f);
   const vec z = x * x;
@@ -73,16 +67,16 @@ __attribute__((always_inline)) inline typename PointwiseVec<VL>::f vtanh(typenam
 }
 
 template <int VL>
-__attribute__((always_inline)) inline typename PointwiseVec<VL>::f vrelu6(typename PointwiseVec<VL>::f x) {
-  typedef typename PointwiseVec<VL>::f vec;
+__attribute__((always_inline)) inline typename VecOf<VL>::type vrelu6(typename VecOf<VL>::type x) {
+  typedef typename VecOf<VL>::type vec;
   x = x < 0.0f ? vec{} : x;
   return x > 6.0f ? vec{} + 6.0f : x;
 }
 
 template <int VL>
-__attribute__((always_inline)) inline typename PointwiseVec<VL>::f activate(typename PointwiseVec<VL>::f v,
+__attribute__((always_inline)) inline typename VecOf<VL>::type activate(typename VecOf<VL>::type v,
                                                                              Activation act) {
-  typedef typename PointwiseVec<VL>::f vec;
+  typedef typename VecOf<VL>::type vec;
   switch (act) {
     case Activation::none:
       return v;
@@ -108,7 +102,7 @@ __attribute__((always_inline)) inline typename PointwiseVec<VL>::f activate(type
 // activation is switched on once per call, outside the loop.
 template <int VL, Activation A>
 void pointwise_loop(float* y, const float* x, const float* z, int64_t n, float scale, float shift) {
-  typedef typename PointwiseVec<VL>::f vec;
+  typedef typename VecOf<VL>::type vec;
   const vec vs = vec{} + scale, vt = vec{} + shift;
   int64_t i = 0;
   for (; i + VL <= n; i += VL) {
