@@ -7,8 +7,8 @@ from . import _core
 from ._args import as_int
 
 __all__ = ["cpu_info", "set_num_threads", "get_num_threads", "thread_limit", "set_flush_denormals",
-           "get_flush_denormals", "measure_peak_gflops", "workspace_usage", "reset_workspace_peak",
-           "set_workspace_limit", "get_workspace_limit"]
+           "get_flush_denormals", "set_autotune", "get_autotune", "measure_peak_gflops", "workspace_usage",
+           "reset_workspace_peak", "set_workspace_limit", "get_workspace_limit"]
 
 
 def cpu_info():
@@ -86,6 +86,29 @@ def set_flush_denormals(flush):
     if not isinstance(flush, (bool, np.bool_)):
         raise ValueError(f"set_flush_denormals: flush must be True or False, got flush={flush!r}")
     _core.set_flush_denormals(bool(flush))
+
+
+def set_autotune(on):
+    """Whether inference plans (Model.predict, evaluate, inference_plan) choose each
+    convolution's algorithm by measurement: on (the default; PYCONVX_AUTOTUNE=0 in the environment
+    starts it off), building a plan times every algorithm that can compute a layer, on that
+    layer's shapes and thread count, and keeps the fastest; the choice is remembered for the
+    process, so a plan rebuilt after its weights changed times nothing. Off, plans take the
+    built-in heuristic's choice (conv2d_algorithm), as single conv2d calls always do. Plans
+    already built keep their algorithms.
+
+    >>> set_autotune(False); get_autotune()
+    False
+    >>> set_autotune(True)
+    """
+    if not isinstance(on, (bool, np.bool_)):
+        raise ValueError(f"set_autotune: on must be True or False, got on={on!r}")
+    _core.set_autotune(bool(on))
+
+
+def get_autotune():
+    """Whether inference plans choose their convolutions' algorithms by measurement."""
+    return bool(_core.get_autotune())
 
 
 def get_flush_denormals():

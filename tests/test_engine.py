@@ -15,6 +15,16 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import given, strategies as st  # noqa: E402
 
 
+@pytest.fixture
+def heuristic_algorithms():
+    """Plans built in the test take the heuristic's algorithms (no autotuning), which the test
+    names."""
+    before = pyconvx.get_autotune()
+    pyconvx.set_autotune(False)
+    yield
+    pyconvx.set_autotune(before)
+
+
 def leaf_layers(model):
     stack, leaves = list(model.layers), []
     while stack:
@@ -258,7 +268,7 @@ def test_evaluate_runs_the_plan(rng):
     assert got["loss"] == pytest.approx(loss, rel=1e-5)
 
 
-def test_non_finite_inputs_propagate_as_in_the_layers(rng):
+def test_non_finite_inputs_propagate_as_in_the_layers(rng, heuristic_algorithms):
     # Winograd layers take the implicit GEMM for inputs holding Inf or NaN, so that one of them
     # spreads to the outputs that read it and no further.
     model = pyconvx.Sequential([layers.Conv2D(40, 3, padding=1, name="a"), layers.Conv2D(40, 3, padding=1, name="b")],
@@ -394,3 +404,88 @@ def test_the_network_names_the_layer_and_the_values_of_a_mistake():
     with pytest.raises(ValueError, match="expected 1 inputs and 1 outputs, got 2 and 1"):
         plan.run([ok_in, ok_in], [ok_out])
     plan.run([ok_in], [ok_out])
+
+
+def test_profile_times_every_step_in_order(rng):
+    model = models.resnet18(num_classes=10, input_shape=(3, 32, 32), seed=0)
+    plan = model.inference_plan(batch_size=2)
+    steps = plan.profile(rng.standard_normal((2, 3, 32, 32)).astype(np.float32), repeats=2)
+    assert [step for step, _ in steps] == plan.describe().splitlines()
+    assert all(ms >= 0 for _, ms in steps) and sum(ms for _, ms in steps) > 0
+
+
+# Shapes the heuristic gives each algorithm (asserted from describe()), to run every one with
+# every activation, a residual added in place of the output, and a slice of a concatenation.
+ALGORITHM_CASES = {
+    "winograd": ((33, 13, 11), (40, 33, 3, 3), dict(padding=(1, 1, 1, 1))),
+    "broadcast": ((3, 19, 17), (40, 3, 5, 5), dict(stride=(2, 2), padding=(2, 2, 1, 1))),
+    "direct": ((6, 9, 8), (9, 6, 3, 3), dict(padding=(1, 1, 0, 0), dilation=(1, 2))),
+    "pointwise": ((20, 7, 9), (13, 20, 1, 1), dict()),
+    "implicit_gemm": ((20, 9, 11), (14, 20, 1, 1), dict(stride=(2, 2))),
+    "depthwise": ((12, 11, 19), (24, 1, 3, 3), dict(padding=(1, 1, 1, 1), groups=12)),
+    "whole_image": ((16, 5, 5), (12, 16, 5, 5), dict()),  # one output pixel: one GEMM over the batch
+}
+
+
+def conv_reference(x, w, b, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1):
+    return ref.conv2d(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+
+@pytest.mark.parametrize("activation", sorted(ref.ACTIVATIONS))
+@pytest.mark.parametrize("algorithm", list(ALGORITHM_CASES))
+def test_every_algorithm_adds_residuals_writes_slices_and_activates(algorithm, activation, rng, heuristic_algorithms):
+    from pyconvx import _core
+
+    x_shape, w_shape, kw = ALGORITHM_CASES[algorithm]
+    params = dict(stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1) | kw
+    w = rng.standard_normal(w_shape).astype(np.float32)
+    b = rng.standard_normal(w_shape[0]).astype(np.float32)
+    x = rng.standard_normal((3,) + x_shape).astype(np.float32)
+    want_conv = conv_reference(x, w, b, **params)
+    r = rng.standard_normal(want_conv.shape).astype(np.float32)
+    z = rng.standard_normal((3, 5) + want_conv.shape[2:]).astype(np.float32)
+
+    net = _core.Network()
+    xi, ri, zi = net.input(list(x_shape)), net.input(list(r.shape[1:])), net.input(list(z.shape[1:]))
+    conv = lambda: net.conv2d(xi, w, b, params["stride"], params["padding"], params["dilation"],  # noqa: E731
+                              params["groups"], "none")
+    net.output(net.activation(net.add([conv(), ri], "none"), activation))           # conv + residual, fused
+    net.output(net.concat([zi, net.activation(conv(), activation)], 0))              # conv into its slice
+    plan = _core.InferencePlan(net, 4)
+    steps = plan.describe()
+    assert steps.count(f"[{'implicit_gemm' if algorithm == 'whole_image' else algorithm}]") == 2, steps
+    assert "+add(1)" in steps and not any(s.startswith(("add", "activation")) for s in steps.splitlines())
+    outputs = [np.full((3,) + tuple(shape), np.nan, np.float32) for shape in plan.output_shapes]
+    plan.run([x, r, z], outputs)
+    red = w_shape[1] * w_shape[2] * w_shape[3]
+    ref.assert_close(outputs[0], ref.activation(activation, want_conv + r), red, f"{algorithm} {activation} residual")
+    ref.assert_close(outputs[1][:, :5], z, 1, "the copied slice")
+    ref.assert_close(outputs[1][:, 5:], ref.activation(activation, want_conv), red, f"{algorithm} {activation} slice")
+
+
+def test_autotuned_plans_pick_an_algorithm_that_can_compute_each_layer(rng):
+    before = pyconvx.get_autotune()
+    try:
+        pyconvx.set_autotune(True)
+        tuned = models.resnet18(num_classes=10, input_shape=(3, 32, 32), seed=0)
+        randomise(tuned, rng)
+        steps = tuned.inference_plan(batch_size=2).describe().splitlines()
+        assert all(s.split("[")[-1].rstrip("]") in pyconvx.CONV_ALGORITHMS for s in steps if s.startswith("conv"))
+        x = rng.standard_normal((2, 3, 32, 32)).astype(np.float32)
+        assert_matches_forward(tuned, x, batch_size=2)
+        pyconvx.set_autotune(False)
+        assert not pyconvx.get_autotune()
+        with pytest.raises(ValueError, match="on must be True or False"):
+            pyconvx.set_autotune("yes")
+    finally:
+        pyconvx.set_autotune(before)
+
+
+def test_the_environment_can_turn_autotuning_off():
+    from conftest import run_child
+
+    code = "import pyconvx; print(pyconvx.get_autotune())"
+    import os
+    for value, expected in (("0", "False"), ("off", "False"), ("1", "True")):
+        proc = run_child(code, env=dict(os.environ, PYCONVX_AUTOTUNE=value))
+        assert proc.returncode == 0 and proc.stdout.split()[-1] == expected, (value, proc.stderr)

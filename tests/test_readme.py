@@ -6,6 +6,8 @@ import tempfile
 import numpy as np
 import pytest
 
+import pyconvx
+
 README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
 
 
@@ -76,7 +78,9 @@ def test_inference_engine_example_prints_what_the_readme_says(capsys):
     exec(compile(code, "README.md (The inference engine)", "exec"), {})
     printed = capsys.readouterr().out.splitlines()
     said = [line.split("# ", 1)[1].split(":")[0] for line in code.splitlines() if line.startswith("print(")]
-    assert printed == said
+    # The algorithm in brackets is the one measured fastest, which may differ on another machine.
+    assert [line.split(" [")[0] for line in printed] == [line.split(" [")[0] for line in said]
+    assert printed[0].split(" [")[1].rstrip("]") in pyconvx.CONV_ALGORITHMS
 
 
 def test_strategy_example_trains_diagnoses_and_recommends(capsys):

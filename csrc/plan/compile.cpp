@@ -9,6 +9,7 @@
 #include <string>
 
 #include "../conv/algorithms.hpp"
+#include "../tune/autotune.hpp"
 
 namespace pyconvx::detail {
 namespace {
@@ -52,7 +53,7 @@ Shape4 image_of(const std::vector<int64_t>& shape) {
   return Shape4{1, shape[0], numel(shape) / shape[0], 1};
 }
 
-std::unique_ptr<ConvStep> make_conv_step(const Network::Impl& net, const Draft& d, int64_t max_batch) {
+std::unique_ptr<ConvStep> make_conv_step(const Network::Impl& net, const Draft& d, int64_t max_batch, bool autotune) {
   const Layer& main = net.layers[d.main];
   auto step = std::make_unique<ConvStep>();
   const std::vector<int64_t>& in = net.layers[d.reads[0]].shape;
@@ -89,25 +90,32 @@ std::unique_ptr<ConvStep> make_conv_step(const Network::Impl& net, const Draft& 
     }
     b = bias.data();
   }
-  const ConvAlgorithm algorithm =
-      d.kind == LayerKind::dense ? ConvAlgorithm::implicit_gemm : choose_conv_algorithm(step->problem);
-  prepare_conv(step->problem, algorithm, w, b, true, &step->prepared);
-  if (step->prepared.algorithm == ConvAlgorithm::winograd) {
+  // A dense layer is one GEMM over the batch (the implicit GEMM of a filter covering its whole
+  // 1 x 1 image); a convolution takes the fastest algorithm measured, or the heuristic's.
+  if (d.kind == LayerKind::conv2d && autotune) {
+    step->prepared = prepare_fastest(step->problem, w, b);
+  } else {
+    step->prepared = std::make_unique<PreparedConv>();
+    prepare_conv(step->problem, d.kind == LayerKind::dense ? ConvAlgorithm::implicit_gemm
+                                                            : choose_conv_algorithm(step->problem),
+                 w, b, true, step->prepared.get());
+  }
+  if (step->prepared->algorithm == ConvAlgorithm::winograd) {
     keep_or_borrow(w, K * red, true, &step->raw);
     if (b) keep_or_borrow(b, K, true, &step->raw_bias);
   }
   step->activation = d.activation;
-  step->what = describe(net, d) + " [" + conv_algorithm_name(step->prepared.algorithm) + "]";
+  step->what = describe(net, d) + " [" + conv_algorithm_name(step->prepared->algorithm) + "]";
   return step;
 }
 
-std::unique_ptr<Step> make_step(const Network::Impl& net, const Draft& d, int64_t max_batch) {
+std::unique_ptr<Step> make_step(const Network::Impl& net, const Draft& d, int64_t max_batch, bool autotune) {
   const Layer& main = net.layers[d.main];
   std::unique_ptr<Step> step;
   switch (d.kind) {
     case LayerKind::conv2d:
     case LayerKind::dense:
-      return make_conv_step(net, d, max_batch);
+      return make_conv_step(net, d, max_batch, autotune);
     case LayerKind::max_pool2d:
     case LayerKind::avg_pool2d:
     case LayerKind::global_avg_pool2d:
@@ -187,7 +195,7 @@ std::unique_ptr<CopyStep> make_copy(const Network::Impl& net, const std::vector<
 
 }  // namespace
 
-CompiledNetwork compile_network(const Network::Impl& net, int64_t max_batch) {
+CompiledNetwork compile_network(const Network::Impl& net, int64_t max_batch, bool autotune) {
   const std::vector<Layer>& layers = net.layers;
   const int count = static_cast<int>(layers.size());
   if (net.outputs.empty()) throw std::invalid_argument("InferencePlan: the network has no outputs (call output())");
@@ -387,7 +395,7 @@ CompiledNetwork compile_network(const Network::Impl& net, int64_t max_batch) {
       }
       if (places[v].where == Place::unplaced) new_buffer(v);
     }
-    std::unique_ptr<Step> step = make_step(net, d, max_batch);
+    std::unique_ptr<Step> step = make_step(net, d, max_batch, autotune);
     step->reads = d.reads;
     step->writes = v;
     out.steps.push_back(std::move(step));

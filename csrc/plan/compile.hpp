@@ -28,6 +28,7 @@ struct CompiledNetwork {
 //    that dies with it; every other value gets a buffer of its own.
 // 3. The arena: buffers whose lives do not overlap share memory, placed largest first at the
 //    lowest offset free for their whole life.
-CompiledNetwork compile_network(const Network::Impl& network, int64_t max_batch);
+// With autotune, each convolution takes the algorithm measured fastest (tune/autotune.hpp).
+CompiledNetwork compile_network(const Network::Impl& network, int64_t max_batch, bool autotune);
 
 }  // namespace pyconvx::detail

@@ -1,4 +1,5 @@
 // InferencePlan: a compiled network and the arenas its runs use.
+#include <chrono>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -6,6 +7,7 @@
 #include "../core/float_mode.hpp"
 #include "compile.hpp"
 #include "pyconvx/plan.hpp"
+#include "pyconvx/runtime.hpp"
 
 namespace pyconvx {
 
@@ -41,12 +43,13 @@ InferencePlan::InferencePlan(const Network& network, int64_t max_batch) : impl_(
     throw std::invalid_argument("InferencePlan: max_batch must be >= 1, got max_batch=" + std::to_string(max_batch));
   const detail::FloatModeScope caller_mode;  // for the weight preparation this thread does itself
   impl_->max_batch = max_batch;
-  impl_->compiled = detail::compile_network(network.impl(), max_batch);
+  impl_->compiled = detail::compile_network(network.impl(), max_batch, get_autotune());
 }
 
 InferencePlan::~InferencePlan() = default;
 
-void InferencePlan::run(int64_t n, const float* const* inputs, float* const* outputs) const {
+void InferencePlan::run(int64_t n, const float* const* inputs, float* const* outputs,
+                        std::vector<double>* step_seconds) const {
   const detail::FloatModeScope caller_mode;  // for the work this thread does itself
   const detail::CompiledNetwork& c = impl_->compiled;
   if (n < 0 || n > impl_->max_batch)
@@ -66,7 +69,16 @@ void InferencePlan::run(int64_t n, const float* const* inputs, float* const* out
     ~GiveBack() { plan.give_back(std::move(arena)); }
   } give_back{*impl_, arena};
   const detail::RunContext ctx{arena->data(), &c.buffer_offsets, inputs, outputs, &c.places};
-  for (const auto& step : c.steps) step->run(ctx, n);
+  if (step_seconds == nullptr) {
+    for (const auto& step : c.steps) step->run(ctx, n);
+    return;
+  }
+  step_seconds->clear();
+  for (const auto& step : c.steps) {
+    const auto start = std::chrono::steady_clock::now();
+    step->run(ctx, n);
+    step_seconds->push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
 }
 
 int64_t InferencePlan::max_batch() const { return impl_->max_batch; }

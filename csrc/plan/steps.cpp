@@ -34,7 +34,7 @@ void ConvStep::run(const RunContext& ctx, int64_t n) const {
     }
   }
   const ConvOutput out{y, stride, accumulate, activation};
-  if (prepared.algorithm == ConvAlgorithm::winograd && !all_finite(x, pr.x.numel())) {
+  if (prepared->algorithm == ConvAlgorithm::winograd && !all_finite(x, pr.x.numel())) {
     // Inf or NaN in the input: the implicit GEMM propagates them as torch does (see conv2d.cpp).
     PreparedConv fallback;
     prepare_conv(pr, ConvAlgorithm::implicit_gemm, raw.data(), raw_bias.size() ? raw_bias.data() : nullptr, false,
@@ -42,11 +42,11 @@ void ConvStep::run(const RunContext& ctx, int64_t n) const {
     run_conv(fallback, pr, x, out);
     return;
   }
-  run_conv(prepared, pr, x, out);
+  run_conv(*prepared, pr, x, out);
 }
 
 int64_t ConvStep::weight_bytes() const {
-  return prepared.model_bytes() + scratch_bytes(raw.size()) + scratch_bytes(raw_bias.size());
+  return prepared->model_bytes() + scratch_bytes(raw.size()) + scratch_bytes(raw_bias.size());
 }
 
 void PoolStep::run(const RunContext& ctx, int64_t n) const {

@@ -57,7 +57,7 @@ struct Step {
 // output already lives where the only residual does).
 struct ConvStep final : Step {
   Conv2dProblem problem;  // N: the plan's batch
-  PreparedConv prepared;
+  std::unique_ptr<PreparedConv> prepared;
   AlignedBuffer raw, raw_bias;  // Winograd's filters as given, for inputs holding Inf or NaN
   Activation activation = Activation::none;
   void run(const RunContext& ctx, int64_t n) const override;

@@ -390,6 +390,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("set_flush_denormals", &set_flush_denormals, py::arg("flush"));
   m.def("get_flush_denormals", &get_flush_denormals);
   m.def("cpu_info", &cpu_info_py);
+  m.def("set_autotune", &set_autotune, py::arg("on"));
+  m.def("get_autotune", &get_autotune);
   m.def("workspace_usage", [] {
     const WorkspaceUsage usage = workspace_usage();
     return py::dict(py::arg("live_bytes") = usage.live_bytes, py::arg("peak_bytes") = usage.peak_bytes);

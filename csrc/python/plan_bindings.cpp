@@ -114,7 +114,8 @@ void check_io(const py::array& a, int64_t n, const std::vector<int64_t>& shape, 
   }
 }
 
-void run_plan(const InferencePlan& plan, const std::vector<py::array>& inputs, std::vector<py::array>& outputs) {
+std::vector<double> run_plan(const InferencePlan& plan, const std::vector<py::array>& inputs,
+                             std::vector<py::array>& outputs, bool timed) {
   const auto& in_shapes = plan.input_shapes();
   const auto& out_shapes = plan.output_shapes();
   if (inputs.size() != in_shapes.size() || outputs.size() != out_shapes.size())
@@ -134,8 +135,10 @@ void run_plan(const InferencePlan& plan, const std::vector<py::array>& inputs, s
       throw std::invalid_argument("InferencePlan.run: outputs[" + std::to_string(i) + "] must be writable");
     out[i] = static_cast<float*>(outputs[i].mutable_data());
   }
+  std::vector<double> seconds;
   py::gil_scoped_release release;
-  plan.run(n, in.data(), out.data());
+  plan.run(n, in.data(), out.data(), timed ? &seconds : nullptr);
+  return seconds;
 }
 
 FloatArray pointwise_py(const FloatArray& x, const std::optional<FloatArray>& z, const std::string& activation) {
@@ -184,7 +187,7 @@ void bind_plan(py::module_& m) {
              return std::make_unique<InferencePlan>(net.network(), max_batch);
            }),
            py::arg("network"), py::arg("max_batch"))
-      .def("run", &run_plan, py::arg("inputs"), py::arg("outputs"))
+      .def("run", &run_plan, py::arg("inputs"), py::arg("outputs"), py::arg("timed") = false)
       .def_property_readonly("max_batch", &InferencePlan::max_batch)
       .def_property_readonly("input_shapes", &InferencePlan::input_shapes)
       .def_property_readonly("output_shapes", &InferencePlan::output_shapes)

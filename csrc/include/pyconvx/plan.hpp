@@ -85,8 +85,10 @@ class Network {
   std::unique_ptr<Impl> impl_;
 };
 
-// A network compiled for batches of at most `max_batch` images (>= 1). Thread-safe: several
-// threads may run one plan at once (each run takes an arena of its own, kept for later runs).
+// A network compiled for batches of at most `max_batch` images (>= 1), each convolution with the
+// algorithm measured fastest for its shapes when get_autotune() is on (runtime.hpp), else the
+// heuristic's. Thread-safe: several threads may run one plan at once (each run takes an arena of
+// its own, kept for later runs).
 class InferencePlan {
  public:
   InferencePlan(const Network& network, int64_t max_batch);
@@ -97,8 +99,9 @@ class InferencePlan {
   // Runs n images, 0 <= n <= max_batch: inputs[i] holds n samples of input i's shape,
   // outputs[i] receives n samples of output i's shape (all C-contiguous float32, the outputs
   // distinct from the inputs and from each other). Throws std::invalid_argument for a bad n or a
-  // null pointer.
-  void run(int64_t n, const float* const* inputs, float* const* outputs) const;
+  // null pointer. With step_seconds, it receives the wall time of each step, in describe()'s order.
+  void run(int64_t n, const float* const* inputs, float* const* outputs,
+           std::vector<double>* step_seconds = nullptr) const;
 
   int64_t max_batch() const;
   const std::vector<std::vector<int64_t>>& input_shapes() const;

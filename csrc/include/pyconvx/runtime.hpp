@@ -93,6 +93,14 @@ struct WorkspaceAllocator {
 void set_workspace_allocator(const WorkspaceAllocator& allocator);
 void reset_workspace_allocator();
 
+// Whether an InferencePlan chooses each convolution's algorithm by measurement (on by default;
+// PYCONVX_AUTOTUNE=0 in the environment starts it off): when it is built, every algorithm that
+// can compute a layer is timed on that layer's shapes and thread count, and the fastest kept;
+// the choice is remembered for the process, so rebuilding a plan times nothing. Off, plans take
+// the built-in heuristic's choice (choose_conv_algorithm), as single conv2d_forward calls do.
+void set_autotune(bool on);
+bool get_autotune();
+
 // Measures the FMA throughput (GFLOP/s) the active path reaches with the current thread count,
 // running for about `seconds`: the machine's practical ceiling for the benchmarks' "% of peak".
 double measure_peak_gflops(double seconds);
