@@ -780,7 +780,7 @@ def run_benchmarks(threads=None, only=None, with_torch=True, backward=True, nump
         specs = (select(CONV_TABLE, only) + select(POOL_TABLE, only) + select(GEMM_TABLE, only)
                  + select(NETWORK_TABLE, only))
         conv_rows, pool_rows, gemm_rows, network_rows = [], [], [], []
-        runs = engines.EngineRuns(threads, timing, peers, time_calls)
+        runs = engines.EngineRuns(threads, timing, peers)
         engine_rows = []
         for spec in (progress or iter)(specs + select(engines.ENGINE_TABLE, only)):
             if isinstance(spec, engines.EngineSpec):
