@@ -1,6 +1,8 @@
 """The depthwise kernel (groups = C), forward and weight gradient, on the shapes that take its
-separate paths: 3x3 (unrolled) and other kernels, unit and wider strides, dilation, several
-filters per channel, rows shorter and longer than one register run of 16 outputs."""
+separate paths: 3x3, 5x5 and 7x7 (unrolled) and other kernels, unit stride, stride 2 (the
+padded plane split into even and odd columns four at a time, odd and even widths, uneven
+padding) and wider strides, dilation, several filters per channel, rows of one, two and four
+vectors a run (on every ISA: runs of 4 to 64 outputs) and longer."""
 import numpy as np
 import pytest
 
@@ -16,6 +18,14 @@ CASES = [
     ref.ConvCase("same_even_kernel", 1, 7, 8, 8, 7, 4, 4, padding="same", groups=7, bias=False),
     ref.ConvCase("1x1", 3, 8, 5, 5, 8, 1, 1, groups=8),
     ref.ConvCase("rows_of_3", 4, 16, 3, 3, 16, 3, 3, padding=1, groups=16),
+    ref.ConvCase("3x3_stride2_odd_width_uneven_padding", 2, 6, 15, 23, 6, 3, 3, stride=2, padding=(0, 1, 0, 1),
+                 groups=6),
+    ref.ConvCase("5x5_stride2_rows_of_150", 1, 3, 9, 301, 3, 5, 5, stride=2, padding=2, groups=3),
+    ref.ConvCase("7x7_stride2_pad3", 1, 4, 20, 20, 8, 7, 7, stride=2, padding=3, groups=4),
+    ref.ConvCase("3x3_stride2_dilation2", 1, 5, 17, 19, 5, 3, 3, stride=2, padding=2, dilation=2, groups=5),
+    ref.ConvCase("3x3_stride3", 2, 3, 13, 22, 3, 3, 3, stride=3, padding=1, groups=3),
+    ref.ConvCase("3x3_rows_of_12", 1, 9, 6, 12, 9, 3, 3, padding=1, groups=9, activation="relu"),
+    ref.ConvCase("3x3_rows_of_70", 1, 2, 5, 70, 2, 3, 3, padding=1, groups=2),
 ]
 
 

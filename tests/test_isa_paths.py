@@ -32,6 +32,8 @@ CONV_WINOGRAD_5X5 = ref.ConvCase("isa_winograd_5x5", 2, 33, 12, 13, 40, 5, 5, pa
 CONV_BROADCAST = ref.ConvCase("isa_broadcast", 2, 3, 19, 17, 40, 5, 5, stride=2, padding=(2, 1))
 # Depthwise with two filters per channel, rows wider than one run of 16 outputs.
 CONV_DEPTHWISE = ref.ConvCase("isa_depthwise", 2, 12, 11, 19, 24, 3, 3, padding=1, groups=12)
+# Stride 2 (the padded plane split into column phases), a 5x5 filter, rows of two vectors on AVX2.
+CONV_DEPTHWISE_S2 = ref.ConvCase("isa_depthwise_s2", 2, 7, 17, 27, 7, 5, 5, stride=2, padding=(2, 1, 2, 1), groups=7)
 GEMM_MKN = (129, 557, 65)  # k crosses the AVX2 and the AVX-512 KC slices
 
 CHILD = textwrap.dedent(
@@ -93,7 +95,8 @@ def conv_spec(case):
 
 
 CASES = {"conv": CONV, "grouped": CONV_GROUPED, "one": CONV_1X1, "one_s2": CONV_1X1_STRIDED, "winograd": CONV_WINOGRAD,
-         "winograd_5x5": CONV_WINOGRAD_5X5, "broadcast": CONV_BROADCAST, "depthwise": CONV_DEPTHWISE}
+         "winograd_5x5": CONV_WINOGRAD_5X5, "broadcast": CONV_BROADCAST, "depthwise": CONV_DEPTHWISE,
+         "depthwise_s2": CONV_DEPTHWISE_S2}
 # Plane sizes (H, W) for global pooling: under 4, 8 and 16 floats (no full vector), 16 and 32
 # (whole vectors, summed in groups of planes), 7x7 (a ResNet head: vectors and a remainder), 9x9,
 # 5x19 (95 floats: on AVX-512 near the longest plane summed in groups, on AVX2 summed alone) and

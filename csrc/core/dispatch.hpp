@@ -88,12 +88,15 @@ using Pointwise = void (*)(float* y, const float* x, const float* z, int64_t n, 
 
 Pointwise active_pointwise();
 
-// A depthwise filter's taps over a zero-padded input plane with rows of `ld` floats: R x S at
-// dilation (dh, dw) and stride (sh, sw), for an output plane of P x Q. The kernel computes each
-// output row in runs of `run` outputs (its choice, at most 64), and the last run of a row reads
-// up to round_up(Q, run) * sw + (S - 1) * dw floats of it: a row of the plane holds that many.
+// A depthwise filter's R x S taps for an output plane of P x Q: output (p, q) reads tap t at
+// in[p * row_step + offsets[t] + q], every tap a unit-stride run along an output row (the padded
+// input split into column phases by stride: conv/depthwise.cpp). The kernel computes each row
+// in runs of `run` outputs (its choice, at most 64); the last run of a row reads up to
+// round_up(Q, run) - 1 floats past offsets[t], which the padded input must hold.
 struct DepthwiseTaps {
-  int64_t r, s, dh, dw, sh, sw, ld, p, q;
+  int64_t r, s;
+  const int64_t* offsets;  // R * S of them
+  int64_t row_step, p, q;
 };
 // out (P x Q) = act(bias + the taps of filter w (R x S) over `in` (+ what out holds, when
 // accumulating)): one output plane of a depthwise convolution (conv/depthwise_impl.hpp).
