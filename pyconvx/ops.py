@@ -14,6 +14,7 @@ __all__ = [
     "conv2d",
     "conv2d_algorithm",
     "conv2d_workspace_size",
+    "measure_conv_algorithms",
     "CONV_ALGORITHMS",
     "conv2d_backward",
     "max_pool2d",
@@ -101,6 +102,27 @@ def conv2d_algorithm(x_shape, weight_shape, stride=1, padding=0, dilation=1, gro
     stride, dilation = as_pair(stride, "stride"), as_pair(dilation, "dilation")
     pads = conv_padding(padding, weight_shape[2:4], stride, dilation, "conv2d_algorithm")
     return _core.conv2d_algorithm(x_shape, weight_shape, stride, pads, dilation, as_int(groups, "groups"))
+
+
+def measure_conv_algorithms(x_shape, weight, stride=1, padding=0, dilation=1, groups=1):
+    """{algorithm: milliseconds} for every algorithm that can compute a convolution of inputs of
+    x_shape with these weights, each with its weights prepared as an inference plan keeps them
+    (packed or transformed once) and timed on the current threads: the best of three runs after
+    a warm-up, the heuristic's choice (conv2d_algorithm) first. What a plan built with
+    autotuning measures to choose (pyconvx.set_autotune). Arguments as conv2d_algorithm's, with
+    the weights themselves.
+
+    >>> times = measure_conv_algorithms((1, 16, 14, 14), np.ones((32, 16, 3, 3)), padding=1)
+    >>> next(iter(times)) == conv2d_algorithm((1, 16, 14, 14), (32, 16, 3, 3), padding=1)
+    True
+    >>> all(ms > 0 for ms in times.values())
+    True
+    """
+    x_shape, weight = as_shape4(x_shape, "x_shape"), as_float32(weight, "weight")
+    stride, dilation = as_pair(stride, "stride"), as_pair(dilation, "dilation")
+    pads = conv_padding(padding, kernel_hw(weight), stride, dilation, "measure_conv_algorithms")
+    times = _core.measure_conv_algorithms(weight, x_shape, stride, pads, dilation, as_int(groups, "groups"))
+    return {name: 1e3 * seconds for name, seconds in times.items()}
 
 
 def conv2d_workspace_size(x_shape, weight_shape, stride=1, padding=0, dilation=1, groups=1, algorithm="auto"):

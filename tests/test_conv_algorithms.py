@@ -138,3 +138,17 @@ def test_strided_direct_matches_the_reference_across_chunks_and_phases(stride, p
         pyconvx.set_num_threads(threads)
         y = pyconvx.conv2d(x, w, b, algorithm="direct", activation="relu", **kwargs)
         ref.assert_close(y, want, 3 * 4 * 5, f"{threads} threads")
+
+
+def test_measure_conv_algorithms_times_every_algorithm_that_applies():
+    w = np.random.default_rng(0).standard_normal((32, 16, 3, 3)).astype(np.float32)
+    times = pyconvx.measure_conv_algorithms((2, 16, 12, 12), w, padding=1)
+    assert next(iter(times)) == pyconvx.conv2d_algorithm((2, 16, 12, 12), w.shape, padding=1)
+    # 3x3, stride 1, one group: everything but the 1x1 and depthwise algorithms.
+    assert set(times) == {"implicit_gemm", "direct", "winograd", "broadcast"}
+    assert all(ms > 0 for ms in times.values())
+    depthwise = pyconvx.measure_conv_algorithms((1, 8, 9, 9), np.ones((8, 1, 3, 3)), padding=1, groups=8)
+    assert set(depthwise) == {"depthwise", "implicit_gemm", "direct"}
+    assert pyconvx.measure_conv_algorithms((0, 16, 12, 12), w, padding=1) == {}
+    with pytest.raises(ValueError, match="16 input channels.*C=3"):
+        pyconvx.measure_conv_algorithms((1, 3, 12, 12), w)

@@ -82,6 +82,53 @@ void prepare_gemm_convolution(const Conv2dProblem& pr, const float* weight, cons
   prepared->bias = keep_or_borrow(bias, pr.k(), keep, &prepared->bias_storage);
 }
 
+namespace {
+
+// Where the filters are split (a batch of one on a small map: few images, one chunk each), every
+// block would pack the same B panels again: 1024 -> 512 1x1 on 14 x 14 packed its image four
+// times, which took as long as the arithmetic. There each (image, group, chunk) has its B
+// packed once, all its KC slices, the threads sharing the slices, into the calling thread's
+// slot 2 (PackedPanelSource's layout), and then the threads share its blocks of filters.
+void gemm_convolution_shared_b(const Conv2dProblem& pr, const PreparedConv& prepared, const float* x,
+                               const ConvOutput& out, bool pointwise, const GemmConvPlan& plan) {
+  const GemmKernel& kernel = *prepared.kernel;
+  const int64_t G = pr.params.groups, Kg = pr.k_per_group(), Cg = pr.c_per_group(), red = pr.reduction();
+  const int64_t plane = pr.x.h * pr.x.w, pq = pr.p * pr.q, nr = kernel.nr;
+  const int64_t n_padded = round_up(plan.chunk_cols, nr), slices = ceil_div(red, kernel.kc);
+  float* const packed = thread_scratch(2, red * n_padded);
+  ParallelExceptions errors;
+  for (int64_t group = 0; group < pr.x.n * G * plan.col_chunks; ++group) {
+    const int64_t ig = group / plan.col_chunks, n = ig / G, g = ig % G;
+    const int64_t c0 = group % plan.col_chunks * plan.chunk_cols, c1 = std::min(pq, c0 + plan.chunk_cols);
+    const float* image = x + (n * pr.x.c + g * Cg) * plane;
+    float* y = out.image(n) + g * Kg * pq;
+    const PackedA a{prepared.weights + g * plan.a_size, Kg, red, round_up(Kg, kernel.mr)};
+    const Epilogue epilogue{prepared.bias ? prepared.bias + g * Kg : nullptr, out.activation};
+    const MatrixPanelSource rows(MatrixView{image, plane, 1});
+    const PatchPanelSource patches(pr, image);
+    const BPanelSource& source = pointwise ? static_cast<const BPanelSource&>(rows) : patches;
+    detail::RegionFloatMode float_mode;
+#pragma omp parallel firstprivate(float_mode) num_threads(plan.threads)
+    {
+#pragma omp for schedule(static)
+      for (int64_t s = 0; s < slices; ++s) {
+        const int64_t k0 = s * kernel.kc;
+        source.pack(k0, std::min(kernel.kc, red - k0), c0, c1 - c0, static_cast<int>(nr), packed + k0 * n_padded);
+      }
+#pragma omp for schedule(dynamic)
+      for (int64_t block = 0; block < plan.row_blocks; ++block)
+        errors.capture([&] {
+          const int64_t r0 = block * plan.row_block, r1 = std::min(Kg, r0 + plan.row_block);
+          gemm_blocked(kernel, a, PackedPanelSource(packed, n_padded), r0, r1, 0, c1 - c0, y + c0, pq,
+                       out.accumulate, epilogue);
+        });
+    }
+  }
+  errors.rethrow();
+}
+
+}  // namespace
+
 void conv2d_gemm(const Conv2dProblem& pr, const PreparedConv& prepared, const float* x, const ConvOutput& out,
                  bool pointwise) {
   if (is_whole_image(pr, pointwise)) return whole_image_convolution(pr, prepared, x, out);
@@ -90,6 +137,7 @@ void conv2d_gemm(const Conv2dProblem& pr, const PreparedConv& prepared, const fl
   const int64_t plane = pr.x.h * pr.x.w, pq = pr.p * pr.q;
   const GemmConvPlan plan(kernel, pr);
   const int64_t a_size = plan.a_size, chunk_cols = plan.chunk_cols, tasks = plan.tasks;
+  if (plan.row_blocks > 1) return gemm_convolution_shared_b(pr, prepared, x, out, pointwise, plan);
 
   ParallelExceptions errors;
   detail::RegionFloatMode float_mode;
@@ -125,7 +173,8 @@ int64_t gemm_convolution_workspace_bytes(const Conv2dProblem& pr, bool pointwise
            conv_threads(pr) * scratch_bytes(b_panel_floats(kernel, red, K, N));
   }
   const GemmConvPlan plan(kernel, pr);
-  return scratch_bytes(plan.a_size * pr.params.groups) +
+  const int64_t shared_b = plan.row_blocks > 1 ? scratch_bytes(red * round_up(plan.chunk_cols, kernel.nr)) : 0;
+  return scratch_bytes(plan.a_size * pr.params.groups) + shared_b +
          plan.threads * scratch_bytes(b_panel_floats(kernel, red, pr.k_per_group(), plan.chunk_cols));
 }
 

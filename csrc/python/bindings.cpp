@@ -54,6 +54,21 @@ FloatArray conv2d(const FloatArray& x, const FloatArray& w, std::optional<FloatA
   return y;
 }
 
+py::dict measure_conv_algorithms_py(const FloatArray& w, std::vector<int64_t> x_shape, Pair stride, Quad padding,
+                                    Pair dilation, int64_t groups) {
+  const Conv2dProblem pr = make_conv2d_problem(shape_from(x_shape, "x_shape"), shape_of(w, "weight"),
+                                               conv_params(stride, padding, dilation, groups),
+                                               "measure_conv_algorithms");
+  std::vector<std::pair<ConvAlgorithm, double>> times;
+  {
+    py::gil_scoped_release release;
+    times = measure_conv_algorithms(pr, w.data(), nullptr);
+  }
+  py::dict result;
+  for (const auto& [algorithm, seconds] : times) result[conv_algorithm_name(algorithm)] = seconds;
+  return result;
+}
+
 // The algorithm conv2d(..., algorithm="auto") takes for these shapes and parameters.
 std::string conv2d_algorithm_py(std::vector<int64_t> x_shape, std::vector<int64_t> w_shape, Pair stride, Quad padding,
                                 Pair dilation, int64_t groups) {
@@ -352,6 +367,8 @@ PYBIND11_MODULE(_core, m) {
   });
   m.def("conv2d_algorithm", &conv2d_algorithm_py, py::arg("x_shape"), py::arg("weight_shape"), py::arg("stride"),
         py::arg("padding"), py::arg("dilation"), py::arg("groups"));
+  m.def("measure_conv_algorithms", &measure_conv_algorithms_py, py::arg("weight"), py::arg("x_shape"),
+        py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"));
   m.def("conv2d_workspace_size", &conv2d_workspace_size_py, py::arg("x_shape"), py::arg("weight_shape"),
         py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("algorithm"));
   m.def("set_workspace_limit", &set_workspace_limit, py::arg("bytes"));

@@ -10,6 +10,7 @@
 #include <string>
 #include <tuple>
 
+#include "../core/float_mode.hpp"
 #include "pyconvx/runtime.hpp"
 
 namespace pyconvx {
@@ -73,6 +74,21 @@ std::vector<ConvAlgorithm> candidate_algorithms(const Conv2dProblem& pr) {
   return candidates;
 }
 
+std::vector<std::pair<ConvAlgorithm, double>> time_candidates(const Conv2dProblem& pr, const float* weight,
+                                                              const float* bias) {
+  // Inputs drawn from a fixed pattern in [-1, 1): every algorithm's time on finite data.
+  AlignedBuffer x(pr.x.numel()), y(pr.y().numel());
+  for (int64_t i = 0; i < pr.x.numel(); ++i) x.data()[i] = static_cast<float>((i * 7919) % 2001) / 1000.0f - 1.0f;
+  const ConvOutput out{y.data(), pr.k() * pr.p * pr.q, false, Activation::none};
+  std::vector<std::pair<ConvAlgorithm, double>> times;
+  for (ConvAlgorithm candidate : candidate_algorithms(pr)) {
+    PreparedConv prepared;  // as the plan keeps it (Winograd's filters transformed once)
+    prepare_conv(pr, candidate, weight, bias, true, &prepared);
+    times.emplace_back(candidate, seconds_of(prepared, pr, x.data(), out));
+  }
+  return times;
+}
+
 std::unique_ptr<PreparedConv> prepare_fastest(const Conv2dProblem& pr, const float* weight, const float* bias) {
   const Key key = key_of(pr);
   ConvAlgorithm chosen = ConvAlgorithm::automatic;
@@ -85,20 +101,12 @@ std::unique_ptr<PreparedConv> prepare_fastest(const Conv2dProblem& pr, const flo
     const std::vector<ConvAlgorithm> candidates = candidate_algorithms(pr);
     chosen = candidates[0];
     if (candidates.size() > 1) {
-      // Inputs drawn from a fixed pattern in [-1, 1): every algorithm's time on finite data.
-      AlignedBuffer x(pr.x.numel()), y(pr.y().numel());
-      for (int64_t i = 0; i < pr.x.numel(); ++i) x.data()[i] = static_cast<float>((i * 7919) % 2001) / 1000.0f - 1.0f;
-      const ConvOutput out{y.data(), pr.k() * pr.p * pr.q, false, Activation::none};
       double fastest = 0.0;
-      for (ConvAlgorithm candidate : candidates) {
-        PreparedConv prepared;  // as the plan keeps it (Winograd's filters transformed once)
-        prepare_conv(pr, candidate, weight, bias, true, &prepared);
-        const double seconds = seconds_of(prepared, pr, x.data(), out);
+      for (const auto& [candidate, seconds] : time_candidates(pr, weight, bias))
         if (candidate == candidates[0] || seconds < fastest) {
           fastest = seconds;
           chosen = candidate;
         }
-      }
     }
     std::lock_guard<std::mutex> lock(g_mutex);
     g_chosen.emplace(key, chosen);
@@ -109,4 +117,14 @@ std::unique_ptr<PreparedConv> prepare_fastest(const Conv2dProblem& pr, const flo
 }
 
 }  // namespace detail
+
+std::vector<std::pair<ConvAlgorithm, double>> measure_conv_algorithms(const Conv2dProblem& pr, const float* weight,
+                                                                     const float* bias) {
+  const detail::FloatModeScope caller_mode;
+  check_problem(pr, "measure_conv_algorithms");
+  check_data(weight, pr.weight.numel(), "weight", "measure_conv_algorithms");
+  if (pr.x.n == 0) return {};
+  return detail::time_candidates(pr, weight, bias);
+}
+
 }  // namespace pyconvx

@@ -13,10 +13,14 @@ namespace pyconvx::detail {
 // first.
 std::vector<ConvAlgorithm> candidate_algorithms(const Conv2dProblem& problem);
 
-// The weights prepared (to be kept) for the fastest candidate: each is prepared and run on
-// random data of the problem's batch, once to warm up, then timed (the best of three runs, one
-// for runs over 50 ms). The choice is remembered for the process by shapes, parameters, thread
-// count and instruction set, so that rebuilding a plan (after its weights changed) times nothing.
+// Each candidate prepared as a plan keeps it and timed on random data of the problem's batch:
+// once to warm up, then the best of three runs (one for runs over 50 ms), in seconds.
+std::vector<std::pair<ConvAlgorithm, double>> time_candidates(const Conv2dProblem& problem, const float* weight,
+                                                              const float* bias);
+
+// The weights prepared (to be kept) for the fastest candidate (time_candidates). The choice is
+// remembered for the process by shapes, parameters, thread count and instruction set, so that
+// rebuilding a plan (after its weights changed) times nothing.
 std::unique_ptr<PreparedConv> prepare_fastest(const Conv2dProblem& problem, const float* weight, const float* bias);
 
 }  // namespace pyconvx::detail

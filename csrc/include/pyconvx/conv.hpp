@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "pyconvx/shape.hpp"
@@ -43,6 +44,14 @@ ConvAlgorithm choose_conv_algorithm(const Conv2dProblem& problem);
 void conv2d_forward(const Conv2dProblem& problem, const float* x, const float* weight, const float* bias,
                     float* y, Activation activation = Activation::none,
                     ConvAlgorithm algorithm = ConvAlgorithm::automatic);
+
+// Every algorithm that can compute the problem, prepared as an inference plan keeps its weights
+// (packed or transformed once) and timed on the problem's shapes with the current thread count:
+// (algorithm, seconds) of the best of three runs after a warm-up, the heuristic's choice first.
+// What a plan built with get_autotune() on measures to choose. weight as conv2d_forward's;
+// bias may be null.
+std::vector<std::pair<ConvAlgorithm, double>> measure_conv_algorithms(const Conv2dProblem& problem,
+                                                                     const float* weight, const float* bias);
 
 // The most scratch memory, in bytes, conv2d_forward holds for this problem and algorithm with the
 // current thread count: its packed weights and each thread's buffers, as workspace_usage()
