@@ -47,7 +47,7 @@ void tiled_forward(const Pool2dProblem& pr, const float* x, float* y) {
   const int64_t full = kh == 2 && kw == 2 ? Q / 4 * 4 : 0;
   detail::RegionFloatMode float_mode;
 #pragma omp parallel for firstprivate(float_mode) schedule(static) \
-    num_threads(detail::threads_for(pr.x.numel(), get_num_threads()))
+    num_threads(detail::pool_threads(pr))
   for (int64_t g = 0; g < row_groups(pr); ++g) {
     const float* in = x + g * kh * W;
     float* out = y + g * Q;
@@ -73,7 +73,7 @@ void tiled_backward(const Pool2dProblem& pr, const float* grad_y, float* grad_x)
   const int64_t full = kw == 2 ? Q / 4 * 4 : 0;
   detail::RegionFloatMode float_mode;
 #pragma omp parallel for firstprivate(float_mode) schedule(static) \
-    num_threads(detail::threads_for(pr.x.numel(), get_num_threads()))
+    num_threads(detail::pool_threads(pr))
   for (int64_t g = 0; g < row_groups(pr); ++g) {
     const float* gy = grad_y + g * Q;
     float* gx = grad_x + g * kh * W;
@@ -107,7 +107,7 @@ void avg_pool2d_forward(const Pool2dProblem& pr, const float* x, float* y) {
   for (int64_t p = 0; p < pr.p; ++p)
     for (int64_t q = 0; q < pr.q; ++q) scale[p * pr.q + q] = 1.0f / divisor(k, rows[p], cols[q]);
   detail::RegionFloatMode float_mode;
-#pragma omp parallel firstprivate(float_mode) num_threads(detail::threads_for(pr.x.numel(), get_num_threads()))
+#pragma omp parallel firstprivate(float_mode) num_threads(detail::pool_threads(pr))
   {
     std::vector<float> rows_buf(static_cast<size_t>(pr.x.h * pr.q));
 #pragma omp for schedule(static)
@@ -132,7 +132,7 @@ void avg_pool2d_backward(const Pool2dProblem& pr, const float* grad_y, float* gr
   const int64_t planes = pr.x.n * pr.x.c, W = pr.x.w, in_plane = pr.x.h * W, out_plane = pr.p * pr.q;
   detail::RegionFloatMode float_mode;
 #pragma omp parallel for firstprivate(float_mode) schedule(static) \
-    num_threads(detail::threads_for(pr.x.numel(), get_num_threads()))
+    num_threads(detail::pool_threads(pr))
   for (int64_t t = 0; t < planes; ++t) {
     float* gx = grad_x + t * in_plane;
     const float* gy = grad_y + t * out_plane;

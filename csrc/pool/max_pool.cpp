@@ -59,7 +59,7 @@ void max_pool2d_forward(const Pool2dProblem& pr, const float* x, float* y, int64
   const auto cols = detail::pool_windows(pr.q, k.stride_w, k.pad_left, k.pad_right, k.kernel_w, pr.x.w);
   const int64_t planes = pr.x.n * pr.x.c, in_plane = pr.x.h * pr.x.w, out_plane = pr.p * pr.q;
   detail::RegionFloatMode float_mode;
-#pragma omp parallel firstprivate(float_mode) num_threads(detail::threads_for(pr.x.numel(), get_num_threads()))
+#pragma omp parallel firstprivate(float_mode) num_threads(detail::pool_threads(pr))
   {
     std::vector<float> rows_buf(indices ? 0 : static_cast<size_t>(pr.x.h * pr.q));
 #pragma omp for schedule(static)
@@ -92,7 +92,7 @@ void max_pool2d_backward(const Pool2dProblem& pr, const float* grad_y, const flo
   const auto rows = detail::pool_windows(pr.p, k.stride_h, k.pad_top, k.pad_bottom, k.kernel_h, pr.x.h);
   const auto cols = detail::pool_windows(pr.q, k.stride_w, k.pad_left, k.pad_right, k.kernel_w, pr.x.w);
   detail::RegionFloatMode float_mode;
-#pragma omp parallel firstprivate(float_mode) num_threads(detail::threads_for(pr.x.numel(), get_num_threads()))
+#pragma omp parallel firstprivate(float_mode) num_threads(detail::pool_threads(pr))
   {
     std::vector<float> values;
     std::vector<int64_t> found;

@@ -5,7 +5,20 @@
 #include <cstdint>
 #include <vector>
 
+#include "../core/parallel.hpp"
+#include "pyconvx/runtime.hpp"
+#include "pyconvx/shape.hpp"
+
 namespace pyconvx::detail {
+
+// The threads a windowed pooling pass takes: its work is a read of the input, a reduction of
+// kh * kw values an output and each plane's set-up (windows, edges: as much as a few hundred
+// values), not the input alone, by which a batch of one (512 planes of 14 x 14, GoogLeNet's
+// branch pools) took one thread.
+inline int pool_threads(const Pool2dProblem& pr) {
+  const int64_t planes = pr.x.n * pr.x.c, window = pr.params.kernel_h * pr.params.kernel_w;
+  return threads_for(pr.x.numel() + pr.y().numel() * window + 256 * planes, get_num_threads());
+}
 
 // Output position o covers input [begin, end) after clipping to the image; `padded` is the
 // length torch divides by with count_include_pad: the window clipped to the padded image.
