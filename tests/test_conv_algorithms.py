@@ -152,3 +152,15 @@ def test_measure_conv_algorithms_times_every_algorithm_that_applies():
     assert pyconvx.measure_conv_algorithms((0, 16, 12, 12), w, padding=1) == {}
     with pytest.raises(ValueError, match="16 input channels.*C=3"):
         pyconvx.measure_conv_algorithms((1, 3, 12, 12), w)
+
+
+@pytest.mark.parametrize("n, c, h, w, k", [(3, 5, 7, 9, 13), (2, 3, 4, 5, 20), (1, 16, 1, 3, 7)])
+def test_direct_1x1_reads_the_image_in_place_up_to_the_end_of_x(n, c, h, w, k):
+    # A 1x1 unpadded layer's band is the image itself; the last chunk of the last image, whose
+    # last sliver would read past the end of x, is copied. Every image and plane size checked,
+    # x ending exactly at the end of its allocation.
+    rng = np.random.default_rng(n * 100 + k)
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    weight = rng.standard_normal((k, c, 1, 1)).astype(np.float32)
+    y = pyconvx.conv2d(x, weight, algorithm="direct")
+    ref.assert_close(y, ref.conv2d(x, weight), c, "direct 1x1")
