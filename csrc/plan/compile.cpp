@@ -91,13 +91,14 @@ std::unique_ptr<ConvStep> make_conv_step(const Network::Impl& net, const Draft& 
     b = bias.data();
   }
   // A dense layer is one GEMM over the batch (the implicit GEMM of a filter covering its whole
-  // 1 x 1 image); a convolution takes the fastest algorithm measured, or the heuristic's.
-  if (d.kind == LayerKind::conv2d && autotune) {
+  // 1 x 1 image); a convolution takes the algorithm forced on it, else the fastest measured or the
+  // heuristic's.
+  const ConvAlgorithm forced = d.kind == LayerKind::dense ? ConvAlgorithm::implicit_gemm : main.algorithm;
+  if (forced == ConvAlgorithm::automatic && autotune) {
     step->prepared = prepare_fastest(step->problem, w, b);
   } else {
     step->prepared = std::make_unique<PreparedConv>();
-    prepare_conv(step->problem, d.kind == LayerKind::dense ? ConvAlgorithm::implicit_gemm
-                                                            : choose_conv_algorithm(step->problem),
+    prepare_conv(step->problem, forced == ConvAlgorithm::automatic ? choose_conv_algorithm(step->problem) : forced,
                  w, b, true, step->prepared.get());
   }
   if (step->prepared->algorithm == ConvAlgorithm::winograd) {

@@ -120,7 +120,7 @@ Network::Tensor Network::input(const std::vector<int64_t>& shape) {
 }
 
 Network::Tensor Network::conv2d(Tensor x, const Shape4& weight_shape, const float* weight, const float* bias,
-                                const Conv2dParams& params, Activation activation) {
+                                const Conv2dParams& params, Activation activation, ConvAlgorithm algorithm) {
   constexpr LayerKind kind = LayerKind::conv2d;
   const Layer& in = input_layer(*impl_, x, kind);
   check_image(*impl_, in, kind);
@@ -132,6 +132,8 @@ Network::Tensor Network::conv2d(Tensor x, const Shape4& weight_shape, const floa
   } catch (const std::invalid_argument& e) {
     fail(*impl_, kind, e.what());
   }
+  const std::string unsupported = conv_algorithm_unsupported_reason(pr, algorithm);
+  if (!unsupported.empty()) fail(*impl_, kind, "algorithm='" + std::string(conv_algorithm_name(algorithm)) + "': " + unsupported);
   Layer layer = over(*impl_, kind, x);
   layer.shape = {pr.k(), pr.p, pr.q};
   layer.weight_shape = weight_shape;
@@ -139,6 +141,7 @@ Network::Tensor Network::conv2d(Tensor x, const Shape4& weight_shape, const floa
   layer.bias = bias;
   layer.conv = params;
   layer.activation = activation;
+  layer.algorithm = algorithm;
   return push(*impl_, std::move(layer));
 }
 

@@ -28,6 +28,7 @@ struct Layer {
   const float* weight = nullptr;
   const float* bias = nullptr;
   Conv2dParams conv;
+  ConvAlgorithm algorithm = ConvAlgorithm::automatic;  // conv2d: forced, or the plan's choice
   // batch_norm
   const float *gamma = nullptr, *beta = nullptr, *mean = nullptr, *variance = nullptr;
   double epsilon = 0.0;

@@ -27,14 +27,14 @@ class PyNetwork {
   Tensor input(const std::vector<int64_t>& shape) { return net_.input(shape); }
 
   Tensor conv2d(Tensor x, const FloatArray& weight, const std::optional<FloatArray>& bias, Pair stride, Quad padding,
-                Pair dilation, int64_t groups, const std::string& activation) {
+                Pair dilation, int64_t groups, const std::string& activation, const std::string& algorithm) {
     if (weight.ndim() != 4)
       throw std::invalid_argument("Network.conv2d: weight must be 4-D (K, C/groups, R, S), got " +
                                   std::to_string(weight.ndim()) + "-D");
     const Shape4 w{weight.shape(0), weight.shape(1), weight.shape(2), weight.shape(3)};
     check_bias(bias, w.n, "Network.conv2d");
     return net_.conv2d(x, w, keep(weight), bias ? keep(*bias) : nullptr, conv_params(stride, padding, dilation, groups),
-                       act(activation));
+                       act(activation), conv_algorithm_from_name(algorithm));
   }
 
   Tensor dense(Tensor x, const FloatArray& kernel, const std::optional<FloatArray>& bias,
@@ -163,7 +163,8 @@ void bind_plan(py::module_& m) {
       .def(py::init<>())
       .def("input", &PyNetwork::input, py::arg("shape"))
       .def("conv2d", &PyNetwork::conv2d, py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("stride"),
-           py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("activation"))
+           py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("activation"),
+           py::arg("algorithm") = "auto")
       .def("dense", &PyNetwork::dense, py::arg("x"), py::arg("kernel"), py::arg("bias"), py::arg("activation"))
       .def("batch_norm", &PyNetwork::batch_norm, py::arg("x"), py::arg("gamma"), py::arg("beta"), py::arg("mean"),
            py::arg("variance"), py::arg("epsilon"))

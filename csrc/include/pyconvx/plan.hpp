@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "pyconvx/conv.hpp"
 #include "pyconvx/shape.hpp"
 
 namespace pyconvx {
@@ -44,8 +45,11 @@ class Network {
   // A network input of per-sample `shape` (all sizes >= 1).
   Tensor input(const std::vector<int64_t>& shape);
   // y = act(conv(x, weight) + bias); x (C, H, W), weight K x C/groups x R x S, bias K values or null.
+  // `algorithm` forces one (it must be able to compute the shape); automatic leaves the choice to
+  // the plan (the heuristic, or the fastest measured when autotuning).
   Tensor conv2d(Tensor x, const Shape4& weight_shape, const float* weight, const float* bias,
-                const Conv2dParams& params, Activation activation = Activation::none);
+                const Conv2dParams& params, Activation activation = Activation::none,
+                ConvAlgorithm algorithm = ConvAlgorithm::automatic);
   // y = act(x @ kernel + bias); x (features,), kernel features x units (row-major), bias or null.
   Tensor dense(Tensor x, int64_t units, const float* kernel, const float* bias, Activation activation = Activation::none);
   // (x - mean) / sqrt(variance + epsilon) * gamma + beta per channel (axis 0 of the per-sample shape).
