@@ -414,16 +414,21 @@ def test_profile_times_every_step_in_order(rng):
     assert all(ms >= 0 for _, ms in steps) and sum(ms for _, ms in steps) > 0
 
 
-# Shapes the heuristic gives each algorithm (asserted from describe()), to run every one with
-# every activation, a residual added in place of the output, and a slice of a concatenation.
+# Shapes the heuristic gives each algorithm (asserted from describe()), or that have one forced
+# on them, to run every one with every activation, a residual added in place of the output, and a
+# slice of a concatenation. name: (x shape, weight shape, parameters, the algorithm passed).
 ALGORITHM_CASES = {
-    "winograd": ((33, 13, 11), (40, 33, 3, 3), dict(padding=(1, 1, 1, 1))),
-    "broadcast": ((3, 19, 17), (40, 3, 5, 5), dict(stride=(2, 2), padding=(2, 2, 1, 1))),
-    "direct": ((6, 9, 8), (9, 6, 3, 3), dict(padding=(1, 1, 0, 0), dilation=(1, 2))),
-    "pointwise": ((20, 7, 9), (13, 20, 1, 1), dict()),
-    "implicit_gemm": ((20, 9, 11), (14, 20, 1, 1), dict(stride=(2, 2))),
-    "depthwise": ((12, 11, 19), (24, 1, 3, 3), dict(padding=(1, 1, 1, 1), groups=12)),
-    "whole_image": ((16, 5, 5), (12, 16, 5, 5), dict()),  # one output pixel: one GEMM over the batch
+    "winograd": ((33, 13, 11), (40, 33, 3, 3), dict(padding=(1, 1, 1, 1)), "auto"),
+    "broadcast": ((3, 19, 17), (40, 3, 5, 5), dict(stride=(2, 2), padding=(2, 2, 1, 1)), "auto"),
+    "direct": ((6, 9, 8), (9, 6, 3, 3), dict(padding=(1, 1, 0, 0), dilation=(1, 2)), "auto"),
+    "pointwise": ((20, 7, 9), (13, 20, 1, 1), dict(), "auto"),
+    "implicit_gemm": ((20, 9, 11), (14, 20, 1, 1), dict(stride=(2, 2)), "auto"),
+    "depthwise": ((12, 11, 19), (24, 1, 3, 3), dict(padding=(1, 1, 1, 1), groups=12), "auto"),
+    "whole_image": ((16, 5, 5), (12, 16, 5, 5), dict(), "auto"),  # one GEMM over the batch
+    # 1x1 unpadded: the image read in place and whole register tiles stored straight into the
+    # output; filters and pixels that fill no whole tile (13 of 63, 24 of 720) go through the tile.
+    "direct_1x1": ((20, 7, 9), (13, 20, 1, 1), dict(), "direct"),
+    "direct_1x1_wide": ((16, 24, 30), (24, 16, 1, 1), dict(), "direct"),
 }
 
 
@@ -436,7 +441,7 @@ def conv_reference(x, w, b, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1)
 def test_every_algorithm_adds_residuals_writes_slices_and_activates(algorithm, activation, rng, heuristic_algorithms):
     from pyconvx import _core
 
-    x_shape, w_shape, kw = ALGORITHM_CASES[algorithm]
+    x_shape, w_shape, kw, forced = ALGORITHM_CASES[algorithm]
     params = dict(stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1) | kw
     w = rng.standard_normal(w_shape).astype(np.float32)
     b = rng.standard_normal(w_shape[0]).astype(np.float32)
@@ -448,12 +453,13 @@ def test_every_algorithm_adds_residuals_writes_slices_and_activates(algorithm, a
     net = _core.Network()
     xi, ri, zi = net.input(list(x_shape)), net.input(list(r.shape[1:])), net.input(list(z.shape[1:]))
     conv = lambda: net.conv2d(xi, w, b, params["stride"], params["padding"], params["dilation"],  # noqa: E731
-                              params["groups"], "none")
+                              params["groups"], "none", forced)
     net.output(net.activation(net.add([conv(), ri], "none"), activation))           # conv + residual, fused
     net.output(net.concat([zi, net.activation(conv(), activation)], 0))              # conv into its slice
     plan = _core.InferencePlan(net, 4)
     steps = plan.describe()
-    assert steps.count(f"[{'implicit_gemm' if algorithm == 'whole_image' else algorithm}]") == 2, steps
+    expected = forced if forced != "auto" else "implicit_gemm" if algorithm == "whole_image" else algorithm
+    assert steps.count(f"[{expected}]") == 2, steps
     assert "+add(1)" in steps and not any(s.startswith(("add", "activation")) for s in steps.splitlines())
     outputs = [np.full((3,) + tuple(shape), np.nan, np.float32) for shape in plan.output_shapes]
     plan.run([x, r, z], outputs)
@@ -489,3 +495,23 @@ def test_the_environment_can_turn_autotuning_off():
     for value, expected in (("0", "False"), ("off", "False"), ("1", "True")):
         proc = run_child(code, env=dict(os.environ, PYCONVX_AUTOTUNE=value))
         assert proc.returncode == 0 and proc.stdout.split()[-1] == expected, (value, proc.stderr)
+
+
+def test_a_forced_algorithm_must_be_able_to_compute_the_layer(rng):
+    from pyconvx import _core
+
+    net = _core.Network()
+    x = net.input([8, 6, 6])
+    w = rng.standard_normal((4, 8, 1, 1)).astype(np.float32)
+    with pytest.raises(ValueError, match="algorithm='winograd': winograd needs a 3x3 or 5x5 kernel"):
+        net.conv2d(x, w, None, (1, 1), (0, 0, 0, 0), (1, 1), 1, "none", "winograd")
+    with pytest.raises(ValueError, match="algorithm must be one of .*got algorithm='fastest'"):
+        net.conv2d(x, w, None, (1, 1), (0, 0, 0, 0), (1, 1), 1, "none", "fastest")
+    # Forced, it holds even when the plan autotunes.
+    net.output(net.conv2d(x, w, None, (1, 1), (0, 0, 0, 0), (1, 1), 1, "none", "direct"))
+    before = pyconvx.get_autotune()
+    try:
+        pyconvx.set_autotune(True)
+        assert "[direct]" in _core.InferencePlan(net, 2).describe()
+    finally:
+        pyconvx.set_autotune(before)
