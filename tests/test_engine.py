@@ -503,7 +503,7 @@ def test_a_forced_algorithm_must_be_able_to_compute_the_layer(rng):
     net = _core.Network()
     x = net.input([8, 6, 6])
     w = rng.standard_normal((4, 8, 1, 1)).astype(np.float32)
-    with pytest.raises(ValueError, match="algorithm='winograd': winograd needs a 3x3 or 5x5 kernel"):
+    with pytest.raises(ValueError, match="algorithm='winograd' cannot compute this convolution: winograd needs a 3x3 or 5x5 kernel"):
         net.conv2d(x, w, None, (1, 1), (0, 0, 0, 0), (1, 1), 1, "none", "winograd")
     with pytest.raises(ValueError, match="algorithm must be one of .*got algorithm='fastest'"):
         net.conv2d(x, w, None, (1, 1), (0, 0, 0, 0), (1, 1), 1, "none", "fastest")

@@ -37,6 +37,10 @@ inline int64_t filter_block(int64_t filters, int mr, int64_t tasks, int threads)
   return (slivers + (blocks > 1 ? blocks : 1) - 1) / (blocks > 1 ? blocks : 1) * mr;
 }
 
+// The algorithm `automatic` stands for (choose_conv_algorithm's); throws std::invalid_argument
+// naming the algorithm and the reason when it cannot compute the problem.
+ConvAlgorithm resolve_conv_algorithm(const Conv2dProblem& problem, ConvAlgorithm algorithm);
+
 // Where a convolution's output goes and what happens to it as it is written:
 //   y = act((accumulate ? y : 0) + conv(x, weight) + bias).
 // Accumulating adds a residual that y already holds (a residual connection whose sum the

@@ -172,10 +172,7 @@ ConvAlgorithm choose_conv_algorithm(const Conv2dProblem& pr) {
   return is_stride1(pr) || pr.r() * pr.s() > 1 ? ConvAlgorithm::direct : ConvAlgorithm::implicit_gemm;
 }
 
-namespace {
-
-// The algorithm `automatic` stands for; refuses one that cannot compute the problem.
-ConvAlgorithm resolve(const Conv2dProblem& pr, ConvAlgorithm algorithm) {
+ConvAlgorithm detail::resolve_conv_algorithm(const Conv2dProblem& pr, ConvAlgorithm algorithm) {
   if (algorithm == ConvAlgorithm::automatic) algorithm = choose_conv_algorithm(pr);
   const std::string why = conv_algorithm_unsupported_reason(pr, algorithm);
   if (!why.empty())
@@ -184,11 +181,9 @@ ConvAlgorithm resolve(const Conv2dProblem& pr, ConvAlgorithm algorithm) {
   return algorithm;
 }
 
-}  // namespace
-
 int64_t conv2d_workspace_size(const Conv2dProblem& pr, ConvAlgorithm algorithm) {
   check_problem(pr, "conv2d_workspace_size");
-  algorithm = resolve(pr, algorithm);
+  algorithm = detail::resolve_conv_algorithm(pr, algorithm);
   if (pr.x.n == 0) return 0;
   switch (algorithm) {
     case ConvAlgorithm::pointwise:
@@ -213,7 +208,7 @@ void conv2d_forward(const Conv2dProblem& pr, const float* x, const float* weight
   check_data(x, pr.x.numel(), "x", "conv2d");
   check_data(weight, pr.weight.numel(), "weight", "conv2d");
   check_data(y, pr.y().numel(), "y", "conv2d");
-  algorithm = resolve(pr, algorithm);
+  algorithm = detail::resolve_conv_algorithm(pr, algorithm);
   if (pr.x.n == 0) return;
   // Winograd's transforms mix every value of a tile into every output of it (and Inf - Inf is
   // NaN), so one Inf would turn a whole tile to NaN: such inputs take the implicit GEMM, which

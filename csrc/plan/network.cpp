@@ -5,6 +5,7 @@
 #include <string>
 #include <utility>
 
+#include "../conv/algorithms.hpp"
 #include "pyconvx/shape.hpp"
 
 namespace pyconvx {
@@ -129,11 +130,10 @@ Network::Tensor Network::conv2d(Tensor x, const Shape4& weight_shape, const floa
   Conv2dProblem pr;
   try {
     pr = make_conv2d_problem(Shape4{1, in.shape[0], in.shape[1], in.shape[2]}, weight_shape, params, "conv2d");
+    detail::resolve_conv_algorithm(pr, algorithm);  // a forced algorithm must be able to compute it
   } catch (const std::invalid_argument& e) {
     fail(*impl_, kind, e.what());
   }
-  const std::string unsupported = conv_algorithm_unsupported_reason(pr, algorithm);
-  if (!unsupported.empty()) fail(*impl_, kind, "algorithm='" + std::string(conv_algorithm_name(algorithm)) + "': " + unsupported);
   Layer layer = over(*impl_, kind, x);
   layer.shape = {pr.k(), pr.p, pr.q};
   layer.weight_shape = weight_shape;
