@@ -192,6 +192,9 @@ def _info(args):
     print(f"isa: {info['active']} (supported: {', '.join(info['supported'])}; forced: {info['forced'] or 'no'})")
     if info["note"]:
         print(f"note: {info['note']}")
+    caches = info["cache_bytes"]
+    print(f"cpu: {info['model']}")
+    print("caches: " + ", ".join(f"{level} {caches[level] // 1024} KiB" for level in ("l1d", "l2", "l3")))
     print(f"threads: {runtime.get_num_threads()}")
     print(f"FMA peak: {benchmarks.measure_peak(0.2):.0f} GFLOP/s")
     return 0

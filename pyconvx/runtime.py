@@ -1,5 +1,6 @@
 """Threads, the instruction-set path in use, and the machine's measured FMA peak."""
 import contextlib
+import os
 
 import numpy as np
 
@@ -7,7 +8,8 @@ from . import _core
 from ._args import as_int
 
 __all__ = ["cpu_info", "set_num_threads", "get_num_threads", "thread_limit", "set_flush_denormals",
-           "get_flush_denormals", "set_autotune", "get_autotune", "measure_peak_gflops", "workspace_usage",
+           "get_flush_denormals", "set_autotune", "get_autotune", "set_autotune_cache",
+           "autotune_cache_info", "measure_peak_gflops", "workspace_usage",
            "reset_workspace_peak", "set_workspace_limit", "get_workspace_limit"]
 
 
@@ -18,7 +20,9 @@ def cpu_info():
     and build can run, best first), "forced" (the PYCONVX_ISA value read at import, or None),
     "note" (why a forced path was not taken, else ""), "split_512bit_fma" (on the avx512 path,
     whether the CPU runs each 512-bit FMA as two 256-bit halves, as AMD's Zen 4 does: the
-    convolution heuristic takes it into account) and "num_threads".
+    convolution heuristic takes it into account), "model" (the processor's name with its vendor,
+    family, model and stepping numbers), "cache_bytes" ({"l1d", "l2": one core's, "l3": one
+    shared cache's}, 0 where the system does not say) and "num_threads".
 
     >>> cpu_info()["active"] in cpu_info()["supported"]
     True
@@ -93,7 +97,8 @@ def set_autotune(on):
     convolution's algorithm by measurement: on (the default; PYCONVX_AUTOTUNE=0 in the environment
     starts it off), building a plan times every algorithm that can compute a layer, on that
     layer's shapes and thread count, and keeps the fastest; the choice is remembered for the
-    process, so a plan rebuilt after its weights changed times nothing. Off, plans take the
+    process and in the autotune cache file (set_autotune_cache), so a plan rebuilt after its
+    weights changed, or built by the next process, times nothing. Off, plans take the
     built-in heuristic's choice (conv2d_algorithm), as single conv2d calls always do. Plans
     already built keep their algorithms.
 
@@ -109,6 +114,42 @@ def set_autotune(on):
 def get_autotune():
     """Whether inference plans choose their convolutions' algorithms by measurement."""
     return bool(_core.get_autotune())
+
+
+def set_autotune_cache(directory):
+    """Where autotuned choices persist between processes, so that a second process building the
+    same plans times nothing: a directory (created when first written) holding one small text
+    file per pyconvx version, instruction-set path and processor. None keeps them in memory only.
+
+    The default is the PYCONVX_AUTOTUNE_CACHE environment variable when set ("", "0" or "off":
+    None), else $XDG_CACHE_HOME/pyconvx, else ~/.cache/pyconvx. The file only ever chooses among
+    the algorithms that can compute a layer, never what a layer computes: a damaged, truncated or
+    foreign file (another version or CPU) is ignored with a RuntimeWarning and rewritten.
+
+    >>> before = autotune_cache_info()["directory"]
+    >>> set_autotune_cache(None); autotune_cache_info()["file"] is None
+    True
+    >>> set_autotune_cache(before)
+    """
+    if directory is None:
+        _core.set_autotune_cache_dir("")
+        return
+    if not isinstance(directory, (str, os.PathLike)):
+        raise ValueError(f"set_autotune_cache: directory must be a path or None, got directory={directory!r}")
+    path = os.fspath(directory)
+    if not path:
+        raise ValueError("set_autotune_cache: directory must not be empty (None keeps the choices in memory only)")
+    _core.set_autotune_cache_dir(os.path.abspath(path))
+
+
+def autotune_cache_info():
+    """{"directory", "file": where choices persist (None when they stay in memory), "measured":
+    layers this process timed, "reused": layers whose choice was already known (from this
+    process or the file), "loaded": choices read from the file}."""
+    info = dict(_core.autotune_cache_stats())
+    info["directory"] = _core.get_autotune_cache_dir() or None
+    info["file"] = _core.autotune_cache_file() or None
+    return info
 
 
 def get_flush_denormals():

@@ -1,6 +1,8 @@
 """Shared fixtures for the pyconvx test suite."""
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -8,6 +10,12 @@ import zlib
 
 import numpy as np
 import pytest
+
+# The autotuner's choices go to a file of the run's own, not to the user's ~/.cache (set before
+# pyconvx is imported; child processes inherit it). Tests of the file set their own.
+_autotune_cache = tempfile.mkdtemp(prefix="pyconvx-autotune-")
+atexit.register(shutil.rmtree, _autotune_cache, ignore_errors=True)
+os.environ["PYCONVX_AUTOTUNE_CACHE"] = _autotune_cache
 
 # Make `import reference` work however pytest is invoked.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

@@ -7,6 +7,7 @@ each other and with the float64 reference.
 
 import json
 import os
+import platform
 import sys
 import textwrap
 
@@ -139,6 +140,17 @@ def test_cpu_info_shape():
     if info["forced"] is None:
         assert info["active"] == info["supported"][0]
     assert info["num_threads"] == pyconvx.get_num_threads()
+
+
+def test_cpu_info_names_the_processor_and_its_caches():
+    info = pyconvx.cpu_info()
+    assert isinstance(info["model"], str) and info["model"] and info["model"] == info["model"].strip()
+    if platform.machine() in ("x86_64", "AMD64"):  # the numbers the brand string may leave out
+        assert " family " in info["model"] and " model " in info["model"] and " stepping " in info["model"]
+    caches = info["cache_bytes"]
+    assert set(caches) == {"l1d", "l2", "l3"} and all(isinstance(v, int) and v >= 0 for v in caches.values())
+    if sys.platform.startswith("linux") and os.path.exists("/sys/devices/system/cpu/cpu0/cache/index0/size"):
+        assert 4096 <= caches["l1d"] <= caches["l2"], caches
 
 
 def test_every_supported_path_runs_as_forced(isa_results):

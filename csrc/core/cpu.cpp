@@ -1,10 +1,17 @@
 // Instruction-set dispatch: decided once, from cpuid and the PYCONVX_ISA environment variable.
+#include <unistd.h>
+
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #if defined(PYCONVX_HAVE_X86_KERNELS)
 #include <cpuid.h>
+
+#include <cstring>
 #endif
 
 #include "dispatch.hpp"
@@ -79,6 +86,80 @@ bool splits_512bit_fma() {
 #endif
 }
 
+// "<brand> (<vendor> family F model M stepping S)" on x86, else /proc/cpuinfo's first model name.
+std::string processor_model() {
+#if defined(PYCONVX_HAVE_X86_KERNELS)
+  unsigned regs[12] = {0}, eax = 0, ebx = 0, ecx = 0, edx = 0;
+  std::string brand;
+  if (__get_cpuid(0x80000000, &eax, &ebx, &ecx, &edx) && eax >= 0x80000004) {
+    for (unsigned leaf = 0; leaf < 3; ++leaf)
+      __get_cpuid(0x80000002 + leaf, &regs[4 * leaf], &regs[4 * leaf + 1], &regs[4 * leaf + 2], &regs[4 * leaf + 3]);
+    brand.assign(reinterpret_cast<const char*>(regs), sizeof(regs));
+    brand = brand.substr(0, brand.find('\0'));
+    brand = brand.substr(0, brand.find_last_not_of(' ') + 1);
+    brand = brand.substr(brand.find_first_not_of(' ') == std::string::npos ? brand.size() : brand.find_first_not_of(' '));
+  }
+  char vendor[13] = {0};
+  __get_cpuid(0, &eax, &ebx, &ecx, &edx);
+  std::memcpy(vendor, &ebx, 4);
+  std::memcpy(vendor + 4, &edx, 4);
+  std::memcpy(vendor + 8, &ecx, 4);
+  __get_cpuid(1, &eax, &ebx, &ecx, &edx);
+  const unsigned base_family = (eax >> 8) & 0xf, base_model = (eax >> 4) & 0xf;
+  const unsigned family = base_family == 0xf ? base_family + ((eax >> 20) & 0xff) : base_family;
+  const unsigned model = base_family == 0xf || base_family == 0x6 ? base_model + (((eax >> 16) & 0xf) << 4) : base_model;
+  return (brand.empty() ? std::string("unknown") : brand) + " (" + vendor + " family " + std::to_string(family) +
+         " model " + std::to_string(model) + " stepping " + std::to_string(eax & 0xf) + ")";
+#else
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  for (std::string line; std::getline(cpuinfo, line);) {
+    const auto colon = line.find(':');
+    if (colon != std::string::npos && (line.rfind("model name", 0) == 0 || line.rfind("Hardware", 0) == 0))
+      return line.substr(line.find_first_not_of(" \t", colon + 1));
+  }
+  return "unknown";
+#endif
+}
+
+// Bytes of the cache at `level` of `type` ("Data" or "Unified") that cpu0 sees, from sysfs (what
+// the kernel read off the CPU, or off what a hypervisor shows of it); 0 where it says nothing.
+int64_t sysfs_cache_bytes(int level, const std::string& type) {
+  for (int index = 0; index < 8; ++index) {
+    const std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(index) + "/";
+    std::ifstream level_file(dir + "level"), type_file(dir + "type"), size_file(dir + "size");
+    int found_level = 0;
+    std::string found_type, size;
+    if (!(level_file >> found_level) || !(type_file >> found_type) || !(size_file >> size)) continue;
+    if (found_level != level || found_type != type) continue;
+    std::istringstream in(size);
+    int64_t value = 0;
+    char unit = 0;
+    if (!(in >> value)) continue;
+    in >> unit;
+    return value * (unit == 'K' ? 1024 : unit == 'M' ? 1024 * 1024 : unit == 'G' ? 1024 * 1024 * 1024 : 1);
+  }
+  return 0;
+}
+
+#if defined(_SC_LEVEL1_DCACHE_SIZE)
+// glibc's answer for the same (`name` a _SC_LEVEL*_CACHE_SIZE), 0 where it has none.
+int64_t sysconf_bytes(int name) {
+  const long value = sysconf(name);
+  return value > 0 ? value : 0;
+}
+#endif
+
+void read_cache_sizes(CpuInfo* info) {
+  info->l1d_bytes = sysfs_cache_bytes(1, "Data");
+  info->l2_bytes = sysfs_cache_bytes(2, "Unified");
+  info->l3_bytes = sysfs_cache_bytes(3, "Unified");
+#if defined(_SC_LEVEL1_DCACHE_SIZE)
+  if (info->l1d_bytes == 0) info->l1d_bytes = sysconf_bytes(_SC_LEVEL1_DCACHE_SIZE);
+  if (info->l2_bytes == 0) info->l2_bytes = sysconf_bytes(_SC_LEVEL2_CACHE_SIZE);
+  if (info->l3_bytes == 0) info->l3_bytes = sysconf_bytes(_SC_LEVEL3_CACHE_SIZE);
+#endif
+}
+
 Dispatch decide() {
   Dispatch d;
   d.info.supported = supported_paths();
@@ -97,6 +178,8 @@ Dispatch decide() {
     }
   }
   d.info.split_512bit_fma = d.info.active == "avx512" && splits_512bit_fma();
+  d.info.model = processor_model();
+  read_cache_sizes(&d.info);
   select_kernels(d.info.active, &d);
   return d;
 }

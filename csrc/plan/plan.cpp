@@ -5,6 +5,7 @@
 #include <string>
 
 #include "../core/float_mode.hpp"
+#include "../tune/autotune_cache.hpp"
 #include "compile.hpp"
 #include "pyconvx/plan.hpp"
 #include "pyconvx/runtime.hpp"
@@ -44,6 +45,7 @@ InferencePlan::InferencePlan(const Network& network, int64_t max_batch) : impl_(
   const detail::FloatModeScope caller_mode;  // for the weight preparation this thread does itself
   impl_->max_batch = max_batch;
   impl_->compiled = detail::compile_network(network.impl(), max_batch, get_autotune());
+  detail::flush_autotune_cache();  // what this plan measured, for the next process
 }
 
 InferencePlan::~InferencePlan() = default;

@@ -340,6 +340,12 @@ py::dict cpu_info_py() {
   d["forced"] = info.forced.empty() ? py::object(py::none()) : py::object(py::str(info.forced));
   d["note"] = info.note;
   d["split_512bit_fma"] = info.split_512bit_fma;
+  d["model"] = info.model;
+  py::dict caches;
+  caches["l1d"] = info.l1d_bytes;
+  caches["l2"] = info.l2_bytes;
+  caches["l3"] = info.l3_bytes;
+  d["cache_bytes"] = caches;
   d["num_threads"] = get_num_threads();
   return d;
 }
@@ -409,6 +415,17 @@ PYBIND11_MODULE(_core, m) {
   m.def("cpu_info", &cpu_info_py);
   m.def("set_autotune", &set_autotune, py::arg("on"));
   m.def("get_autotune", &get_autotune);
+  m.def("set_autotune_cache_dir", &set_autotune_cache_dir, py::arg("dir"));
+  m.def("get_autotune_cache_dir", &get_autotune_cache_dir);
+  m.def("autotune_cache_file", &autotune_cache_file);
+  m.def("autotune_cache_stats", [] {
+    const AutotuneCacheStats s = autotune_cache_stats();
+    py::dict d;
+    d["measured"] = s.measured;
+    d["reused"] = s.reused;
+    d["loaded"] = s.loaded;
+    return d;
+  });
   m.def("workspace_usage", [] {
     const WorkspaceUsage usage = workspace_usage();
     return py::dict(py::arg("live_bytes") = usage.live_bytes, py::arg("peak_bytes") = usage.peak_bytes);

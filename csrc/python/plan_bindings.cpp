@@ -12,6 +12,7 @@
 #include "bindings.hpp"
 #include "pyconvx/nn.hpp"
 #include "pyconvx/plan.hpp"
+#include "pyconvx/runtime.hpp"
 
 namespace py = pybind11;
 
@@ -156,6 +157,12 @@ FloatArray pointwise_py(const FloatArray& x, const std::optional<FloatArray>& z,
   return y;
 }
 
+// The autotune cache's warnings (a file ignored, a write that failed) as RuntimeWarnings.
+void warn_about_autotune_cache() {
+  for (const std::string& message : take_autotune_warnings())
+    if (PyErr_WarnEx(PyExc_RuntimeWarning, message.c_str(), 1) != 0) throw py::error_already_set();
+}
+
 }  // namespace
 
 void bind_plan(py::module_& m) {
@@ -184,8 +191,13 @@ void bind_plan(py::module_& m) {
       .def("__len__", &PyNetwork::size);
   py::class_<InferencePlan>(m, "InferencePlan")
       .def(py::init([](const PyNetwork& net, int64_t max_batch) {
-             py::gil_scoped_release release;
-             return std::make_unique<InferencePlan>(net.network(), max_batch);
+             std::unique_ptr<InferencePlan> plan;
+             {
+               py::gil_scoped_release release;
+               plan = std::make_unique<InferencePlan>(net.network(), max_batch);
+             }
+             warn_about_autotune_cache();
+             return plan;
            }),
            py::arg("network"), py::arg("max_batch"))
       .def("run", &run_plan, py::arg("inputs"), py::arg("outputs"), py::arg("timed") = false)

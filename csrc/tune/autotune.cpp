@@ -1,16 +1,15 @@
 // Algorithm choice by measurement, and the process-wide setting that turns it on (runtime.hpp).
 #include "autotune.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <map>
-#include <mutex>
 #include <string>
-#include <tuple>
 
 #include "../core/float_mode.hpp"
+#include "autotune_cache.hpp"
 #include "pyconvx/runtime.hpp"
 
 namespace pyconvx {
@@ -20,8 +19,7 @@ namespace {
 bool autotune_from_environment() {
   const char* value = std::getenv("PYCONVX_AUTOTUNE");
   if (value == nullptr) return true;
-  const std::string v(value);
-  return !(v == "0" || v == "off" || v == "false" || v == "OFF" || v == "False");
+  return !detail::turns_off(value);
 }
 
 std::atomic<bool> g_autotune{autotune_from_environment()};
@@ -33,23 +31,6 @@ bool get_autotune() { return g_autotune.load(); }
 
 namespace detail {
 namespace {
-
-using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, std::string, int,
-                       std::string>;
-
-Key key_of(const Conv2dProblem& pr) {
-  const Conv2dParams& p = pr.params;
-  const std::string params = std::to_string(p.stride_h) + "," + std::to_string(p.stride_w) + "," +
-                             std::to_string(p.pad_top) + "," + std::to_string(p.pad_bottom) + "," +
-                             std::to_string(p.pad_left) + "," + std::to_string(p.pad_right) + "," +
-                             std::to_string(p.dilation_h) + "," + std::to_string(p.dilation_w) + "," +
-                             std::to_string(p.groups);
-  return Key{pr.x.n, pr.x.c, pr.x.h, pr.x.w, pr.weight.n, pr.weight.c, pr.weight.h, pr.weight.w, params,
-             get_num_threads(), cpu_info().active};
-}
-
-std::mutex g_mutex;
-std::map<Key, ConvAlgorithm> g_chosen;
 
 double seconds_of(const PreparedConv& prepared, const Conv2dProblem& pr, const float* x, const ConvOutput& out) {
   run_conv(prepared, pr, x, out);  // warm: scratch allocated, pages touched, caches filled
@@ -90,15 +71,15 @@ std::vector<std::pair<ConvAlgorithm, double>> time_candidates(const Conv2dProble
 }
 
 std::unique_ptr<PreparedConv> prepare_fastest(const Conv2dProblem& pr, const float* weight, const float* bias) {
-  const Key key = key_of(pr);
-  ConvAlgorithm chosen = ConvAlgorithm::automatic;
-  {
-    std::lock_guard<std::mutex> lock(g_mutex);
-    const auto found = g_chosen.find(key);
-    if (found != g_chosen.end()) chosen = found->second;
+  const std::string key = autotune_key(pr);
+  const std::vector<ConvAlgorithm> candidates = candidate_algorithms(pr);
+  ConvAlgorithm chosen = remembered_algorithm(key);
+  if (chosen != ConvAlgorithm::automatic && std::find(candidates.begin(), candidates.end(), chosen) == candidates.end()) {
+    forget_algorithm(key, chosen);
+    chosen = ConvAlgorithm::automatic;
   }
+  count_autotune(chosen == ConvAlgorithm::automatic);
   if (chosen == ConvAlgorithm::automatic) {
-    const std::vector<ConvAlgorithm> candidates = candidate_algorithms(pr);
     chosen = candidates[0];
     if (candidates.size() > 1) {
       double fastest = 0.0;
@@ -108,8 +89,7 @@ std::unique_ptr<PreparedConv> prepare_fastest(const Conv2dProblem& pr, const flo
           chosen = candidate;
         }
     }
-    std::lock_guard<std::mutex> lock(g_mutex);
-    g_chosen.emplace(key, chosen);
+    remember_algorithm(key, chosen);
   }
   auto prepared = std::make_unique<PreparedConv>();
   prepare_conv(pr, chosen, weight, bias, true, prepared.get());

@@ -19,8 +19,9 @@ std::vector<std::pair<ConvAlgorithm, double>> time_candidates(const Conv2dProble
                                                               const float* bias);
 
 // The weights prepared (to be kept) for the fastest candidate (time_candidates). The choice is
-// remembered for the process by shapes, parameters, thread count and instruction set, so that
-// rebuilding a plan (after its weights changed) times nothing.
+// remembered by shapes, parameters and thread count, for the process and in the autotune cache
+// file (autotune_cache.hpp), so that rebuilding a plan, or building it in another process, times
+// nothing.
 std::unique_ptr<PreparedConv> prepare_fastest(const Conv2dProblem& problem, const float* weight, const float* bias);
 
 }  // namespace pyconvx::detail

@@ -45,6 +45,13 @@ struct CpuInfo {
   // On the avx512 path: the CPU executes each 512-bit FMA as two 256-bit halves, one a cycle
   // (AMD Zen 4), rather than two a cycle (Intel's AVX-512 cores). The convolution heuristic reads it.
   bool split_512bit_fma = false;
+  // The processor as it names itself (cpuid's brand string, or /proc/cpuinfo's model name) and
+  // its vendor, family, model and stepping numbers: under a hypervisor the brand string may be
+  // as vague as "AMD EPYC" for several generations, the numbers are not.
+  std::string model;
+  // Cache sizes in bytes as the operating system reports them (0 where it does not): the L1 data
+  // cache and the L2 of one core, and one L3 (shared by the cores of a complex).
+  int64_t l1d_bytes = 0, l2_bytes = 0, l3_bytes = 0;
 };
 
 // The dispatch decision, made once (thread-safely) on first use from cpuid and PYCONVX_ISA.
@@ -96,10 +103,31 @@ void reset_workspace_allocator();
 // Whether an InferencePlan chooses each convolution's algorithm by measurement (on by default;
 // PYCONVX_AUTOTUNE=0 in the environment starts it off): when it is built, every algorithm that
 // can compute a layer is timed on that layer's shapes and thread count, and the fastest kept;
-// the choice is remembered for the process, so rebuilding a plan times nothing. Off, plans take
+// the choice is remembered for the process and in the autotune cache file (below), so rebuilding
+// a plan, or building it in the next process, times nothing. Off, plans take
 // the built-in heuristic's choice (choose_conv_algorithm), as single conv2d_forward calls do.
 void set_autotune(bool on);
 bool get_autotune();
+
+// Where measured choices persist between processes: a directory holding one small text file per
+// pyconvx version, instruction-set path and processor (autotune_cache_file()), so that a second
+// process building the same plans times nothing. The default is PYCONVX_AUTOTUNE_CACHE when set
+// ("", "0" or "off" turn the file off), else $XDG_CACHE_HOME/pyconvx, else ~/.cache/pyconvx. "" keeps the
+// choices in memory only. A file that is damaged, truncated or written for another version or
+// CPU is ignored with a warning and rewritten; it only ever chooses among the algorithms that
+// can compute a layer, never what a layer computes.
+void set_autotune_cache_dir(const std::string& dir);
+std::string get_autotune_cache_dir();
+std::string autotune_cache_file();  // "" when there is none
+// What the autotuner did in this process: layers timed, layers whose choice was remembered (from
+// this process or the file), and entries the file gave.
+struct AutotuneCacheStats {
+  int64_t measured = 0, reused = 0, loaded = 0;
+};
+AutotuneCacheStats autotune_cache_stats();
+// The warnings about the file (ignored as damaged or foreign, an entry that proved wrong, a write
+// that failed) not yet taken, oldest first; the Python binding turns them into RuntimeWarnings.
+std::vector<std::string> take_autotune_warnings();
 
 // Measures the FMA throughput (GFLOP/s) the active path reaches with the current thread count,
 // running for about `seconds`: the machine's practical ceiling for the benchmarks' "% of peak".
