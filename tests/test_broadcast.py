@@ -26,6 +26,13 @@ CASES = [
     ref.ConvCase("rows_of_20", 2, 5, 24, 24, 17, 5, 5),
     # 40 filters: on AVX-512 slivers of 16 (48 columns rather than 64 in slivers of 32).
     ref.ConvCase("slivers_of_16", 2, 8, 15, 30, 40, 5, 5, padding=2),
+    # Rows of 7, 9 and 13 pixels: the last strip of each row a smaller tile of 1, 2 or 4 rows,
+    # with a residual-free ReLU in its registers.
+    ref.ConvCase("rows_of_7", 2, 24, 7, 7, 40, 3, 3, padding=1, activation="relu"),
+    ref.ConvCase("rows_of_9_and_13", 1, 12, 11, 15, 24, 3, 3, padding=(0, 0)),
+    # Weights past half of L2 (256 x 3x3 x 80 filters: 720 KiB): whole images a task, the filter
+    # slivers split among the tasks, three images.
+    ref.ConvCase("large_weights", 3, 256, 7, 7, 80, 3, 3, padding=1),
 ]
 
 

@@ -26,26 +26,49 @@ namespace pyconvx::detail {
 
 namespace {
 
-// Tasks: (image, block of output rows), at most 8 rows and about four tasks a thread. A task's
-// band holds the input rows its output rows read, zero-padded, wide enough for the last strip of
-// MR pixels to read past the right edge.
+// Tasks: (image, block of output rows, block of filter slivers). A task's band holds the input
+// rows its output rows read, zero-padded, wide enough for the last strip of MR pixels to read past
+// the right edge; each sliver's packed weights are read once per strip.
+//
+// Where the packed weights fit in half of L2 with room to spare, the rows split (at most 8 a
+// task, about four tasks a thread) and every task reads all the weights, which stay in L2.
+// Larger weights (the deep layers: 512 -> 512 3x3, 9 MiB) would then stream from L3 or memory
+// once per row block; there a task takes whole images and a block of slivers instead, so the
+// weights go through L2 once per image, each sliver reused by every strip of the image from L2
+// (512 -> 512 3x3 on 7 x 7: 2.8 -> 1.8 ms with the remainder strips below; 256 -> 256 on 14 x
+// 14: 2.1 -> 1.4).
 struct BroadcastPlan {
   int threads;
-  int64_t slivers, rows_per_task, per_image, tasks, band_w, band_rows;
+  int64_t slivers, rows_per_task, per_image, sliver_block, sliver_blocks, tasks, band_w, band_rows;
 
   BroadcastPlan(const GemmKernel& kernel, const Conv2dProblem& pr) {
     const Conv2dParams& cp = pr.params;
     const int64_t N = pr.x.n, P = pr.p, Q = pr.q, mr = kernel.mr;
     const int wanted = conv_threads(pr);
     slivers = ceil_div(pr.k(), kernel.nr);
-    // The rows of an image split evenly: 8 + 2 would copy the R - 1 rows below each block twice
-    // for two rows of output (LeNet-5's 10 x 10 maps).
-    per_image = ceil_div(P, std::max<int64_t>(1, std::min<int64_t>(8, ceil_div(P * N, 4 * wanted))));
+    const int64_t l2 = cpu_info().l2_bytes > 0 ? cpu_info().l2_bytes : int64_t{512} << 10;
+    const int64_t red = pr.reduction(), image_band_w = std::max(pr.x.w + cp.pad_left + cp.pad_right,
+                                                                (round_up(Q, mr) - 1) * cp.stride_w + (pr.s() - 1) * cp.dilation_w + 1);
+    const int64_t image_band = pr.x.c * ((P - 1) * cp.stride_h + (pr.r() - 1) * cp.dilation_h + 1) * image_band_w;
+    const bool large_weights = scratch_bytes(slivers * kernel.nr * red) > l2 / 2;
+    // Whole images only where a sliver and the image's band fit in L2 together: the strips'
+    // gathers from a band in L3 cost more than the weights' streams they save (512 -> 512 3x3/s2
+    // from 14 x 14, whose band is 480 KiB: 2.8 ms against 2.4 with a row a task).
+    if (large_weights && scratch_bytes(kernel.nr * red) + scratch_bytes(image_band) <= l2) {
+      per_image = 1;
+      sliver_blocks = std::min(slivers, ceil_div(2 * wanted, N));
+    } else {
+      // The rows of an image split evenly: 8 + 2 would copy the R - 1 rows below each block
+      // twice for two rows of output (LeNet-5's 10 x 10 maps).
+      per_image = ceil_div(P, std::max<int64_t>(1, std::min<int64_t>(8, ceil_div(P * N, 4 * wanted))));
+      sliver_blocks = 1;
+    }
     rows_per_task = ceil_div(P, per_image);
-    tasks = N * per_image;
+    sliver_block = ceil_div(slivers, sliver_blocks);
+    sliver_blocks = ceil_div(slivers, sliver_block);
+    tasks = N * per_image * sliver_blocks;
     // The last strip of MR pixels starts at column round_up(Q, MR) - MR.
-    band_w = std::max(pr.x.w + cp.pad_left + cp.pad_right,
-                      (round_up(Q, mr) - 1) * cp.stride_w + (pr.s() - 1) * cp.dilation_w + 1);
+    band_w = image_band_w;
     band_rows = (rows_per_task - 1) * cp.stride_h + (pr.r() - 1) * cp.dilation_h + 1;
     threads = static_cast<int>(std::min<int64_t>(wanted, tasks));
   }
@@ -93,7 +116,8 @@ void conv2d_broadcast(const Conv2dProblem& pr, const PreparedConv& prepared, con
 #pragma omp parallel for firstprivate(float_mode) schedule(dynamic) num_threads(plan.threads)
   for (int64_t t = 0; t < tasks; ++t) {
     errors.capture([&] {
-      const int64_t n = t / per_image, oh0 = t % per_image * rows_per_task, oh1 = std::min(P, oh0 + rows_per_task);
+      const int64_t block = t % plan.sliver_blocks, rows = t / plan.sliver_blocks;
+      const int64_t n = rows / per_image, oh0 = rows % per_image * rows_per_task, oh1 = std::min(P, oh0 + rows_per_task);
       const int64_t ih0 = oh0 * cp.stride_h - cp.pad_top;
       float* band = thread_scratch(2, C * band_rows * band_w);
       copy_padded_rows(x + n * C * H * W, C, H, W, ih0, band_rows, cp.pad_left, band_w, band);
@@ -107,7 +131,7 @@ void conv2d_broadcast(const Conv2dProblem& pr, const PreparedConv& prepared, con
       // pixels stored after it. The others store exactly their pixels, as every strip does when
       // it adds a residual, which the lanes past it would add twice.
       const int64_t task_pixels = (oh1 - oh0) * Q;
-      for (int64_t sl = 0; sl < slivers; ++sl) {
+      for (int64_t sl = block * plan.sliver_block; sl < std::min(slivers, (block + 1) * plan.sliver_block); ++sl) {
         const int64_t k0 = sl * nr, filters = std::min(nr, K - k0);
         const float* weights = prepared.weights + sl * nr * red;
         const float* sliver_bias = bias ? bias + k0 : nullptr;
@@ -116,9 +140,9 @@ void conv2d_broadcast(const Conv2dProblem& pr, const PreparedConv& prepared, con
           float* y = out.image(n) + (k0 * P + oh0 + i) * Q;
           for (int64_t ow0 = 0; ow0 < Q; ow0 += mr) {
             const bool whole = !out.accumulate && i * Q + ow0 + kernel.vl <= task_pixels;
-            const int64_t width = whole ? kernel.vl : std::min(mr, Q - ow0);
+            const int64_t pixels = std::min(mr, Q - ow0), width = whole ? kernel.vl : pixels;
             kernel.ukernel_gathered_a_transposed(red, row + ow0 * cp.stride_w, offsets, cp.stride_w, weights, y + ow0,
-                                                 P * Q, out.accumulate, sliver_bias, clamp, filters, width);
+                                                 P * Q, out.accumulate, sliver_bias, clamp, filters, width, pixels);
           }
           if (after != Activation::none)
             for (int64_t f = 0; f < filters; ++f) pointwise(y + f * P * Q, y + f * P * Q, nullptr, Q, 1.0f, 0.0f, after);

@@ -35,11 +35,12 @@ using SgemmUkernelGatherA = void (*)(int64_t kc, const float* a_base, const int6
 // VL, the ISA's vector width, stores a whole vector, VL - MR floats past the tile included;
 // less, just that many; accumulating, width must not exceed MR). The convolution that
 // broadcasts input pixels writes its NCHW output with it (rows of C: MR pixels of an output row,
-// columns: NR filters). Needs MR <= VL.
+// columns: NR filters). Needs MR <= VL. Only the first `pixels` (1 to MR) rows are the strip's:
+// fewer than MR take a smaller tile (1, 2 or 4 rows) that computes no more than it must.
 using SgemmUkernelGatherATransposed = void (*)(int64_t kc, const float* a_base, const int64_t* a_offsets,
                                                int64_t a_step, const float* b, float* c, int64_t ldc,
                                                bool accumulate, const float* bias, const float* clamp, int64_t filters,
-                                               int64_t width);
+                                               int64_t width, int64_t pixels);
 
 // The activations the micro-kernels apply in registers, as the clamp they take: [0, inf] for
 // ReLU, [0, 6] for ReLU6; null for the others, applied over the stored output instead.

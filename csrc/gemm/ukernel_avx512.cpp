@@ -44,9 +44,10 @@ struct Tile {
   }
   static void gathered_a_transposed(int64_t kc, const float* a_base, const int64_t* a_offsets, int64_t a_step,
                                     const float* b, float* c, int64_t ldc, bool accumulate,
-                                    const float* bias, const float* clamp, int64_t filters, int64_t width) {
+                                    const float* bias, const float* clamp, int64_t filters, int64_t width,
+                                    int64_t pixels) {
     sgemm_ukernel_gathered_a_transposed_tile<16, MR, NV>(kc, a_base, a_offsets, a_step, b, c, ldc, accumulate, bias, clamp, filters,
-                                                         width);
+                                                         width, pixels);
   }
 };
 

@@ -26,9 +26,9 @@ void sgemm_ukernel_generic_4x8_gathered_a(int64_t kc, const float* a_base, const
 void sgemm_ukernel_generic_4x8_gathered_a_transposed(int64_t kc, const float* a_base, const int64_t* a_offsets,
                                                      int64_t a_step, const float* b, float* c, int64_t ldc,
                                                      bool accumulate, const float* bias, const float* clamp, int64_t filters,
-                                                     int64_t width) {
+                                                     int64_t width, int64_t pixels) {
   sgemm_ukernel_gathered_a_transposed_tile<4, 4, 2>(kc, a_base, a_offsets, a_step, b, c, ldc, accumulate, bias, clamp, filters,
-                                                    width);
+                                                    width, pixels);
 }
 
 static float fma_probe_generic(int64_t iters) { return fma_probe_loop<4, 8>(iters); }

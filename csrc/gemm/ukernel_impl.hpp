@@ -65,16 +65,23 @@ __attribute__((always_inline)) inline typename VecOf<VL>::type clamped(typename 
   return v > hi ? hi : v;
 }
 
-// acc = A_sliver * B_sliver over kc steps: MR x NV vectors of VL floats, in registers.
+// acc = A_sliver * B_sliver over kc steps: MR x NV vectors of VL floats, in registers. A tile of
+// fewer than 8 accumulators (a strip's last pixels, a row or two) would wait on the FMA latency
+// (4 cycles, 2 pipes: 8 chains in flight): it sums SPLIT interleaved runs of k steps in SPLIT sets
+// of accumulators, added at the end.
 template <int VL, int MR, int NV, class Cols, class Rows>
 __attribute__((always_inline)) inline void accumulate_tile(int64_t kc, Cols cols, Rows rows,
                                                            typename VecOf<VL>::type (&acc)[MR][NV]) {
   typedef typename VecOf<VL>::type vec;
-#pragma GCC unroll 32
-  for (int i = 0; i < MR; ++i)
+  constexpr int SPLIT = MR * NV >= 8 ? 1 : (8 + MR * NV - 1) / (MR * NV);
+  vec sums[SPLIT][MR][NV];
 #pragma GCC unroll 8
-    for (int j = 0; j < NV; ++j) acc[i][j] = vec{};
-  for (int64_t p = 0; p < kc; ++p) {
+  for (int u = 0; u < SPLIT; ++u)
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+      for (int j = 0; j < NV; ++j) sums[u][i][j] = vec{};
+  const auto step = [&](int64_t p, vec(&into)[MR][NV]) __attribute__((always_inline)) {
     vec bv[NV];
 #pragma GCC unroll 8
     for (int j = 0; j < NV; ++j) bv[j] = rows.load(p, j);
@@ -82,9 +89,24 @@ __attribute__((always_inline)) inline void accumulate_tile(int64_t kc, Cols cols
     for (int i = 0; i < MR; ++i) {
       const vec av = cols.get(p, i) - vec{};  // broadcast (x - 0 is exact, so it folds; x + 0 would not for -0)
 #pragma GCC unroll 8
-      for (int j = 0; j < NV; ++j) acc[i][j] += av * bv[j];
+      for (int j = 0; j < NV; ++j) into[i][j] += av * bv[j];
     }
-  }
+  };
+  int64_t p = 0;
+  if constexpr (SPLIT > 1)
+    for (; p + SPLIT <= kc; p += SPLIT)
+#pragma GCC unroll 8
+      for (int u = 0; u < SPLIT; ++u) step(p + u, sums[u]);
+  for (; p < kc; ++p) step(p, sums[0]);
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+    for (int j = 0; j < NV; ++j) {
+      vec total = sums[0][i][j];
+#pragma GCC unroll 8
+      for (int u = 1; u < SPLIT; ++u) total += sums[u][i][j];
+      acc[i][j] = total;
+    }
 }
 
 template <int VL, int MR, int NV, class Cols, class Rows>
@@ -213,10 +235,9 @@ inline void gathered_a_transposed_body(int64_t kc, const float* a_base, const in
 // Dispatches on the step: the strides of the first layers and of the strided 3x3 layers get
 // constant ones (see GatheredCols).
 template <int VL, int MR, int NV>
-inline void sgemm_ukernel_gathered_a_transposed_tile(int64_t kc, const float* a_base, const int64_t* a_offsets,
-                                                     int64_t a_step, const float* b, float* c, int64_t ldc,
-                                                     bool accumulate, const float* bias, const float* clamp, int64_t filters,
-                                                     int64_t width) {
+inline void gathered_a_transposed_stepped(int64_t kc, const float* a_base, const int64_t* a_offsets, int64_t a_step,
+                                          const float* b, float* c, int64_t ldc, bool accumulate, const float* bias,
+                                          const float* clamp, int64_t filters, int64_t width) {
   switch (a_step) {
     case 1:
       return gathered_a_transposed_body<VL, MR, NV, 1>(kc, a_base, a_offsets, 1, b, c, ldc, accumulate, bias, clamp, filters, width);
@@ -228,6 +249,30 @@ inline void sgemm_ukernel_gathered_a_transposed_tile(int64_t kc, const float* a_
       return gathered_a_transposed_body<VL, MR, NV, 0>(kc, a_base, a_offsets, a_step, b, c, ldc, accumulate, bias, clamp,
                                                         filters, width);
   }
+}
+
+// A strip of `pixels` (1 to MR) runs the tile of the fewest rows of MR, 4, 2 and 1 that covers
+// them: the last strip of a row computes its own pixels, not MR. (A 7-pixel row on AVX2's 6-row
+// tile took two whole tiles, 12 pixels' work; now 6 and 1.)
+template <int VL, int MR, int NV>
+inline void sgemm_ukernel_gathered_a_transposed_tile(int64_t kc, const float* a_base, const int64_t* a_offsets,
+                                                     int64_t a_step, const float* b, float* c, int64_t ldc,
+                                                     bool accumulate, const float* bias, const float* clamp, int64_t filters,
+                                                     int64_t width, int64_t pixels) {
+  if constexpr (MR > 1)
+    if (pixels <= 1)
+      return gathered_a_transposed_stepped<VL, 1, NV>(kc, a_base, a_offsets, a_step, b, c, ldc, accumulate, bias, clamp,
+                                                      filters, width);
+  if constexpr (MR > 2)
+    if (pixels <= 2)
+      return gathered_a_transposed_stepped<VL, 2, NV>(kc, a_base, a_offsets, a_step, b, c, ldc, accumulate, bias, clamp,
+                                                      filters, width);
+  if constexpr (MR > 4)
+    if (pixels <= 4)
+      return gathered_a_transposed_stepped<VL, 4, NV>(kc, a_base, a_offsets, a_step, b, c, ldc, accumulate, bias, clamp,
+                                                      filters, width);
+  gathered_a_transposed_stepped<VL, MR, NV>(kc, a_base, a_offsets, a_step, b, c, ldc, accumulate, bias, clamp, filters,
+                                            width);
 }
 
 // CHAINS independent accumulators hide the FMA latency (4 cycles, 2 pipes: at least 8 chains).
