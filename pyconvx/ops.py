@@ -63,8 +63,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, acti
     "implicit_gemm" (any shape), "pointwise" (1x1, stride 1, no padding), "direct"
     (any shape: the image read in place, no patches packed) or "winograd" (3x3, stride 1, dilation 1, groups 1: Winograd F(4x4, 3x3), fewer
     multiplications at a relative error of about 1e-5 instead of 1e-7), "depthwise" (groups = C)
-    or "broadcast" (groups 1: input pixels broadcast against vectors of filters, for layers with
-    few input channels); forcing one that cannot compute the shape raises ValueError.
+    "broadcast" (groups 1: input pixels broadcast against vectors of filters, for layers with
+    few input channels) or "pixel_gemm" (groups 1: a GEMM with the output pixels as rows and the
+    filters as columns, for small maps); forcing one that cannot compute the shape raises ValueError.
 
     >>> y = conv2d(np.ones((1, 3, 8, 8)), np.ones((4, 3, 3, 3)), padding="same", activation="relu")
     >>> y.shape

@@ -145,7 +145,7 @@ def test_measure_conv_algorithms_times_every_algorithm_that_applies():
     times = pyconvx.measure_conv_algorithms((2, 16, 12, 12), w, padding=1)
     assert next(iter(times)) == pyconvx.conv2d_algorithm((2, 16, 12, 12), w.shape, padding=1)
     # 3x3, stride 1, one group: everything but the 1x1 and depthwise algorithms.
-    assert set(times) == {"implicit_gemm", "direct", "winograd", "broadcast"}
+    assert set(times) == {"implicit_gemm", "direct", "winograd", "broadcast", "pixel_gemm"}
     assert all(ms > 0 for ms in times.values())
     depthwise = pyconvx.measure_conv_algorithms((1, 8, 9, 9), np.ones((8, 1, 3, 3)), padding=1, groups=8)
     assert set(depthwise) == {"depthwise", "implicit_gemm", "direct"}

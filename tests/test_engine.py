@@ -429,6 +429,10 @@ ALGORITHM_CASES = {
     # output; filters and pixels that fill no whole tile (13 of 63, 24 of 720) go through the tile.
     "direct_1x1": ((20, 7, 9), (13, 20, 1, 1), dict(), "direct"),
     "direct_1x1_wide": ((16, 24, 30), (24, 16, 1, 1), dict(), "direct"),
+    # Pixels as the GEMM's rows: three images of 28 pixels (no whole tile each), and a 1x1 layer
+    # whose patches are the image's channels.
+    "pixel_gemm": ((20, 7, 9), (13, 20, 3, 3), dict(stride=(1, 2), padding=(1, 1, 1, 0)), "pixel_gemm"),
+    "pixel_gemm_1x1": ((20, 7, 9), (24, 20, 1, 1), dict(), "pixel_gemm"),
 }
 
 

@@ -60,6 +60,13 @@ CHILD = textwrap.dedent(
         res.update({name + "_x": x, name + "_w": w, name + "_b": b, name + "_y": y, name + "_g": g,
                     name + "_relu": pyconvx.conv2d(x, w, b, activation="relu", **c["kw"]),
                     name + "_gx": gx, name + "_gw": gw, name + "_gb": gb})
+    for name, c in spec["forced"].items():  # one algorithm forced on a shape, forward only
+        kw = {key: tuple(v) if isinstance(v, list) else v for key, v in c["kw"].items()}
+        x = rng.standard_normal(c["x"]).astype(np.float32)
+        w = rng.standard_normal(c["w"]).astype(np.float32)
+        b = rng.standard_normal(c["w"][0]).astype(np.float32)
+        res.update({name + "_x": x, name + "_w": w, name + "_b": b,
+                    name + "_y": pyconvx.conv2d(x, w, b, activation="relu", algorithm=c["algorithm"], **kw)})
     m, k, n = spec["gemm"]
     a = rng.standard_normal((m, k)).astype(np.float32)
     bt = rng.standard_normal((n, k)).astype(np.float32)
@@ -107,7 +114,21 @@ GAP_PLANES = [(1, 3), (1, 7), (3, 5), (4, 4), (4, 8), (7, 7), (9, 9), (5, 19), (
 # branches on every path.
 NETWORKS = {"resnet18": dict(model="resnet18", num_classes=10, input_shape=(3, 32, 32)),
             "googlenet": dict(model="googlenet", num_classes=10, input_shape=(3, 48, 48))}
+# Algorithms the heuristic picks for none of the cases above, forced: the GEMM with pixels as rows
+# (3x3 with a batch whose images' pixels fill no whole tile; 1x1 read in place) and the broadcast
+# kernel's remainder strips (rows of 7, 11 and 13 pixels: one to four pixels past whole tiles).
+FORCED = {"pixel_gemm_3x3": (ref.ConvCase("isa_pixel_gemm", 3, 20, 7, 9, 13, 3, 3, padding=1), "pixel_gemm"),
+          "pixel_gemm_1x1": (ref.ConvCase("isa_pixel_gemm_1x1", 2, 20, 7, 7, 24, 1, 1), "pixel_gemm"),
+          "broadcast_rows": (ref.ConvCase("isa_broadcast_rows", 2, 16, 9, 13, 40, 3, 3, padding=(1, 0)), "broadcast"),
+          "broadcast_rows_7": (ref.ConvCase("isa_broadcast_rows_7", 1, 64, 7, 7, 32, 3, 3, padding=1), "broadcast")}
+
+
+def forced_spec(case, algorithm):
+    return dict(conv_spec(case), algorithm=algorithm)
+
+
 SPEC = {"convs": {name: conv_spec(case) for name, case in CASES.items()}, "gemm": list(GEMM_MKN),
+        "forced": {name: forced_spec(*entry) for name, entry in FORCED.items()},
         "gap_planes": GAP_PLANES, "networks": NETWORKS}
 
 
@@ -213,6 +234,16 @@ def test_conv_paths_agree_with_each_other_and_the_reference(name, isa_results):
         for key, red in (("y", case.fwd_reduction()), ("gx", case.grad_x_reduction()),
                          ("gw", case.grad_w_reduction())):
             ref.assert_close(res[f"{name}_{key}"], base[f"{name}_{key}"], red, f"{isa} vs first path {key}")
+
+
+@pytest.mark.parametrize("name", list(FORCED))
+def test_forced_algorithms_agree_with_the_reference_on_every_path(name, isa_results):
+    case, algorithm = FORCED[name]
+    base = next(iter(isa_results.values()))
+    x, w, b = (base[f"{name}_{s}"] for s in ("x", "w", "b"))
+    want = np.maximum(ref.conv2d(x, w, b, **case.kwargs()), 0)
+    for isa, res in isa_results.items():
+        ref.assert_close(res[f"{name}_y"], want, case.fwd_reduction(), f"{isa} {algorithm} {name}")
 
 
 def test_gemm_paths_agree(isa_results):

@@ -118,6 +118,15 @@ void conv2d_broadcast(const Conv2dProblem& problem, const PreparedConv& prepared
 void conv2d_broadcast_grad_weight(const Conv2dProblem& problem, const float* grad_y, const float* x,
                                   float* grad_weight);
 
+// One group, any shape: a GEMM per image with the output pixels as rows (the patches packed as
+// A slivers of MR pixels) and the filters as columns (packed once as B), transposed into NCHW by
+// the epilogue (pixel_gemm.cpp).
+void prepare_pixel_gemm(const Conv2dProblem& problem, const float* weight, const float* bias, bool keep,
+                        PreparedConv* prepared);
+void conv2d_pixel_gemm(const Conv2dProblem& problem, const PreparedConv& prepared, const float* x,
+                       const ConvOutput& out);
+int64_t pixel_gemm_workspace_bytes(const Conv2dProblem& problem);
+
 // Stride 1, dilation 1, one group: Winograd F(4x4, 3x3) for 3x3 filters, F(2x2, 5x5) for 5x5
 // ones (winograd.cpp). Prepared, the filters are transformed once where all of them go through
 // every block of tiles together, and kept as given where they go through in cached blocks (see

@@ -27,6 +27,7 @@ constexpr AlgorithmEntry kAlgorithms[] = {
     {ConvAlgorithm::winograd, "winograd"},
     {ConvAlgorithm::depthwise, "depthwise"},
     {ConvAlgorithm::broadcast, "broadcast"},
+    {ConvAlgorithm::pixel_gemm, "pixel_gemm"},
 };
 
 // The most scratch memory an algorithm may hold beyond the size of the output.
@@ -97,6 +98,13 @@ std::string conv_algorithm_unsupported_reason(const Conv2dProblem& pr, ConvAlgor
       return is_depthwise(pr) ? "" : "depthwise needs groups equal to the input channels C";
     case ConvAlgorithm::broadcast:
       return pr.params.groups == 1 ? "" : "broadcast needs groups 1";
+    case ConvAlgorithm::pixel_gemm:
+      if (pr.params.groups != 1) return "pixel_gemm needs groups 1";
+      // The packed patches and Y^T of one image grow with its pixels.
+      if (detail::pixel_gemm_workspace_bytes(pr) > kWorkspaceBound)
+        return "pixel_gemm's packed patches would take its workspace past 64 MiB for " + std::to_string(pr.p) +
+               "x" + std::to_string(pr.q) + " output pixels and a reduction of " + std::to_string(pr.reduction());
+      return "";
   }
   return "unknown algorithm";
 }
@@ -196,6 +204,8 @@ int64_t conv2d_workspace_size(const Conv2dProblem& pr, ConvAlgorithm algorithm) 
       return detail::depthwise_workspace_bytes(pr);
     case ConvAlgorithm::broadcast:
       return detail::broadcast_workspace_bytes(pr);
+    case ConvAlgorithm::pixel_gemm:
+      return detail::pixel_gemm_workspace_bytes(pr);
     default:
       return detail::gemm_convolution_workspace_bytes(pr, false);
   }
@@ -264,6 +274,8 @@ void prepare_conv(const Conv2dProblem& pr, ConvAlgorithm algorithm, const float*
       return prepare_winograd(pr, weight, bias, keep, prepared);
     case ConvAlgorithm::broadcast:
       return prepare_broadcast(pr, weight, bias, keep, prepared);
+    case ConvAlgorithm::pixel_gemm:
+      return prepare_pixel_gemm(pr, weight, bias, keep, prepared);
     case ConvAlgorithm::depthwise:
       prepared->weights = keep_or_borrow(weight, pr.weight.numel(), keep, &prepared->storage);
       prepared->bias = keep_or_borrow(bias, pr.k(), keep, &prepared->bias_storage);
@@ -286,6 +298,8 @@ void run_conv(const PreparedConv& prepared, const Conv2dProblem& pr, const float
       return conv2d_depthwise(pr, prepared, x, out);
     case ConvAlgorithm::broadcast:
       return conv2d_broadcast(pr, prepared, x, out);
+    case ConvAlgorithm::pixel_gemm:
+      return conv2d_pixel_gemm(pr, prepared, x, out);
     default:
       return conv2d_gemm(pr, prepared, x, out, false);
   }

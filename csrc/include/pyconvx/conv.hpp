@@ -20,6 +20,8 @@ enum class ConvAlgorithm {
                   // weight holding Inf or NaN is computed by implicit_gemm, which propagates them)
   depthwise,      // groups = C: a direct loop over each input plane
   broadcast,      // one group: input pixels broadcast against vectors of filters, nothing packed
+  pixel_gemm,     // one group: GEMM with the output pixels as rows and the filters, packed once, as
+                  // columns (small maps, where pixels as columns pad their register tiles)
 };
 
 // Every value of ConvAlgorithm, `automatic` first.

@@ -85,7 +85,7 @@ pyconvx_status pyconvx_conv2d_output_shape(pyconvx_shape4 x, pyconvx_shape4 weig
  * outside the enumeration reaches the check rather than undefined behaviour). weight is
  * K x C/groups x R x S, bias K values or NULL,
  * params NULL for pyconvx_conv2d_default_params(). algorithm is NULL or "auto", or one of
- * "implicit_gemm", "pointwise", "direct", "winograd", "depthwise", "broadcast". */
+ * "implicit_gemm", "pointwise", "direct", "winograd", "depthwise", "broadcast", "pixel_gemm". */
 pyconvx_status pyconvx_conv2d_forward(pyconvx_shape4 x_shape, const float* x, pyconvx_shape4 weight_shape,
                                       const float* weight, const float* bias, const pyconvx_conv2d_params* params,
                                       int activation, const char* algorithm, float* y);
