@@ -103,6 +103,26 @@ def test_max_pool2d_nan_with_larger_values_later_in_the_window():
     assert y.shape == (1, 1, 1, 1) and np.isnan(y[0, 0, 0, 0])
 
 
+@pytest.mark.parametrize("kernel, stride, padding", [(3, 1, 1), (3, 2, 1), (2, 2, 0), (5, 2, 2), (4, 2, 1), (3, 3, 1)])
+def test_pools_read_rows_a_quad_at_a_time_and_keep_nan_wherever_it_is(kernel, stride, padding, rng):
+    # Rows of 9 to 30 outputs (whole quads and a remainder), a NaN at each position of a window in
+    # turn, and every value of a row larger than the NaN's neighbours: the NaN must win in every
+    # window that holds it, max pooling's four-lane compare included, whichever lane it sits in.
+    for width in (17, 23, 30, 61):
+        x = rng.standard_normal((2, 3, 11, width)).astype(np.float32)
+        kw = dict(kernel_size=kernel, stride=stride, padding=padding)
+        np.testing.assert_array_equal(pyconvx.max_pool2d(x, **kw), ref.max_pool2d(x, **kw)[0].astype(np.float32))
+        ref_avg = ref.avg_pool2d(x, count_include_pad=True, **kw)
+        np.testing.assert_allclose(pyconvx.avg_pool2d(x, **kw), ref_avg, rtol=1e-5, atol=1e-6)
+        for col in range(min(width, 9)):
+            nan = x.copy()
+            nan[1, 2, 5, col] = np.nan
+            y = pyconvx.max_pool2d(nan, **kw)
+            want = ref.max_pool2d(nan, **kw)[0]
+            np.testing.assert_array_equal(np.isnan(y), np.isnan(want), err_msg=f"width {width} column {col}")
+            np.testing.assert_array_equal(y[~np.isnan(y)], want[~np.isnan(want)].astype(np.float32))
+
+
 def test_max_pool2d_default_stride_is_kernel(rng):
     x = randn(rng, (1, 2, 9, 9))
     np.testing.assert_array_equal(pyconvx.max_pool2d(x, 3), pyconvx.max_pool2d(x, 3, stride=3))

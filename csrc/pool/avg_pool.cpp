@@ -109,11 +109,11 @@ void avg_pool2d_forward(const Pool2dProblem& pr, const float* x, float* y) {
   detail::RegionFloatMode float_mode;
 #pragma omp parallel firstprivate(float_mode) num_threads(detail::pool_threads(pr))
   {
-    std::vector<float> rows_buf(static_cast<size_t>(pr.x.h * pr.q));
+    std::vector<float> rows_buf(static_cast<size_t>(detail::reduce_buffer_floats(pr.x.w, pr.q, k.kernel_w, k.stride_w, k.pad_left)));
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < planes; ++t) {
       float* yp = y + t * out_plane;
-      detail::reduce_plane<detail::Sum>(x + t * in_plane, pr.x.h, pr.x.w, rows, cols, k.kernel_w, k.stride_w, k.pad_left,
+      detail::reduce_plane<detail::Sum>(x + t * in_plane, pr.x.w, rows, cols, k.kernel_w, k.stride_w, k.pad_left,
                                         yp, rows_buf.data());
       for (int64_t i = 0; i < out_plane; ++i) yp[i] *= scale[i];
     }

@@ -61,13 +61,13 @@ void max_pool2d_forward(const Pool2dProblem& pr, const float* x, float* y, int64
   detail::RegionFloatMode float_mode;
 #pragma omp parallel firstprivate(float_mode) num_threads(detail::pool_threads(pr))
   {
-    std::vector<float> rows_buf(indices ? 0 : static_cast<size_t>(pr.x.h * pr.q));
+    std::vector<float> rows_buf(indices ? 0 : static_cast<size_t>(detail::reduce_buffer_floats(pr.x.w, pr.q, k.kernel_w, k.stride_w, k.pad_left)));
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < planes; ++t) {
       if (indices)
         max_plane<true>(pr, rows, cols, x + t * in_plane, y + t * out_plane, indices + t * out_plane);
       else
-        detail::reduce_plane<detail::MaxNan>(x + t * in_plane, pr.x.h, pr.x.w, rows, cols, k.kernel_w, k.stride_w,
+        detail::reduce_plane<detail::MaxNan>(x + t * in_plane, pr.x.w, rows, cols, k.kernel_w, k.stride_w,
                                              k.pad_left, y + t * out_plane, rows_buf.data());
     }
   }

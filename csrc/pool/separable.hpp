@@ -1,10 +1,13 @@
 // Separable window reductions for pooling (internal).
 //
-// A max or a sum over a kh x kw window equals the reduction over kh rows of per-row reductions
-// over kw columns. So each input row is first reduced horizontally into Q values (strided reads,
-// done once even when windows overlap vertically), then each output row reduces kh of those
-// rows elementwise: contiguous, vectorised loads. For a 3x3/s2 window that is 3 + 3 operations
-// per output instead of 9 scattered ones.
+// A max or a sum over a kh x kw window equals the reduction over kw columns of a reduction over
+// kh rows. Each output row first reduces its kh input rows elementwise into one row (contiguous,
+// four floats a step), placed behind pad_left identities in a buffer that the identity also
+// pads on the right; then each output is the reduction of kw consecutive values of that row
+// (stride 1: unaligned quads; stride 2: quads of even lanes from two loads), with no clipping
+// at the edges. For ResNet's 3x3/s2 pool on 112 x 112 that is about 1.5 quad operations per
+// output where the scalar passes (rows first, then columns) took 6 scalar ones, and Inception's
+// 3x3/s1 branch pools about 1.
 #pragma once
 
 #include <algorithm>
@@ -12,6 +15,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "../core/quad.hpp"
 #include "window.hpp"
 
 namespace pyconvx::detail {
@@ -20,60 +24,95 @@ namespace pyconvx::detail {
 struct MaxNan {
   static float identity() { return -INFINITY; }
   static float apply(float acc, float v) { return (v > acc || v != v) ? v : acc; }
+  static Quad apply(Quad acc, Quad v) { return (v > acc) | (v != v) ? v : acc; }
 };
 
 struct Sum {
   static float identity() { return 0.0f; }
   static float apply(float acc, float v) { return acc + v; }
+  static Quad apply(Quad acc, Quad v) { return acc + v; }
 };
 
-// out[j] = Op over s < kw of base[j * Stride + s], for j < count. Stride is a template argument
-// where it is 1 or 2 (every pooling layer of the classic networks): a constant stride lets GCC
-// vectorise the loads (two vectors and a shuffle for stride 2); 0 reads `stride` at run time.
-template <class Op, int Stride>
-inline void reduce_columns(const float* base, int64_t count, int64_t kw, int64_t stride, float* out) {
-  const int64_t step = Stride ? Stride : stride;
-  for (int64_t j = 0; j < count; ++j) out[j] = base[j * step];
-  for (int64_t s = 1; s < kw; ++s)
-    for (int64_t j = 0; j < count; ++j) out[j] = Op::apply(out[j], base[j * step + s]);
+// Whether the windows may read their row through identity padding: kernels up to 16 wide whose
+// left padding and right overhang (ceil mode may take the last window past the right padding)
+// stay within a kernel width. Others (a window as large as 2^40 with as much padding) reduce
+// each window clipped to the row.
+inline bool pads_row(int64_t W, int64_t Q, int64_t kw, int64_t stride_w, int64_t pad_left) {
+  return kw <= 16 && pad_left < kw && (Q - 1) * stride_w + kw <= pad_left + W + kw;
 }
 
-// Reduces one H x W plane to P x Q with Op; `rows_buf` holds H * Q floats.
-template <class Op>
-void reduce_plane(const float* x, int64_t H, int64_t W, const std::vector<Window>& rows, const std::vector<Window>& cols,
-                  int64_t kw, int64_t stride_w, int64_t pad_left, float* y, float* rows_buf) {
-  const int64_t P = static_cast<int64_t>(rows.size()), Q = static_cast<int64_t>(cols.size());
-  // [q_lo, q_hi): output columns whose window lies wholly inside the row, read without clipping.
-  int64_t q_lo = 0, q_hi = Q;
-  while (q_lo < Q && q_lo * stride_w - pad_left < 0) ++q_lo;
-  while (q_hi > q_lo && (q_hi - 1) * stride_w - pad_left + kw > W) --q_hi;
-  for (int64_t ih = 0; ih < H; ++ih) {
-    const float* row = x + ih * W;
-    float* out = rows_buf + ih * Q;
-    for (int64_t q = 0; q < Q; ++q) {
-      if (q == q_lo && q_lo < q_hi) {  // the interior: one strided pass per kernel column
-        const float* base = row + q_lo * stride_w - pad_left;
-        if (stride_w == 1)
-          reduce_columns<Op, 1>(base, q_hi - q_lo, kw, 1, out + q_lo);
-        else if (stride_w == 2)
-          reduce_columns<Op, 2>(base, q_hi - q_lo, kw, 2, out + q_lo);
-        else
-          reduce_columns<Op, 0>(base, q_hi - q_lo, kw, stride_w, out + q_lo);
-        q = q_hi - 1;
-        continue;
-      }
-      float acc = Op::identity();
-      for (int64_t iw = cols[q].begin; iw < cols[q].end; ++iw) acc = Op::apply(acc, row[iw]);
-      out[q] = acc;
+// The floats of reduce_plane's row buffer: the pad_left identities, the row, and identities up to
+// the last window's end, with room for the last quad's loads; or just the row.
+inline int64_t reduce_buffer_floats(int64_t W, int64_t Q, int64_t kw, int64_t stride_w, int64_t pad_left) {
+  return pads_row(W, Q, kw, stride_w, pad_left) ? std::max(pad_left + W, (Q - 1) * stride_w + kw) + 4 : W;
+}
+
+// out[q] = Op over s < kw of buf[q * Stride + s], q < Q (Stride 0: `stride` read at run time).
+template <class Op, int Stride>
+inline void reduce_windows(const float* buf, int64_t Q, int64_t kw, int64_t stride, float* out) {
+  int64_t q = 0;
+  if constexpr (Stride == 1) {
+    for (; q + 4 <= Q; q += 4) {
+      Quad acc = load_quad(buf + q);
+      for (int64_t s = 1; s < kw; ++s) acc = Op::apply(acc, load_quad(buf + q + s));
+      store_quad(out + q, acc);
+    }
+  } else if constexpr (Stride == 2) {
+    for (; q + 4 <= Q; q += 4) {
+      const float* base = buf + 2 * q;
+      Quad acc = __builtin_shuffle(load_quad(base), load_quad(base + 4), QuadIndex{0, 2, 4, 6});
+      for (int64_t s = 1; s < kw; ++s)
+        acc = Op::apply(acc, __builtin_shuffle(load_quad(base + s), load_quad(base + s + 4), QuadIndex{0, 2, 4, 6}));
+      store_quad(out + q, acc);
     }
   }
+  const int64_t step = Stride ? Stride : stride;
+  for (; q < Q; ++q) {
+    float acc = buf[q * step];
+    for (int64_t s = 1; s < kw; ++s) acc = Op::apply(acc, buf[q * step + s]);
+    out[q] = acc;
+  }
+}
+
+// dst[i] = Op(dst[i], src[i]) for i < n (first: dst = src).
+template <class Op>
+inline void reduce_rows_into(float* dst, const float* src, int64_t n, bool first) {
+  int64_t i = 0;
+  if (first) {
+    for (; i + 4 <= n; i += 4) store_quad(dst + i, load_quad(src + i));
+    for (; i < n; ++i) dst[i] = src[i];
+    return;
+  }
+  for (; i + 4 <= n; i += 4) store_quad(dst + i, Op::apply(load_quad(dst + i), load_quad(src + i)));
+  for (; i < n; ++i) dst[i] = Op::apply(dst[i], src[i]);
+}
+
+// Reduces one plane of rows W floats long to P x Q with Op; `buf` holds reduce_buffer_floats floats.
+template <class Op>
+void reduce_plane(const float* x, int64_t W, const std::vector<Window>& rows, const std::vector<Window>& cols,
+                  int64_t kw, int64_t stride_w, int64_t pad_left, float* y, float* buf) {
+  const int64_t P = static_cast<int64_t>(rows.size()), Q = static_cast<int64_t>(cols.size());
+  const bool padded = pads_row(W, Q, kw, stride_w, pad_left);
+  float* const row = padded ? buf + pad_left : buf;
+  if (padded) {
+    std::fill(buf, row, Op::identity());
+    std::fill(row + W, buf + reduce_buffer_floats(W, Q, kw, stride_w, pad_left), Op::identity());
+  }
   for (int64_t p = 0; p < P; ++p) {
+    for (int64_t ih = rows[p].begin; ih < rows[p].end; ++ih) reduce_rows_into<Op>(row, x + ih * W, W, ih == rows[p].begin);
     float* out = y + p * Q;
-    const float* first = rows_buf + rows[p].begin * Q;
-    std::copy(first, first + Q, out);
-    for (int64_t ih = rows[p].begin + 1; ih < rows[p].end; ++ih) {
-      const float* r = rows_buf + ih * Q;
-      for (int64_t q = 0; q < Q; ++q) out[q] = Op::apply(out[q], r[q]);
+    if (!padded) {
+      for (int64_t q = 0; q < Q; ++q) {
+        float acc = Op::identity();
+        for (int64_t iw = cols[q].begin; iw < cols[q].end; ++iw) acc = Op::apply(acc, row[iw]);
+        out[q] = acc;
+      }
+    } else if (stride_w == 1) {
+      reduce_windows<Op, 1>(buf, Q, kw, 1, out);
+    } else if (stride_w == 2) {
+      reduce_windows<Op, 2>(buf, Q, kw, 2, out);
+    } else {
+      reduce_windows<Op, 0>(buf, Q, kw, stride_w, out);
     }
   }
 }
