@@ -94,9 +94,14 @@ def test_heuristic_choices_on_named_shapes():
     # Strided, too few filters to broadcast against: direct on the band split by stride phase.
     assert pyconvx.conv2d_algorithm((64, 1, 32, 32), (6, 1, 5, 5), stride=2) == "direct"
     assert pyconvx.conv2d_algorithm((8, 3, 224, 224), (6, 3, 7, 7), stride=2, padding=3) == "direct"
-    # Filters covering the whole image: one GEMM over the batch (LeNet-5's C5, VGG's fc6 as a conv).
+    # Filters covering the whole image: one GEMM over the batch (LeNet-5's C5, VGG's fc6 as a conv),
+    # the images as its columns, or for a lone image as its one row; 1x1 layers on 1x1 maps
+    # (squeeze-and-excitation) too, never one pointwise GEMM per image.
     assert pyconvx.conv2d_algorithm((64, 16, 5, 5), (120, 16, 5, 5)) == "implicit_gemm"
     assert pyconvx.conv2d_algorithm((2, 512, 7, 7), (4096, 512, 7, 7)) == "implicit_gemm"
+    assert pyconvx.conv2d_algorithm((1, 512, 7, 7), (4096, 512, 7, 7)) == "pixel_gemm"
+    assert pyconvx.conv2d_algorithm((8, 64, 1, 1), (256, 64, 1, 1)) == "implicit_gemm"
+    assert pyconvx.conv2d_algorithm((1, 64, 1, 1), (256, 64, 1, 1)) == "pixel_gemm"
 
 
 @pytest.mark.parametrize("n, c, size, k, stride, relu", [(37, 16, 5, 120, 1, True), (1, 3, 4, 5, 3, False),

@@ -126,6 +126,8 @@ void prepare_pixel_gemm(const Conv2dProblem& problem, const float* weight, const
 void conv2d_pixel_gemm(const Conv2dProblem& problem, const PreparedConv& prepared, const float* x,
                        const ConvOutput& out);
 int64_t pixel_gemm_workspace_bytes(const Conv2dProblem& problem);
+// Its part that grows with the batch: the packed patches and Y^T.
+int64_t pixel_gemm_batch_bytes(const Conv2dProblem& problem);
 
 // Stride 1, dilation 1, one group: Winograd F(4x4, 3x3) for 3x3 filters, F(2x2, 5x5) for 5x5
 // ones (winograd.cpp). Prepared, the filters are transformed once where all of them go through

@@ -25,6 +25,28 @@ namespace {
 
 const GemmKernel& pixel_gemm_kernel(const Conv2dProblem& pr) { return gemm_kernel_for(pr.p * pr.q, pr.k()); }
 
+// Whether patch column c of pixel i is x[c * P * Q + i] of its image: a 1x1 unpadded stride-1
+// layer (each column a channel), or filters covering the whole unpadded image (one pixel, whose
+// patch is the image itself: a dense layer, a classifier's 7x7 convolution, a
+// squeeze-and-excitation block's 1x1 layers on 1x1 maps).
+bool reads_in_place(const Conv2dProblem& pr) {
+  const Conv2dParams& p = pr.params;
+  const bool unpadded = p.pad_top == 0 && p.pad_bottom == 0 && p.pad_left == 0 && p.pad_right == 0;
+  return covers_whole_image(pr) || (pr.r() == 1 && pr.s() == 1 && p.stride_h == 1 && p.stride_w == 1 && unpadded);
+}
+
+// The product's rows: image n's pixels from row n * per_image. Patches packed from an image
+// start a sliver of their own (per_image a multiple of MR); patches read in place run on across
+// images (per_image = P * Q), so that a batch of one-pixel images fills whole slivers.
+struct PixelRows {
+  int64_t per_image, total;  // total: a multiple of MR
+  PixelRows(const GemmKernel& kernel, const Conv2dProblem& pr) {
+    const int64_t pixels = pr.p * pr.q;
+    per_image = reads_in_place(pr) ? pixels : round_up(pixels, kernel.mr);
+    total = round_up(pr.x.n * per_image, kernel.mr);
+  }
+};
+
 }  // namespace
 
 void prepare_pixel_gemm(const Conv2dProblem& pr, const float* weight, const float* bias, bool keep,
@@ -48,37 +70,37 @@ void conv2d_pixel_gemm(const Conv2dProblem& pr, const PreparedConv& prepared, co
   const GemmKernel& kernel = *prepared.kernel;
   const int64_t N = pr.x.n, K = pr.k(), red = pr.reduction(), pixels = pr.p * pr.q;
   const int64_t plane = pr.x.c * pr.x.h * pr.x.w, slices = ceil_div(red, kernel.kc);
-  // Every image's pixels start a sliver: image n's rows of the product start at n * rows.
-  const int64_t rows = round_up(pixels, kernel.mr), m_padded = N * rows;
+  const PixelRows rows(kernel, pr);
+  const int64_t m_padded = rows.total, slivers = m_padded / kernel.mr;
   const int threads = conv_threads(pr);
-  const bool in_place = pr.r() == 1 && pr.s() == 1 && pr.params.stride_h == 1 && pr.params.stride_w == 1 &&
-                        pr.params.pad_top == 0 && pr.params.pad_bottom == 0 && pr.params.pad_left == 0 &&
-                        pr.params.pad_right == 0;
   // The calling thread's slots 1 and 2 (the GEMM's threads take only slot 0) keep the packed
   // patches and Y^T from call to call instead of faulting in fresh pages every time.
   float* const patches = thread_scratch(1, red * m_padded);
   float* const product = thread_scratch(2, m_padded * K);
   detail::RegionFloatMode float_mode;
+  if (reads_in_place(pr)) {
+    // Sliver by sliver: row j of the batch is pixel j % (P * Q) of image j / (P * Q).
 #pragma omp parallel for firstprivate(float_mode) schedule(static) collapse(2) num_threads(threads)
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t s = 0; s < slices; ++s) {
-      const int64_t k0 = s * kernel.kc, kc = std::min(kernel.kc, red - k0);
-      float* const dst = patches + k0 * m_padded + n * rows * kc;
-      if (in_place) {  // a 1x1 unpadded stride-1 layer: each patch column is a run of a channel
-        const float* channel = x + n * plane + k0 * pixels;
-        for (int64_t i0 = 0; i0 < rows; i0 += kernel.mr) {
-          const int64_t count = std::min<int64_t>(kernel.mr, pixels - i0);
-          float* sliver = dst + i0 * kc;
-          for (int64_t p = 0; p < kc; ++p) {
-            const float* from = channel + p * pixels + i0;
-            for (int64_t i = 0; i < count; ++i) sliver[p * kernel.mr + i] = from[i];
-            for (int64_t i = count; i < kernel.mr; ++i) sliver[p * kernel.mr + i] = 0.0f;
-          }
+    for (int64_t s = 0; s < slices; ++s)
+      for (int64_t sliver = 0; sliver < slivers; ++sliver) {
+        const int64_t k0 = s * kernel.kc, kc = std::min(kernel.kc, red - k0), j0 = sliver * kernel.mr;
+        float* const dst = patches + k0 * m_padded + j0 * kc;
+        int64_t from[32];  // where each row's patch column k0 lies, or -1 past the batch
+        for (int i = 0; i < kernel.mr; ++i) {
+          const int64_t j = j0 + i;
+          from[i] = j < N * pixels ? j / pixels * plane + j % pixels + k0 * pixels : -1;
         }
-      } else {
-        PatchPanelSource(pr, x + n * plane).pack(k0, kc, 0, pixels, kernel.mr, dst);
+        for (int64_t p = 0; p < kc; ++p)
+          for (int i = 0; i < kernel.mr; ++i) dst[p * kernel.mr + i] = from[i] >= 0 ? x[from[i] + p * pixels] : 0.0f;
       }
-    }
+  } else {
+#pragma omp parallel for firstprivate(float_mode) schedule(static) collapse(2) num_threads(threads)
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t s = 0; s < slices; ++s) {
+        const int64_t k0 = s * kernel.kc, kc = std::min(kernel.kc, red - k0);
+        PatchPanelSource(pr, x + n * plane).pack(k0, kc, 0, pixels, kernel.mr, patches + k0 * m_padded + n * rows.per_image * kc);
+      }
+  }
   // One product for the batch: the filters stream from memory once, however many images.
   gemm_parallel(kernel, PackedA{patches, m_padded, red, m_padded}, PackedPanelSource(prepared.weights, round_up(K, kernel.nr)),
                 0, K, product, K, false, Epilogue{}, threads);
@@ -93,7 +115,7 @@ void conv2d_pixel_gemm(const Conv2dProblem& pr, const PreparedConv& prepared, co
       const int64_t k0 = block * 8, k1 = std::min(K, k0 + 8);
       float* const y = out.image(n);
       for (int64_t i = 0; i < pixels; ++i) {
-        const float* from = product + (n * rows + i) * K;
+        const float* from = product + (n * rows.per_image + i) * K;
         for (int64_t k = k0; k < k1; ++k)
           y[k * pixels + i] = (out.accumulate ? y[k * pixels + i] : 0.0f) + from[k] + (bias ? bias[k] : 0.0f);
       }
@@ -103,12 +125,16 @@ void conv2d_pixel_gemm(const Conv2dProblem& pr, const PreparedConv& prepared, co
     }
 }
 
+int64_t pixel_gemm_batch_bytes(const Conv2dProblem& pr) {
+  const int64_t m_padded = PixelRows(pixel_gemm_kernel(pr), pr).total;
+  return scratch_bytes(pr.reduction() * m_padded) + scratch_bytes(m_padded * pr.k());
+}
+
 int64_t pixel_gemm_workspace_bytes(const Conv2dProblem& pr) {
   const GemmKernel& kernel = pixel_gemm_kernel(pr);
-  const int64_t m_padded = pr.x.n * round_up(pr.p * pr.q, kernel.mr);
-  // The packed filters (scratch for a single call), the packed patches, Y^T and the GEMM's panels.
-  return scratch_bytes(pr.reduction() * round_up(pr.k(), kernel.nr)) + scratch_bytes(pr.reduction() * m_padded) +
-         scratch_bytes(m_padded * pr.k()) +
+  const int64_t m_padded = PixelRows(kernel, pr).total;
+  // The packed filters (scratch for a single call), the batch's patches and Y^T, the GEMM's panels.
+  return scratch_bytes(pr.reduction() * round_up(pr.k(), kernel.nr)) + pixel_gemm_batch_bytes(pr) +
          conv_threads(pr) * scratch_bytes(b_panel_floats(kernel, pr.reduction(), m_padded, pr.k()));
 }
 

@@ -90,10 +90,9 @@ std::unique_ptr<ConvStep> make_conv_step(const Network::Impl& net, const Draft& 
     }
     b = bias.data();
   }
-  // A dense layer is one GEMM over the batch (the implicit GEMM of a filter covering its whole
-  // 1 x 1 image); a convolution takes the algorithm forced on it, else the fastest measured or the
-  // heuristic's.
-  const ConvAlgorithm forced = d.kind == LayerKind::dense ? ConvAlgorithm::implicit_gemm : main.algorithm;
+  // A dense layer is a convolution whose filters cover its 1 x 1 image; a convolution takes the
+  // algorithm forced on it, else the fastest measured or the heuristic's.
+  const ConvAlgorithm forced = d.kind == LayerKind::dense ? ConvAlgorithm::automatic : main.algorithm;
   if (forced == ConvAlgorithm::automatic && autotune) {
     step->prepared = prepare_fastest(step->problem, w, b);
   } else {
