@@ -2,7 +2,7 @@
 //
 // The file, text so that a user can read what was chosen:
 //   pyconvx-autotune 1
-//   signature <pyconvx version>; <isa>; <processor>; <cache sizes>
+//   signature <pyconvx version> (<the algorithms>); <isa>; <processor>; <cache sizes>
 //   <N C H W K C/g R S stride_h stride_w pad_t pad_b pad_l pad_r dilation_h dilation_w groups threads> <algorithm>
 //   ...
 //   checksum <FNV-1a 64 of every byte before this line, 16 hex digits>
@@ -44,12 +44,16 @@ std::string hex16(uint64_t v) {
   return s;
 }
 
-// What a file must have been written for: the same code choosing among the same kernels on the
-// same processor.
+// What a file must have been written for: the same code choosing among the same algorithms (a
+// build that adds one measures again, whatever its version says) on the same processor.
 std::string signature() {
   const CpuInfo& cpu = cpu_info();
-  return std::string("pyconvx ") + PYCONVX_VERSION_STRING + "; " + cpu.active + "; " + cpu.model + "; l1d " +
-         std::to_string(cpu.l1d_bytes) + " l2 " + std::to_string(cpu.l2_bytes) + " l3 " + std::to_string(cpu.l3_bytes);
+  std::string algorithms;
+  for (ConvAlgorithm a : conv_algorithms())
+    if (a != ConvAlgorithm::automatic) algorithms += std::string(algorithms.empty() ? "" : ",") + conv_algorithm_name(a);
+  return std::string("pyconvx ") + PYCONVX_VERSION_STRING + " (" + algorithms + "); " + cpu.active + "; " + cpu.model +
+         "; l1d " + std::to_string(cpu.l1d_bytes) + " l2 " + std::to_string(cpu.l2_bytes) + " l3 " +
+         std::to_string(cpu.l3_bytes);
 }
 
 std::string default_dir() {
