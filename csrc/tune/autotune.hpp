@@ -14,7 +14,8 @@ namespace pyconvx::detail {
 std::vector<ConvAlgorithm> candidate_algorithms(const Conv2dProblem& problem);
 
 // Each candidate prepared as a plan keeps it and timed on random data of the problem's batch:
-// once to warm up, then the best of three runs (one for runs over 50 ms), in seconds.
+// once to warm up, then the best of three runs taken in turns with the other candidates (one for
+// runs over 50 ms), in seconds.
 std::vector<std::pair<ConvAlgorithm, double>> time_candidates(const Conv2dProblem& problem, const float* weight,
                                                               const float* bias);
 
