@@ -196,6 +196,8 @@ def _info(args):
     print(f"cpu: {info['model']}")
     print("caches: " + ", ".join(f"{level} {caches[level] // 1024} KiB" for level in ("l1d", "l2", "l3")))
     print(f"threads: {runtime.get_num_threads()}")
+    cache = runtime.autotune_cache_info()["file"]
+    print(f"autotune: {'on' if runtime.get_autotune() else 'off'} (cache: {cache or 'in memory only'})")
     print(f"FMA peak: {benchmarks.measure_peak(0.2):.0f} GFLOP/s")
     return 0
 

@@ -15,6 +15,8 @@ def test_info_prints_isa_and_threads(capsys):
     out = capsys.readouterr().out
     assert f"pyconvx {pyconvx.__version__}" in out
     assert f"isa: {pyconvx.cpu_info()['active']}" in out
+    assert f"cpu: {pyconvx.cpu_info()['model']}" in out and "caches: l1d " in out
+    assert "autotune: " in out and (pyconvx.autotune_cache_info()["file"] or "in memory only") in out
     assert "FMA peak:" in out
 
 
