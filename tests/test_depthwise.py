@@ -26,6 +26,9 @@ CASES = [
     ref.ConvCase("3x3_stride3", 2, 3, 13, 22, 3, 3, 3, stride=3, padding=1, groups=3),
     ref.ConvCase("3x3_rows_of_12", 1, 9, 6, 12, 9, 3, 3, padding=1, groups=9, activation="relu"),
     ref.ConvCase("3x3_rows_of_70", 1, 2, 5, 70, 2, 3, 3, padding=1, groups=2),
+    # Stride 2 on rows of 7 and 8 columns, unpadded: no split four at a time, then exactly one.
+    ref.ConvCase("3x3_stride2_width_7", 2, 3, 9, 7, 3, 3, 3, stride=2, groups=3),
+    ref.ConvCase("2x2_stride2_width_8", 1, 2, 4, 8, 2, 2, 2, stride=2, groups=2),
 ]
 
 
