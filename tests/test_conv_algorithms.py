@@ -169,3 +169,56 @@ def test_direct_1x1_reads_the_image_in_place_up_to_the_end_of_x(n, c, h, w, k):
     weight = rng.standard_normal((k, c, 1, 1)).astype(np.float32)
     y = pyconvx.conv2d(x, weight, algorithm="direct")
     ref.assert_close(y, ref.conv2d(x, weight), c, "direct 1x1")
+
+
+# The algorithms that read x in place (direct and pixel_gemm on 1x1 unpadded layers and on filters
+# covering the whole image; depthwise splitting stride-2 rows) must read no float past x: with
+# x's last float the last of its memory page and the next page unreadable, such a read would
+# crash. (In a child process, so that a crash fails this test only.) 1x1 maps with few channels
+# and several images: there the last vector of one image's last channel reads into the next
+# images, and past x from images before the last one.
+GUARD_PAGE_FORWARD = """
+import ctypes, mmap, sys
+import numpy as np
+import pyconvx
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mprotect.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+def guarded(shape):
+    nbytes = int(np.prod(shape)) * 4
+    size = -(-nbytes // mmap.PAGESIZE) * mmap.PAGESIZE
+    buf = mmap.mmap(-1, size + mmap.PAGESIZE)
+    address = ctypes.addressof(ctypes.c_char.from_buffer(buf))
+    if libc.mprotect(address + size, mmap.PAGESIZE, 0) != 0:  # PROT_NONE
+        sys.exit("mprotect failed")
+    return np.frombuffer(buf, np.float32, int(np.prod(shape)), size - nbytes).reshape(shape)
+rng = np.random.default_rng(0)
+cases = [((4, 4, 1, 1), (3, 4, 1, 1), {}, ("direct", "pixel_gemm")),
+         ((32, 5, 1, 1), (7, 5, 1, 1), {}, ("direct", "pixel_gemm")),
+         ((7, 3, 1, 1), (2, 3, 1, 1), {}, ("direct", "pixel_gemm")),
+         ((3, 3, 5, 7), (40, 3, 1, 1), {}, ("direct", "pixel_gemm")),
+         ((5, 2, 3, 3), (6, 2, 3, 3), {}, ("pixel_gemm", "implicit_gemm")),
+         ((2, 3, 9, 13), (3, 1, 3, 3), dict(stride=2, padding=1, groups=3), ("depthwise",)),
+         ((1, 2, 6, 8), (2, 1, 3, 3), dict(stride=2, groups=2), ("depthwise",))]
+for x_shape, w_shape, kw, algorithms in cases:
+    x = guarded(x_shape)
+    x[...] = rng.standard_normal(x_shape)
+    w = rng.standard_normal(w_shape).astype(np.float32)
+    for algorithm in algorithms:
+        for threads in (1, 2, 3):
+            pyconvx.set_num_threads(threads)
+            got = pyconvx.conv2d(x, w, algorithm=algorithm, **kw)
+            want = pyconvx.conv2d(x.copy(), w, algorithm="implicit_gemm", **kw)
+            assert np.allclose(got, want, rtol=1e-5, atol=1e-5), (x_shape, algorithm, threads)
+"""
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="mprotect through libc")
+def test_in_place_readers_read_no_float_past_x(tmp_path):
+    import subprocess
+    import sys
+
+    # Run from an empty folder: from a source checkout, `-c` would import its unbuilt package.
+    done = subprocess.run([sys.executable, "-c", GUARD_PAGE_FORWARD], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)
+    assert done.returncode == 0, f"exit code {done.returncode}: {done.stderr[-2000:]}"
+

@@ -143,10 +143,14 @@ void conv2d_direct(const Conv2dProblem& pr, const PreparedConv& prepared, const 
       // The band of padded rows this chunk reads, zero-padded into scratch and split by stride
       // phase, for each channel of the group. The last sliver may read up to nr - 1 floats past it.
       // A 1x1 unpadded stride-1 layer's band is the image itself, read in place, unless the
-      // last sliver's overhang would read past the end of x (the last chunk of the last image):
-      // the copy was half the time of MobileNetV2's projections (24 filters from 144 channels).
+      // last sliver's overhang, read from the group's last channel, would reach past the end of
+      // x: the last chunk of the last image, and on maps smaller than a sliver (1 x 1, in
+      // squeeze-and-excitation blocks and dense heads) the last chunk of the images before it
+      // too. The copy was half the time of MobileNetV2's projections (24 filters from 144
+      // channels).
       const int64_t row0 = v0 / row_w;
-      const bool in_place = plan.reads_in_place && (n * pr.x.c + (g + 1) * Cg < pr.x.n * pr.x.c || v0 + width <= H * W);
+      const int64_t read_end = (n * pr.x.c + g * Cg + Cg - 1) * H * W + v0 + width;  // one past the last float read
+      const bool in_place = plan.reads_in_place && read_end <= pr.x.n * pr.x.c * H * W;
       const int64_t rows = in_place ? H : plan.band_rows(pr, v0, v1), plane = rows * row_w;
       const float* band = image;
       if (!in_place) {
