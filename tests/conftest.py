@@ -123,6 +123,24 @@ def assert_output_array(y, shape=None):
         assert y.shape == tuple(shape), (y.shape, shape)
 
 
+# For scripts run in a child process: guarded(shape) is a float32 array whose last float is the
+# last of a memory page, the next page unreadable, so that a kernel reading past it crashes.
+GUARD_PAGE_HELPER = """
+import ctypes, mmap, sys
+import numpy as np
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mprotect.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+def guarded(shape):
+    nbytes = int(np.prod(shape)) * 4
+    size = -(-nbytes // mmap.PAGESIZE) * mmap.PAGESIZE
+    buf = mmap.mmap(-1, size + mmap.PAGESIZE)
+    address = ctypes.addressof(ctypes.c_char.from_buffer(buf))
+    if libc.mprotect(address + size, mmap.PAGESIZE, 0) != 0:  # PROT_NONE
+        sys.exit("mprotect failed")
+    return np.frombuffer(buf, np.float32, int(np.prod(shape)), size - nbytes).reshape(shape)
+"""
+
+
 def run_child(code, *args, env=None, timeout=300):
     """Runs `python -c code args...` in a scratch directory, importing the same pyconvx as this
     process: from the repository root a child would otherwise pick up the unbuilt source tree

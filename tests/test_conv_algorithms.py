@@ -5,6 +5,7 @@ import pytest
 
 import pyconvx
 import reference as ref
+from conftest import GUARD_PAGE_HELPER
 
 CASES = [pytest.param(c, id=c.id) for c in ref.CONV_CASES]
 FORCED = [a for a in pyconvx.CONV_ALGORITHMS if a != "auto"]
@@ -177,20 +178,8 @@ def test_direct_1x1_reads_the_image_in_place_up_to_the_end_of_x(n, c, h, w, k):
 # crash. (In a child process, so that a crash fails this test only.) 1x1 maps with few channels
 # and several images: there the last vector of one image's last channel reads into the next
 # images, and past x from images before the last one.
-GUARD_PAGE_FORWARD = """
-import ctypes, mmap, sys
-import numpy as np
+GUARD_PAGE_FORWARD = GUARD_PAGE_HELPER + """
 import pyconvx
-libc = ctypes.CDLL(None, use_errno=True)
-libc.mprotect.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
-def guarded(shape):
-    nbytes = int(np.prod(shape)) * 4
-    size = -(-nbytes // mmap.PAGESIZE) * mmap.PAGESIZE
-    buf = mmap.mmap(-1, size + mmap.PAGESIZE)
-    address = ctypes.addressof(ctypes.c_char.from_buffer(buf))
-    if libc.mprotect(address + size, mmap.PAGESIZE, 0) != 0:  # PROT_NONE
-        sys.exit("mprotect failed")
-    return np.frombuffer(buf, np.float32, int(np.prod(shape)), size - nbytes).reshape(shape)
 rng = np.random.default_rng(0)
 cases = [((4, 4, 1, 1), (3, 4, 1, 1), {}, ("direct", "pixel_gemm")),
          ((32, 5, 1, 1), (7, 5, 1, 1), {}, ("direct", "pixel_gemm")),

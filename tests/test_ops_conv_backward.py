@@ -9,7 +9,7 @@ import pytest
 
 import pyconvx
 import reference as ref
-from conftest import INPUT_VARIANTS, as_variant, assert_output_array, assert_unchanged, snapshot
+from conftest import GUARD_PAGE_HELPER, INPUT_VARIANTS, as_variant, assert_output_array, assert_unchanged, snapshot
 
 CASES = [pytest.param(c, id=c.id) for c in ref.CONV_CASES]
 
@@ -130,20 +130,8 @@ def test_weight_gradient_packing_matches_reference(case, rng):
 # past an output row: with x's last float the last of its memory page and the next page
 # unreadable, a read past x would crash. (In a child process, so that a crash fails this test
 # only.) Output rows of 7 and 5 pixels, on 1-3 threads (a thread's last image is x's last).
-GUARD_PAGE_SCRIPT = """
-import ctypes, mmap, sys
-import numpy as np
+GUARD_PAGE_SCRIPT = GUARD_PAGE_HELPER + """
 import pyconvx
-def guarded(shape):
-    nbytes = int(np.prod(shape)) * 4
-    size = -(-nbytes // mmap.PAGESIZE) * mmap.PAGESIZE
-    buf = mmap.mmap(-1, size + mmap.PAGESIZE)
-    address = ctypes.addressof(ctypes.c_char.from_buffer(buf))
-    if libc.mprotect(address + size, mmap.PAGESIZE, 0) != 0:  # PROT_NONE
-        sys.exit("mprotect failed")
-    return np.frombuffer(buf, np.float32, int(np.prod(shape)), size - nbytes).reshape(shape)
-libc = ctypes.CDLL(None, use_errno=True)
-libc.mprotect.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
 rng = np.random.default_rng(0)
 for x_shape, w_shape, dilation in (((3, 3, 5, 7), (40, 3, 1, 1), 1), ((3, 2, 9, 9), (36, 2, 3, 3), 2)):
     x = guarded(x_shape)
