@@ -47,9 +47,11 @@ struct BroadcastPlan {
     const int wanted = conv_threads(pr);
     slivers = ceil_div(pr.k(), kernel.nr);
     const int64_t l2 = cpu_info().l2_bytes > 0 ? cpu_info().l2_bytes : int64_t{512} << 10;
-    const int64_t red = pr.reduction(), image_band_w = std::max(pr.x.w + cp.pad_left + cp.pad_right,
-                                                                (round_up(Q, mr) - 1) * cp.stride_w + (pr.s() - 1) * cp.dilation_w + 1);
-    const int64_t image_band = pr.x.c * ((P - 1) * cp.stride_h + (pr.r() - 1) * cp.dilation_h + 1) * image_band_w;
+    const int64_t red = pr.reduction();
+    // The last strip of MR pixels starts at column round_up(Q, MR) - MR.
+    band_w = std::max(pr.x.w + cp.pad_left + cp.pad_right,
+                      (round_up(Q, mr) - 1) * cp.stride_w + (pr.s() - 1) * cp.dilation_w + 1);
+    const int64_t image_band = pr.x.c * ((P - 1) * cp.stride_h + (pr.r() - 1) * cp.dilation_h + 1) * band_w;
     const bool large_weights = scratch_bytes(slivers * kernel.nr * red) > l2 / 2;
     // Whole images only where a sliver and the image's band fit in L2 together: the strips'
     // gathers from a band in L3 cost more than the weights' streams they save (512 -> 512 3x3/s2
@@ -67,8 +69,6 @@ struct BroadcastPlan {
     sliver_block = ceil_div(slivers, sliver_blocks);
     sliver_blocks = ceil_div(slivers, sliver_block);
     tasks = N * per_image * sliver_blocks;
-    // The last strip of MR pixels starts at column round_up(Q, MR) - MR.
-    band_w = image_band_w;
     band_rows = (rows_per_task - 1) * cp.stride_h + (pr.r() - 1) * cp.dilation_h + 1;
     threads = static_cast<int>(std::min<int64_t>(wanted, tasks));
   }

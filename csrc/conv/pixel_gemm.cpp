@@ -98,12 +98,13 @@ void conv2d_pixel_gemm(const Conv2dProblem& pr, const PreparedConv& prepared, co
     for (int64_t n = 0; n < N; ++n)
       for (int64_t s = 0; s < slices; ++s) {
         const int64_t k0 = s * kernel.kc, kc = std::min(kernel.kc, red - k0);
-        PatchPanelSource(pr, x + n * plane).pack(k0, kc, 0, pixels, kernel.mr, patches + k0 * m_padded + n * rows.per_image * kc);
+        float* const dst = patches + k0 * m_padded + n * rows.per_image * kc;
+        PatchPanelSource(pr, x + n * plane).pack(k0, kc, 0, pixels, kernel.mr, dst);
       }
   }
   // One product for the batch: the filters stream from memory once, however many images.
-  gemm_parallel(kernel, PackedA{patches, m_padded, red, m_padded}, PackedPanelSource(prepared.weights, round_up(K, kernel.nr)),
-                0, K, product, K, false, Epilogue{}, threads);
+  const PackedPanelSource filters(prepared.weights, round_up(K, kernel.nr));
+  gemm_parallel(kernel, PackedA{patches, m_padded, red, m_padded}, filters, 0, K, product, K, false, Epilogue{}, threads);
   // Y^T into each image's K planes, eight filters at a time: each pixel's eight values are one
   // contiguous read of Y^T, each plane a contiguous write.
   const Pointwise activate = active_pointwise();
