@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "../core/copy.hpp"
 #include "../core/quad.hpp"
 #include "window.hpp"
 
@@ -77,12 +78,8 @@ inline void reduce_windows(const float* buf, int64_t Q, int64_t kw, int64_t stri
 // dst[i] = Op(dst[i], src[i]) for i < n (first: dst = src).
 template <class Op>
 inline void reduce_rows_into(float* dst, const float* src, int64_t n, bool first) {
+  if (first) return copy_floats(dst, src, n);
   int64_t i = 0;
-  if (first) {
-    for (; i + 4 <= n; i += 4) store_quad(dst + i, load_quad(src + i));
-    for (; i < n; ++i) dst[i] = src[i];
-    return;
-  }
   for (; i + 4 <= n; i += 4) store_quad(dst + i, Op::apply(load_quad(dst + i), load_quad(src + i)));
   for (; i < n; ++i) dst[i] = Op::apply(dst[i], src[i]);
 }
